@@ -1,0 +1,100 @@
+"""What Grad-CAM differentiates: the class logit y^c (the paper) or the class probability.
+
+The logit is taken without touching the caller's model: when softmax/sigmoid is a separate
+Activation/Softmax layer, its input is the logit; when it is fused into the last layer
+(Dense(..., activation="softmax")), a linear twin of that layer reads the same weights.
+"""
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+SCORES = ("logit", "probability")
+_SQUASHING = ("softmax", "sigmoid")
+
+
+def _activation_name(layer):
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", "linear")
+
+
+@dataclass(frozen=True)
+class Head:
+    """The model's final layer seen as a classifier head."""
+    layer: keras.layers.Layer
+    activation: str        # "softmax", "sigmoid", or whatever else ends the model
+    n_outputs: int         # units of the output; 1 means a binary (sigmoid or logit) head
+    twin: keras.layers.Layer | None  # linear copy of a fused softmax/sigmoid layer
+
+    @property
+    def binary(self):
+        return self.n_outputs == 1
+
+    @property
+    def n_classes(self):
+        return 2 if self.binary else self.n_outputs
+
+    @property
+    def logit_is_input(self):
+        """True when the logit is the input of a standalone softmax/sigmoid layer."""
+        return self.twin is None and self.activation in _SQUASHING
+
+
+def head_of(model, final_leaf):
+    """Describe the head whose last leaf is `final_leaf` (a layers.Leaf)."""
+    shape = final_leaf.shape
+    if shape is None or len(shape) != 2 or shape[1] is None:
+        raise ValueError(f"cams explains classifiers with output (N, classes); "
+                         f"{model.name!r} outputs {shape}.")
+    layer = final_leaf.layer
+    activation = _activation_name(layer)
+    twin = None
+    standalone = isinstance(layer, (keras.layers.Activation, keras.layers.Softmax))
+    if activation in _SQUASHING and not standalone:
+        config = {**layer.get_config(), "activation": "linear", "name": layer.name + "_logit"}
+        twin = type(layer).from_config(config)
+        twin.build(_input_shape(layer))
+    return Head(layer, activation, int(shape[1]), twin)
+
+
+def _input_shape(layer):
+    node = layer._inbound_nodes[0]
+    return tuple(node.input_tensors[0].shape)
+
+
+def twin_logit(head, x, value_of):
+    """The fused layer's pre-activation on `x`, reading the original weights via `value_of`."""
+    mapping = [(t, value_of(v)) for t, v in zip(head.twin.variables, head.layer.variables)]
+    with keras.StatelessScope(state_mapping=mapping):
+        return head.twin(x)
+
+
+def predicted(logits, head):
+    """The predicted class (N,) int32 from the head's logits."""
+    if head.binary:
+        return tf.cast(logits[:, 0] > 0, tf.int32)
+    return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+
+def predicted_from_outputs(outputs, head):
+    """The predicted class (N,) from the model's own outputs (probabilities or logits)."""
+    if head.binary:
+        threshold = 0.5 if head.activation == "sigmoid" else 0.0
+        return tf.cast(outputs[:, 0] > threshold, tf.int32)
+    return tf.argmax(outputs, axis=-1, output_type=tf.int32)
+
+
+def select(values, classes, head):
+    """Per-image score (N,): values[:, class], or +-values[:, 0] for a binary head."""
+    if head.binary:
+        sign = 2.0 * tf.cast(classes, values.dtype) - 1.0
+        return sign * values[:, 0]
+    return tf.gather(values, classes, axis=1, batch_dims=1)
+
+
+def choose(classes, values, outputs, head, score):
+    """`classes` (N,) with each -1 replaced by the predicted class."""
+    best = (predicted(values, head) if score == "logit"
+            else predicted_from_outputs(outputs, head))
+    return tf.where(classes < 0, best, classes)
