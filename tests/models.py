@@ -17,11 +17,11 @@ def vgg16_transfer(size=224):
     base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
     inputs = keras.Input((size, size, 3))
     x = base(inputs, training=False)
-    x = keras.layers.AveragePooling2D(pool_size=(4, 4))(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(128, activation="relu")(x)
-    x = keras.layers.Dropout(0.6)(x)
-    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    x = keras.layers.AveragePooling2D(pool_size=(4, 4), name="head_pool")(x)
+    x = keras.layers.Flatten(name="head_flatten")(x)
+    x = keras.layers.Dense(128, activation="relu", name="head_dense")(x)
+    x = keras.layers.Dropout(0.6, name="head_dropout")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="covid_vgg16")
 
 
@@ -58,6 +58,17 @@ def mobilenet_sigmoid(size=128):
 def mobilenet_images(size=128):
     """The images the MobileNetV2 test model is calibrated on."""
     return images((size, size, 3), 2, seed=13)
+
+
+def small_binary():
+    """A small flat CNN with a single-unit sigmoid head whose outputs vary from image to image."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", bias_initializer="ones")(x)
+    return keras.Model(inputs, outputs, name="small_binary")
 
 
 def images(shape, n, seed, low=-1.0, high=1.0):

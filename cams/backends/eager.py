@@ -1,4 +1,6 @@
 """Eager backend: tf.GradientTape inside one tf.function, traced once per (model, layer, score)."""
+import weakref
+
 import tensorflow as tf
 
 from cams import scores
@@ -11,7 +13,9 @@ class EagerBackend:
     name = "eager"
 
     def __init__(self, model, target, head, score):
-        self._model, self._target, self._head, self._score = model, target, head, score
+        # A weak reference: the per-model cache holds this object, and must not pin the model.
+        self._model = weakref.ref(model)
+        self._target, self._head, self._score = target, head, score
         spec = tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32)
         self._run = tf.function(
             self._gradients, input_signature=[spec, tf.TensorSpec((None,), tf.int32)])
@@ -19,7 +23,7 @@ class EagerBackend:
     def _gradients(self, x, classes):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             A, values, outputs = tapped_forward(
-                self._model, x, self._target, self._head, self._score,
+                self._model(), x, self._target, self._head, self._score,
                 value_of=lambda v: v.value, on_target=tape.watch)
             chosen = scores.choose(classes, values, outputs, self._head, self._score)
             S = scores.select(values, chosen, self._head)

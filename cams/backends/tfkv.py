@@ -22,7 +22,8 @@ class TfKerasVisBackend:
 
     def __init__(self, model, target, head, score):
         self._head, self._layer_name = head, target.path.split("/")[-1]
-        flat = _flat_scoring_model(model, head, score)
+        full, logits = _flat_models(model, head)
+        flat = logits if score == "logit" and head.logit_is_input else full
         if sum(layer.name == self._layer_name for layer in flat.layers) != 1:
             raise ValueError(f"tf-keras-vis finds layers by name, and {self._layer_name!r} is not "
                              "unique once nested models are flattened; use another backend.")
@@ -34,7 +35,7 @@ class TfKerasVisBackend:
         self._gradcam = Gradcam(clone, clone=False)
         self._source = flat
         self._watch = cache.WeightsWatch(model.variables)
-        self._outputs = tf.function(lambda x: model(x, training=False))
+        self._outputs = tf.function(lambda x: full(x, training=False))
 
     def cam(self, x, classes, method):
         """(cam (N, h, w) before scaling, outputs, classes) computed by tf-keras-vis."""
@@ -53,10 +54,9 @@ class TfKerasVisBackend:
         return np.asarray(cam), outputs, chosen
 
 
-def _flat_scoring_model(model, head, score):
-    """The flat model; for logits behind a standalone softmax layer, the flat model minus it."""
-    if not (score == "logit" and head.logit_is_input):
-        return layers.flat_model(model)
+def _flat_models(model, head):
+    """The flat model, and the flat model ending at the input of its last layer (the logits
+    when that layer is a standalone softmax/sigmoid)."""
     inputs = keras.Input(batch_shape=layers.input_shape(model))
     taps = {}
 
@@ -65,5 +65,9 @@ def _flat_scoring_model(model, head, score):
             taps["logits"] = args[0]
         return layers.call_inference(path, layer, args, kwargs)
 
-    layers.walk(model, inputs, call)
-    return keras.Model(inputs, taps["logits"], name=model.name + "_flat_logits")
+    outputs = layers.walk(model, inputs, call)
+    try:
+        return (keras.Model(inputs, outputs, name=model.name + "_flat"),
+                keras.Model(inputs, taps["logits"], name=model.name + "_flat_logits"))
+    except ValueError as err:
+        raise ValueError(f"tf-keras-vis needs {model.name!r} flattened, which failed: {err}") from err

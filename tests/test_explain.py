@@ -1,0 +1,163 @@
+"""cams.explain's contract: shapes, classes, batches, bad input, no mutation, eager after."""
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import cams
+from reference import chollet_vgg16
+from tests import models
+
+
+def test_result_fields(fashion_cnn):
+    x = models.images((28, 28, 1), 2, seed=1, low=0)
+    res = cams.explain(fashion_cnn, x)
+    assert res.heatmaps.dtype == np.float32 and res.heatmaps.shape == (2, 14, 14)
+    assert res.heatmaps.min() >= 0 and res.heatmaps.max() <= 1
+    assert res.layer == "batch_normalization_2"  # the last spatial layer, after "final"
+    np.testing.assert_array_equal(res.class_index, np.argmax(res.outputs, axis=1))
+    np.testing.assert_allclose(res.outputs, fashion_cnn.predict(x, verbose=0), rtol=1e-5)
+    assert (res.method, res.backend, res.score) == ("gradcam", "eager", "logit")
+
+
+@pytest.mark.parametrize("backend", cams.BACKENDS)
+def test_batch_equals_single_calls(fashion_cnn, backend):
+    x = models.images((28, 28, 1), 3, seed=2, low=0)
+    classes = [2, 5, 9]
+    batch = cams.explain(fashion_cnn, x, layer="final", class_index=classes, backend=backend)
+    for i, c in enumerate(classes):
+        single = cams.explain(fashion_cnn, x[i:i + 1], layer="final", class_index=c,
+                              backend=backend)
+        assert single.heatmaps[0].max() == 1 and single.heatmaps[0].std() > 0.01
+        np.testing.assert_allclose(batch.heatmaps[i], single.heatmaps[0], atol=1e-5)
+        assert batch.class_index[i] == c
+
+
+@pytest.mark.parametrize("backend", cams.BACKENDS)
+def test_binary_predicted_class(backend):
+    model = models.small_binary()
+    x = models.images((32, 32, 3), 16, seed=21, low=-3, high=3)
+    res = cams.explain(model, x, backend=backend)
+    assert 0 < res.class_index.sum() < len(x), "both classes should be predicted somewhere"
+    np.testing.assert_array_equal(res.class_index, (res.outputs[:, 0] > 0.5).astype(int))
+
+
+def test_unknown_layer_lists_valid_paths(vgg16_transfer):
+    x = models.vgg_images(1, seed=0)
+    with pytest.raises(ValueError, match="unknown layer 'block9_conv3'") as err:
+        cams.explain(vgg16_transfer, x, layer="block9_conv3")
+    assert "vgg16/block5_conv3" in str(err.value) and "vgg16/block1_conv1" in str(err.value)
+
+
+def test_layer_without_spatial_output(vgg16_transfer):
+    x = models.vgg_images(1, seed=0)
+    with pytest.raises(ValueError, match="not a spatial 4-D feature map"):
+        cams.explain(vgg16_transfer, x, layer="head_dense")
+    with pytest.raises(ValueError, match="not a spatial"):  # 7x7 pooled by 4: a 1x1 map
+        cams.explain(vgg16_transfer, x, layer="head_pool")
+
+
+def test_bare_inner_name_resolves_to_its_path(vgg16_transfer):
+    x = models.vgg_images(1, seed=0)
+    assert cams.explain(vgg16_transfer, x, layer="block4_conv1").layer == "vgg16/block4_conv1"
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((28, 28, 1)), r"batch of shape \(N, 28, 28, 1\); got shape \(28, 28, 1\) \(add a batch"),
+    (np.zeros((1, 28, 28)), "batch of shape"),
+    (np.zeros((1, 28, 28, 3)), "3 channels but the model takes 1"),
+    (np.zeros((1, 32, 28, 1)), "32 height but the model takes 28"),
+    (np.zeros((0, 28, 28, 1)), "empty batch"),
+    (np.full((1, 28, 28, 1), np.nan), "NaN"),
+    ([["a"]], "numeric array"),
+])
+def test_bad_images(fashion_cnn, images, message):
+    with pytest.raises(ValueError, match=message):
+        cams.explain(fashion_cnn, images)
+
+
+@pytest.mark.parametrize("class_index, error, message", [
+    (10, ValueError, r"class_index 10 is out of range: the model has 10 classes \(0..9\)"),
+    (-1, ValueError, "out of range"),
+    ([1, 2, 3], ValueError, "3 entries for 2 images"),
+    (1.5, TypeError, "class_index must be None, an int"),
+    (True, TypeError, "class_index must be None, an int"),
+])
+def test_bad_class_index(fashion_cnn, class_index, error, message):
+    x = models.images((28, 28, 1), 2, seed=1, low=0)
+    with pytest.raises(error, match=message):
+        cams.explain(fashion_cnn, x, class_index=class_index)
+
+
+def test_binary_head_has_two_classes(mobilenet_sigmoid):
+    with pytest.raises(ValueError, match="has 2 classes"):
+        cams.explain(mobilenet_sigmoid, models.mobilenet_images(), class_index=2)
+
+
+@pytest.mark.parametrize("kind, value", [("method", "gradcam+++"), ("backend", "torch"),
+                                         ("score", "softmax")])
+def test_unknown_choices(fashion_cnn, kind, value):
+    x = models.images((28, 28, 1), 1, seed=1, low=0)
+    with pytest.raises(ValueError, match=re.escape(f"unknown {kind} '{value}'; choose one of")):
+        cams.explain(fashion_cnn, x, **{kind: value})
+
+
+def test_subclassed_model_is_refused():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(2, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    net = Net()
+    net(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(ValueError, match="Functional or Sequential"):
+        cams.explain(net, np.zeros((1, 8, 8, 1)))
+
+
+@pytest.mark.parametrize("backend", cams.BACKENDS)
+def test_all_zero_map_gives_zeros(backend):
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", kernel_initializer="ones",
+                            name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros")(x)
+    model = keras.Model(inputs, outputs)
+    res = cams.explain(model, np.ones((2, 8, 8, 1)), class_index=1, backend=backend)
+    assert np.isfinite(res.heatmaps).all() and np.all(res.heatmaps == 0)
+
+
+def _snapshot(model):
+    return [w.copy() for w in model.get_weights()], model.layers[-1].activation, len(model.layers)
+
+
+@pytest.mark.parametrize("fixture", ["fashion_cnn", "mobilenet_sigmoid"])
+def test_callers_model_is_not_mutated(request, fixture):
+    model = request.getfixturevalue(fixture)
+    x = (models.images((28, 28, 1), 1, seed=3, low=0) if fixture == "fashion_cnn"
+         else models.mobilenet_images()[:1])
+    before = model.predict(x, verbose=0)
+    weights, activation, n_layers = _snapshot(model)
+    for backend in cams.BACKENDS:
+        for score in cams.SCORES:
+            cams.explain(model, x, backend=backend, score=score)
+    after_weights, after_activation, after_layers = _snapshot(model)
+    assert after_activation is activation
+    assert getattr(activation, "__name__", "") in ("softmax", "sigmoid")
+    assert after_layers == n_layers
+    for a, b in zip(weights, after_weights):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)
+
+
+def test_process_stays_eager(vgg16):
+    cams.explain(vgg16, models.vgg_images(1, seed=3), backend="graph", layer="block5_conv3")
+    assert tf.executing_eagerly()
+    x = models.vgg_images(1, seed=3)
+    chollet_vgg16.gradcam(x, weights=None)
+    assert tf.executing_eagerly()
