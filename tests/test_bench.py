@@ -1,0 +1,18 @@
+"""The benchmark command runs end to end (on a tiny model; timings are never asserted)."""
+import json
+
+from cams import bench
+
+
+def test_bench_writes_a_table_and_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--model", "tiny", "--repeats", "1", "--batch", "4",
+                       "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    names = [row["name"] for row in report["rows"]]
+    assert names[0] == "forward pass (compiled)"
+    assert {"cams eager", "cams graph", "cams tf-keras-vis", "peer: plain GradientTape",
+            "peer: tf-keras-vis usual"} <= set(names)
+    assert report["rows"][0]["batch4_ratio"] == 1.0
+    assert all(row["batch1_s"] > 0 and row["batch4_s"] > 0 for row in report["rows"])
+    assert "| cams eager |" in capsys.readouterr().out

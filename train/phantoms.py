@@ -1,0 +1,203 @@
+"""Synthetic chest radiographs (PA view) with the true mask of every lesion.
+
+A phantom is drawn in attenuation units (air dark, bone bright): body outline and soft tissue,
+two lung fields cut by the diaphragm domes, vascular markings, heart shadow, spine, posterior
+ribs and clavicles; then a small random pose (shift, rotation, scale), blur, exposure and
+contrast, and noise. Class "opacity" adds 1-3 patchy, textured opacities inside the lungs and
+returns their pixel mask; class "normal" has none.
+
+    python -m train.phantoms --out DIR --n 2000 --seed S
+writes DIR/normal/*.png, DIR/opacity/*.png and DIR/masks/opacity/*.png (same file names).
+"""
+import argparse
+import os
+
+import cv2
+import numpy as np
+
+CLASSES = ("normal", "opacity")
+MASKS_DIR = "masks"
+
+
+def _smooth_noise(rng, size, cells):
+    """Noise with features about size/cells pixels wide, scaled to [0, 1]."""
+    coarse = rng.uniform(size=(cells, cells)).astype(np.float32)
+    field = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    field -= field.min()
+    return field / max(field.max(), 1e-6)
+
+
+def _ellipse(size, center, axes, angle=0.0):
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, (int(center[0]), int(center[1])), (int(axes[0]), int(axes[1])), angle,
+                0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def _soft(mask, sigma):
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+
+
+def _lungs(rng, S):
+    """Masks of the two lung fields (image left = patient's right), cut below by the domes."""
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
+    lungs = []
+    for side in (-1, 1):
+        cx = S * (0.5 + side * rng.uniform(0.17, 0.2))
+        cy = S * rng.uniform(0.44, 0.48)
+        ax, ay = S * rng.uniform(0.13, 0.155), S * rng.uniform(0.25, 0.29)
+        field = _ellipse(S, (cx, cy), (ax, ay), side * rng.uniform(2, 6))
+        # Diaphragm dome: the right one (image left) sits a little higher.
+        dome_top = cy + ay * (0.55 if side < 0 else 0.62) + S * rng.uniform(-0.02, 0.02)
+        dome = dome_top + S * 0.16 * ((xx - cx) / ax) ** 2
+        # Medial edge bends away from the heart on the patient's left (image right).
+        medial = (xx - S * 0.5) * side > S * (0.035 if side < 0 else 0.06)
+        lungs.append(field & (yy < dome) & medial)
+    return lungs
+
+
+def _ribs(rng, S, canvas):
+    """Posterior ribs as bright arcs from the spine outwards, and the two clavicles."""
+    ribs = np.zeros((S, S), np.float32)
+    thickness = max(2, int(S * 0.014))
+    for side in (-1, 1):
+        for k in range(10):
+            y0 = S * (0.2 + 0.062 * k + rng.uniform(-0.006, 0.006))
+            xs = np.linspace(0, 1, 24)
+            x = S * 0.5 + side * (S * 0.045 + xs * S * 0.38)
+            y = y0 - S * 0.06 * np.sin(np.pi * xs * 0.8) + S * 0.12 * xs ** 2
+            pts = np.stack([x, y], axis=1).round().astype(np.int32)
+            cv2.polylines(ribs, [pts], False, 1.0, thickness, cv2.LINE_AA)
+        start = (S * 0.5 + side * S * 0.05, S * rng.uniform(0.17, 0.2))
+        end = (S * 0.5 + side * S * 0.3, S * rng.uniform(0.11, 0.14))
+        cv2.line(ribs, tuple(int(v) for v in start), tuple(int(v) for v in end), 1.6,
+                 max(3, int(S * 0.028)), cv2.LINE_AA)
+    canvas += 0.065 * cv2.GaussianBlur(ribs, (0, 0), S * 0.005)
+
+
+def _vessels(rng, S, lungs):
+    """Faint branching vascular markings fanning out from each hilum."""
+    marks = np.zeros((S, S), np.float32)
+    for side in (-1, 1):
+        hilum = np.array([S * (0.5 + side * 0.09), S * 0.47])
+        for _ in range(14):
+            angle = rng.uniform(-np.pi * 0.75, np.pi * 0.75) + (0 if side > 0 else np.pi)
+            point, width = hilum.copy(), 2.0
+            for _ in range(6):
+                angle += rng.normal(0, 0.35)
+                step = S * rng.uniform(0.025, 0.045) * np.array([np.cos(angle), np.sin(angle)])
+                nxt = point + step
+                cv2.line(marks, tuple(point.astype(int)), tuple(nxt.astype(int)), 1.0,
+                         max(1, int(width)), cv2.LINE_AA)
+                point, width = nxt, width * 0.8
+    return 0.06 * cv2.GaussianBlur(marks, (0, 0), 1.0) * (lungs[0] | lungs[1])
+
+
+def _opacities(rng, S, lung_mask, count):
+    """Patchy, textured opacities inside the lungs: (attenuation to add, boolean mask)."""
+    add = np.zeros((S, S), np.float32)
+    mask = np.zeros((S, S), bool)
+    ys, xs = np.nonzero(lung_mask)
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
+    for _ in range(count):
+        i = rng.integers(len(ys))
+        cy, cx = ys[i], xs[i]
+        radius = S * rng.uniform(0.045, 0.1)
+        blob = np.exp(-(((yy - cy) / radius) ** 2 + ((xx - cx) / (radius * rng.uniform(0.7, 1.3)))
+                        ** 2))
+        patchy = blob * (0.55 + 0.45 * _smooth_noise(rng, S, rng.integers(10, 24)))
+        region = (patchy > 0.35) & lung_mask
+        if region.sum() < (S * 0.02) ** 2:
+            continue
+        density = rng.uniform(0.22, 0.4)
+        texture = 0.75 + 0.25 * _smooth_noise(rng, S, rng.integers(24, 48))
+        add += density * texture * _soft(region, S * 0.006) * np.clip(patchy * 1.5, 0, 1)
+        mask |= region
+    return add, mask
+
+
+def phantom(rng, opacity, size=224):
+    """One radiograph as uint8 (size, size) and its lesion mask, bool (size, size)."""
+    S = size
+    canvas = np.full((S, S), 0.04, np.float32)
+    body = _ellipse(S, (S * 0.5, S * 0.6), (S * rng.uniform(0.44, 0.48), S * 0.55))
+    neck = _ellipse(S, (S * 0.5, S * 0.02), (S * 0.11, S * 0.12))
+    shoulders = (_ellipse(S, (S * 0.1, S * 0.2), (S * 0.2, S * 0.1), 20)
+                 | _ellipse(S, (S * 0.9, S * 0.2), (S * 0.2, S * 0.1), -20))
+    canvas += 0.42 * _soft(body | neck | shoulders, S * 0.02)
+    lungs = _lungs(rng, S)
+    lung_mask = lungs[0] | lungs[1]
+    lung_soft = _soft(lung_mask, S * 0.012)
+    canvas -= 0.3 * lung_soft * (0.85 + 0.15 * _smooth_noise(rng, S, 6))
+    canvas += _vessels(rng, S, lungs)
+    heart = _ellipse(S, (S * rng.uniform(0.55, 0.58), S * rng.uniform(0.62, 0.66)),
+                     (S * rng.uniform(0.16, 0.19), S * rng.uniform(0.12, 0.15)), -25)
+    mediastinum = _ellipse(S, (S * 0.5, S * 0.4), (S * 0.06, S * 0.2))
+    canvas += 0.16 * _soft(heart | mediastinum, S * 0.02)
+    spine = np.zeros((S, S), np.float32)
+    spine[:, int(S * 0.465):int(S * 0.535)] = 1.0
+    for y in range(int(S * 0.1), S, max(4, int(S * 0.045))):  # vertebral end plates
+        spine[y:y + max(1, S // 160), int(S * 0.46):int(S * 0.54)] = 1.3
+    canvas += 0.08 * _soft(spine, S * 0.008) * body
+    _ribs(rng, S, canvas)
+    mask = np.zeros((S, S), bool)
+    if opacity:
+        add, mask = _opacities(rng, S, lung_mask, int(rng.integers(1, 4)))
+        canvas += add
+    canvas, mask = _pose(rng, S, canvas, mask)
+    canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.4, 1.2))
+    gamma, contrast = rng.uniform(0.8, 1.25), rng.uniform(0.85, 1.15)
+    canvas = np.clip(canvas, 0, None) ** gamma * contrast + rng.uniform(-0.04, 0.04)
+    canvas += rng.normal(0, rng.uniform(0.008, 0.025), canvas.shape).astype(np.float32)
+    image = np.clip(canvas / 0.75 * 255, 0, 255).astype(np.uint8)
+    return image, mask
+
+
+def _pose(rng, S, canvas, mask):
+    angle = rng.uniform(-5, 5)
+    scale = rng.uniform(0.95, 1.05)
+    shift = rng.uniform(-0.04, 0.04, 2) * S
+    M = cv2.getRotationMatrix2D((S / 2, S / 2), angle, scale)
+    M[:, 2] += shift
+    canvas = cv2.warpAffine(canvas, M, (S, S), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.04)
+    moved = cv2.warpAffine(mask.astype(np.uint8), M, (S, S), flags=cv2.INTER_NEAREST)
+    return canvas, moved.astype(bool)
+
+
+def write_set(out, n, seed, size=224, progress=True):
+    """Write n phantoms, half of each class, as a class-per-folder set with a masks folder."""
+    from keras.utils import Progbar
+
+    rng = np.random.default_rng(seed)
+    for name in CLASSES:
+        os.makedirs(os.path.join(out, name), exist_ok=True)
+    os.makedirs(os.path.join(out, MASKS_DIR, "opacity"), exist_ok=True)
+    bar = Progbar(n, unit_name="image") if progress else None
+    for i in range(n):
+        label = CLASSES[i % 2]
+        image, mask = phantom(rng, label == "opacity", size)
+        fname = f"{seed}_{i:05d}.png"
+        cv2.imwrite(os.path.join(out, label, fname), image)
+        if label == "opacity":
+            cv2.imwrite(os.path.join(out, MASKS_DIR, "opacity", fname), mask.astype(np.uint8) * 255)
+        if bar:
+            bar.update(i + 1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write synthetic chest X-rays with lesion masks.")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.size < 32:
+        parser.error("--n must be >= 1 and --size >= 32")
+    write_set(args.out, args.n, args.seed, args.size)
+    print(f"Wrote {args.n} phantoms to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
