@@ -1,0 +1,1 @@
+"""Chest X-ray classifiers: phantoms, data, models, training and evaluation."""

@@ -1,0 +1,167 @@
+"""Train a chest X-ray classifier: a backbone plus a small head, on a folder or on phantoms.
+
+    python -m train --data DIR | --phantoms N  --backbone B --weights imagenet|none
+                    --epochs E --out models/NAME.keras
+
+Writes NAME.keras, NAME.json (class names, input size, preprocessing, default Grad-CAM layer,
+data source, seed, metrics), NAME_curves.png and NAME_confusion.png.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from train import classification, data, model as models, plots, preprocess  # noqa: E402
+
+
+def augmenter(seed):
+    """Rotation +-15 degrees, horizontal flips, contrast and zoom, on pixels in [0, 255]."""
+    return keras.Sequential([
+        keras.layers.RandomRotation(15 / 360, fill_mode="constant", seed=seed),
+        keras.layers.RandomFlip("horizontal", seed=seed + 1),
+        keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 2),
+        keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 3),
+    ], name="augment")
+
+
+class SaveBest(keras.callbacks.Callback):
+    """Save `model` (the full classifier, whatever is being fitted) when val_loss improves."""
+
+    def __init__(self, model, path):
+        super().__init__()
+        self.full, self.path, self.best = model, path, np.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss", np.inf)
+        if loss < self.best:
+            self.best = loss
+            self.full.save(self.path)
+
+
+def load(args):
+    """(images, labels, class names, source description) from --data or --phantoms."""
+    if args.phantoms:
+        images, labels, names, _ = data.generate_phantoms(args.phantoms, args.seed, args.size)
+        return images, labels, names, f"phantoms: {args.phantoms} generated with seed {args.seed}"
+    images, labels, names, _ = data.load_folder(args.data, args.size)
+    return images, labels, names, f"folder: {os.path.abspath(args.data)}"
+
+
+def fit(args, net, base, head, train, val, prep, callbacks):
+    """Train; with a frozen base, on its features computed once (same model, far faster)."""
+    optimizer = keras.optimizers.Adam(args.lr)
+    loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    frozen = args.weights != "none" and not args.fine_tune
+    timing = {}
+    if frozen and not args.no_cache_features:
+        start = time.perf_counter()
+        features = [base.predict(data.dataset(x, y, args.batch_size, prep, args.seed,
+                                              shuffle=False), verbose=0) for x, y in (train, val)]
+        timing["feature_extraction_s"] = time.perf_counter() - start
+        trainer = models.head_model(base, head)
+        fit_data = data.dataset(features[0], train[1], args.batch_size, lambda f: f, args.seed)
+        val_data = data.dataset(features[1], val[1], args.batch_size, lambda f: f, args.seed,
+                                shuffle=False)
+        path = "cached features (frozen base, no augmentation)"
+    else:
+        trainer = net
+        augment = None if args.no_augment else augmenter(args.seed)
+        fit_data = data.dataset(*train, args.batch_size, prep, args.seed, augment=augment)
+        val_data = data.dataset(*val, args.batch_size, prep, args.seed, shuffle=False)
+        path = "end to end" + ("" if augment is None else " with augmentation")
+    trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    start = time.perf_counter()
+    history = trainer.fit(fit_data, validation_data=val_data, epochs=args.epochs,
+                          callbacks=callbacks, verbose=args.verbose)
+    timing["training_s"] = time.perf_counter() - start
+    timing["seconds_per_epoch"] = timing["training_s"] / max(1, len(history.history["loss"]))
+    return history.history, path, timing
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="class-per-folder image set")
+    source.add_argument("--phantoms", type=int, help="train on N generated phantoms")
+    parser.add_argument("--backbone", choices=models.BACKBONES, default="mobilenetv2")
+    parser.add_argument("--weights", choices=("imagenet", "none"), default="imagenet")
+    parser.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier")
+    parser.add_argument("--flat", action="store_true", help="inline the base instead of nesting")
+    parser.add_argument("--fine-tune", action="store_true", help="also train the base's last block")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--val-split", type=float, default=0.2)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--no-cache-features", action="store_true",
+                        help="train end to end even when the base is frozen")
+    parser.add_argument("--verbose", type=int, default=1, help="Keras progress: 0, 1 or 2")
+    parser.add_argument("--out", default="models/xray.keras")
+    args = parser.parse_args(argv)
+    if not args.out.endswith(".keras"):
+        parser.error("--out must end with .keras")
+    if args.epochs < 1 or not 0 < args.val_split < 1:
+        parser.error("--epochs must be >= 1 and --val-split in (0, 1)")
+
+    keras.utils.set_random_seed(args.seed)
+    try:
+        images, labels, names, source_text = load(args)
+    except data.DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    train_idx, val_idx = data.split(labels, args.val_split, args.seed)
+    weights = None if args.weights == "none" else "imagenet"
+    try:
+        net, base, head = models.build(args.backbone, len(names), args.size, weights,
+                                       nested=not args.flat, fine_tune=args.fine_tune,
+                                       alpha=args.alpha)
+    except Exception as err:  # a download that cannot happen here: say so in one sentence
+        if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
+            print(f"error: cannot download the {args.backbone} ImageNet weights (no network); "
+                  "use --weights none", file=sys.stderr)
+            return 1
+        raise
+    prep = preprocess.get(args.backbone)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
+    history, path, timing = fit(args, net, base, head,
+                                (images[train_idx], labels[train_idx]),
+                                (images[val_idx], labels[val_idx]), prep,
+                                [stop, SaveBest(net, args.out)])
+    net.save(args.out)  # the restored best weights, in the same file the checkpoint used
+
+    probabilities = net.predict(prep(images[val_idx].astype(np.float32)),
+                                batch_size=args.batch_size, verbose=0)
+    metrics = classification.summary(labels[val_idx], probabilities)
+    stem = args.out[:-len(".keras")]
+    info = {
+        "class_names": names, "input_size": [args.size, args.size, 3],
+        "preprocessing": args.backbone, "preprocessing_text": preprocess.describe(args.backbone),
+        "cam_layer": models.default_cam_layer(args.backbone, base, nested=not args.flat),
+        "backbone": args.backbone, "weights": args.weights, "alpha": args.alpha,
+        "nested": not args.flat, "data_source": source_text, "seed": args.seed,
+        "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
+        "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,
+        "validation_metrics": metrics,
+        "command": "python -m train " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    with open(stem + ".json", "w") as f:
+        json.dump(info, f, indent=2)
+    plots.curves(history, stem + "_curves.png")
+    plots.confusion(np.asarray(metrics["confusion"]), names, stem + "_confusion.png")
+    print(f"validation accuracy {metrics['accuracy']:.3f}, ROC AUC {metrics['roc_auc']:.3f} "
+          f"({path}); wrote {args.out} and {stem}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

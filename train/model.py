@@ -1,0 +1,81 @@
+"""Transfer-learning classifiers: a backbone (nested as a layer, or flat) and a small head."""
+import keras
+
+BACKBONES = ("vgg16", "mobilenetv2", "densenet121")
+
+# backbone -> (application, layer names that start its last block, default Grad-CAM layer)
+_SPECS = {
+    "vgg16": ("VGG16", ("block5_",), "block5_conv3"),
+    "mobilenetv2": ("MobileNetV2", ("block_16_", "Conv_1", "out_relu"), "out_relu"),
+    "densenet121": ("DenseNet121", ("conv5_block16_", "bn", "relu"), "relu"),
+}
+
+
+def head_layers(backbone, n_classes):
+    """The head: seed 000's for vgg16, a global-average-pooling head (seed 003) otherwise."""
+    if backbone == "vgg16":
+        return [keras.layers.AveragePooling2D(pool_size=(4, 4), name="head_pool"),
+                keras.layers.Flatten(name="head_flatten"),
+                keras.layers.Dense(128, activation="relu", name="head_dense"),
+                keras.layers.Dropout(0.6, name="head_dropout"),
+                keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
+    return [keras.layers.GlobalAveragePooling2D(name="head_pool"),
+            keras.layers.Dropout(0.2, name="head_dropout"),
+            keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
+
+
+def base_model(backbone, size=224, weights=None, alpha=1.0):
+    """The backbone without its top; weights "imagenet" or None (random)."""
+    if backbone not in _SPECS:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    app = getattr(keras.applications, _SPECS[backbone][0])
+    kwargs = {"alpha": alpha} if backbone == "mobilenetv2" else {}
+    return app(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
+
+
+def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=False, alpha=1.0):
+    """(model, base, head) for RGB input (size, size, 3), preprocessed for the backbone.
+
+    With ImageNet weights the base is frozen (its last block trainable with fine_tune); with
+    random weights it trains with the head. `head` is a list of layers, shared by the model.
+    """
+    base = base_model(backbone, size, weights, alpha)
+    set_trainable(base, backbone, frozen=weights is not None, fine_tune=fine_tune)
+    head = head_layers(backbone, n_classes)
+    inputs = keras.Input((size, size, 3), name="image")
+    x = base(inputs, training=False) if nested else None
+    if not nested:
+        inputs, x = base.inputs[0], base.outputs[0]
+    for layer in head:
+        x = layer(x)
+    name = f"{backbone}_{'nested' if nested else 'flat'}"
+    return keras.Model(inputs, x, name=name), base, head
+
+
+def set_trainable(base, backbone, frozen, fine_tune=False):
+    """Freeze the base (ImageNet features), optionally leaving its last block trainable."""
+    if not frozen:
+        base.trainable = True
+        return
+    if not fine_tune:
+        base.trainable = False
+        return
+    base.trainable = True
+    starts = _SPECS[backbone][1]
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith(starts)
+
+
+def default_cam_layer(backbone, base, nested=True):
+    """The Grad-CAM layer path to record for this backbone."""
+    name = _SPECS[backbone][2]
+    return f"{base.name}/{name}" if nested else name
+
+
+def head_model(base, head):
+    """The head alone, on the base's features: trains the same layers from cached features."""
+    inputs = keras.Input(tuple(base.outputs[0].shape[1:]), name="features")
+    x = inputs
+    for layer in head:
+        x = layer(x)
+    return keras.Model(inputs, x, name="head")
