@@ -57,7 +57,7 @@ def fit(args, net, base, head, train, val, prep, callbacks):
     """Train; with a frozen base, on its features computed once (same model, far faster)."""
     optimizer = keras.optimizers.Adam(args.lr)
     loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
-    frozen = args.weights != "none" and not args.fine_tune
+    frozen = (args.weights != "none" or args.freeze_base) and not args.fine_tune
     timing = {}
     if frozen and not args.no_cache_features:
         start = time.perf_counter()
@@ -78,7 +78,7 @@ def fit(args, net, base, head, train, val, prep, callbacks):
     trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     start = time.perf_counter()
     history = trainer.fit(fit_data, validation_data=val_data, epochs=args.epochs,
-                          callbacks=callbacks, verbose=args.verbose)
+                          callbacks=callbacks, verbose=args.verbose, shuffle=False)
     timing["training_s"] = time.perf_counter() - start
     timing["seconds_per_epoch"] = timing["training_s"] / max(1, len(history.history["loss"]))
     return history.history, path, timing
@@ -94,6 +94,8 @@ def main(argv=None):
     parser.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier")
     parser.add_argument("--flat", action="store_true", help="inline the base instead of nesting")
     parser.add_argument("--fine-tune", action="store_true", help="also train the base's last block")
+    parser.add_argument("--freeze-base", action="store_true",
+                        help="freeze the base even with random weights")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -123,7 +125,7 @@ def main(argv=None):
     try:
         net, base, head = models.build(args.backbone, len(names), args.size, weights,
                                        nested=not args.flat, fine_tune=args.fine_tune,
-                                       alpha=args.alpha)
+                                       alpha=args.alpha, freeze=args.freeze_base or None)
     except Exception as err:  # a download that cannot happen here: say so in one sentence
         if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
             print(f"error: cannot download the {args.backbone} ImageNet weights (no network); "

@@ -33,14 +33,17 @@ def base_model(backbone, size=224, weights=None, alpha=1.0):
     return app(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
 
 
-def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=False, alpha=1.0):
+def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=False, alpha=1.0,
+          freeze=None):
     """(model, base, head) for RGB input (size, size, 3), preprocessed for the backbone.
 
-    With ImageNet weights the base is frozen (its last block trainable with fine_tune); with
-    random weights it trains with the head. `head` is a list of layers, shared by the model.
+    The base is frozen by default with ImageNet weights (its last block trainable with
+    fine_tune) and trained with the head with random weights; `freeze` overrides that.
+    `head` is the list of head layers, shared by the model.
     """
     base = base_model(backbone, size, weights, alpha)
-    set_trainable(base, backbone, frozen=weights is not None, fine_tune=fine_tune)
+    frozen = weights is not None if freeze is None else freeze
+    set_trainable(base, backbone, frozen=frozen, fine_tune=fine_tune)
     head = head_layers(backbone, n_classes)
     inputs = keras.Input((size, size, 3), name="image")
     x = base(inputs, training=False) if nested else None
@@ -56,6 +59,11 @@ def set_trainable(base, backbone, frozen, fine_tune=False):
     """Freeze the base (ImageNet features), optionally leaving its last block trainable."""
     if not frozen:
         base.trainable = True
+        for layer in base.layers:
+            # Keras' default 0.999 needs thousands of steps before the moving statistics mean
+            # anything: validation of a base trained from scratch would be noise for many epochs.
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
         return
     if not fine_tune:
         base.trainable = False

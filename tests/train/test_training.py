@@ -1,0 +1,67 @@
+"""Short training runs of the real CLI on tiny phantom sets."""
+import json
+
+import keras
+import numpy as np
+
+from train import __main__ as trainer
+from train import model as models
+
+TINY = ["--phantoms", "24", "--size", "64", "--backbone", "mobilenetv2", "--alpha", "0.35",
+        "--weights", "none", "--batch-size", "8", "--seed", "4", "--verbose", "0"]
+
+
+def test_cli_writes_model_json_and_figures(tmp_path):
+    out = tmp_path / "tiny.keras"
+    assert trainer.main(TINY + ["--epochs", "1", "--out", str(out)]) == 0
+    info = json.loads((tmp_path / "tiny.json").read_text())
+    assert info["class_names"] == ["normal", "opacity"]
+    assert info["input_size"] == [64, 64, 3] and info["preprocessing"] == "mobilenetv2"
+    assert info["cam_layer"] == "mobilenetv2_0.35_64/out_relu" and info["seed"] == 4
+    assert set(info["validation_metrics"]) == {"accuracy", "roc_auc", "confusion"}
+    assert (tmp_path / "tiny_curves.png").stat().st_size > 1000
+    assert (tmp_path / "tiny_confusion.png").stat().st_size > 1000
+    model = keras.models.load_model(out, compile=False)
+    assert model.get_layer("mobilenetv2_0.35_64") is not None  # the base nested as a layer
+
+
+def test_cached_features_train_the_same_head_as_end_to_end(tmp_path):
+    frozen = TINY + ["--freeze-base", "--no-augment", "--epochs", "2"]
+    assert trainer.main(frozen + ["--out", str(tmp_path / "cached.keras")]) == 0
+    assert trainer.main(frozen + ["--no-cache-features", "--out", str(tmp_path / "e2e.keras")]) == 0
+    cached = json.loads((tmp_path / "cached.json").read_text())
+    e2e = json.loads((tmp_path / "e2e.json").read_text())
+    assert cached["training_path"].startswith("cached features")
+    assert e2e["training_path"] == "end to end"
+    a = keras.models.load_model(tmp_path / "cached.keras", compile=False)
+    b = keras.models.load_model(tmp_path / "e2e.keras", compile=False)
+    head_a, head_b = a.get_layer("predictions").get_weights(), b.get_layer("predictions").get_weights()
+    for wa, wb in zip(head_a, head_b):
+        np.testing.assert_allclose(wa, wb, atol=1e-4)
+    keras.utils.set_random_seed(4)
+    fresh, _, _ = models.build("mobilenetv2", 2, 64, None, alpha=0.35, freeze=True)
+    moved = max(np.abs(w0 - w).max()
+                for w0, w in zip(fresh.get_layer("predictions").get_weights(), head_a))
+    assert moved > 1e-4, "the head did not train at all"
+    base_a = a.get_layer("mobilenetv2_0.35_64").get_weights()[0]
+    np.testing.assert_array_equal(base_a, fresh.get_layer("mobilenetv2_0.35_64").get_weights()[0])
+
+
+def test_vgg16_head_is_seed_000s():
+    net, base, head = models.build("vgg16", 2, 64 * 2, None)
+    assert [type(layer).__name__ for layer in head] == [
+        "AveragePooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+    assert head[2].units == 128 and head[3].rate == 0.6 and head[-1].units == 2
+    assert models.default_cam_layer("vgg16", base) == "vgg16/block5_conv3"
+
+
+def test_frozen_imagenet_style_base_with_fine_tuning():
+    net, base, _ = models.build("mobilenetv2", 3, 64, None, alpha=0.35, freeze=True,
+                                fine_tune=True)
+    trainable = {layer.name for layer in base.layers if layer.trainable and layer.weights}
+    assert trainable and all(n.startswith(("block_16_", "Conv_1")) for n in trainable)
+
+
+def test_flat_build_has_no_nested_model():
+    net, _, _ = models.build("mobilenetv2", 2, 64, None, nested=False, alpha=0.35)
+    assert not any(isinstance(layer, keras.Model) for layer in net.layers)
