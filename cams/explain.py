@@ -44,6 +44,8 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     inputs.check_choice("method", method, METHODS)
     inputs.check_choice("backend", backend, BACKENDS)
     inputs.check_choice("score", score, SCORES)
+    if layer is not None and not isinstance(layer, str):
+        raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
     info = cache.cached(model, "describe", lambda: _describe(model))
     x = inputs.check_images(images, info.input_shape)
     target = cache.cached(model, ("layer", layer), lambda: layers.resolve(model, layer))

@@ -111,8 +111,6 @@ def resolve(model, layer=None):
             raise ValueError(f"model {model.name!r} has no layer with a spatial 4-D output "
                              "(N, h, w, channels); Grad-CAM needs a convolutional feature map.")
         return usable[-1]
-    if not isinstance(layer, str):
-        raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
     matches = [leaf for leaf in all_leaves if leaf.path == layer]
     if not matches:
         matches = [leaf for leaf in all_leaves if leaf.path.split("/")[-1] == layer]

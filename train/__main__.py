@@ -101,7 +101,10 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--val-split", type=float, default=0.2)
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--size", type=int, default=224, help="model input size")
+    parser.add_argument("--base-size", type=int,
+                        help="run the base at this size (the model resizes its input first)")
+    parser.add_argument("--cam-layer", help="Grad-CAM layer name inside the base to record")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--no-cache-features", action="store_true",
@@ -125,13 +128,19 @@ def main(argv=None):
     try:
         net, base, head = models.build(args.backbone, len(names), args.size, weights,
                                        nested=not args.flat, fine_tune=args.fine_tune,
-                                       alpha=args.alpha, freeze=args.freeze_base or None)
+                                       alpha=args.alpha, freeze=args.freeze_base or None,
+                                       base_size=args.base_size)
     except Exception as err:  # a download that cannot happen here: say so in one sentence
         if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
             print(f"error: cannot download the {args.backbone} ImageNet weights (no network); "
                   "use --weights none", file=sys.stderr)
             return 1
         raise
+    try:
+        cam_layer = models.default_cam_layer(args.backbone, base, nested=not args.flat,
+                                             name=args.cam_layer)
+    except ValueError as err:
+        parser.error(str(err))
     prep = preprocess.get(args.backbone)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
@@ -148,9 +157,9 @@ def main(argv=None):
     info = {
         "class_names": names, "input_size": [args.size, args.size, 3],
         "preprocessing": args.backbone, "preprocessing_text": preprocess.describe(args.backbone),
-        "cam_layer": models.default_cam_layer(args.backbone, base, nested=not args.flat),
+        "cam_layer": cam_layer,
         "backbone": args.backbone, "weights": args.weights, "alpha": args.alpha,
-        "nested": not args.flat, "data_source": source_text, "seed": args.seed,
+        "nested": not args.flat, "base_size": args.base_size or args.size, "data_source": source_text, "seed": args.seed,
         "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
         "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,
         "validation_metrics": metrics,

@@ -21,9 +21,9 @@ class DataError(ValueError):
     """A data set that cannot be used, with what was expected."""
 
 
-def load_image(path, size):
-    """One image file (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as uint8 RGB (size, size, 3)."""
-    with Image.open(path) as img:
+def read_rgb(source):
+    """An image file or file-like (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as PIL RGB."""
+    with Image.open(source) as img:
         img.load()
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
             array = np.asarray(img, dtype=np.float64)
@@ -33,10 +33,19 @@ def load_image(path, size):
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             img = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-        img = img.convert("RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+        return img.convert("RGB")
+
+
+def resize(img, size):
+    """A PIL image as uint8 RGB array (size, size, 3), bilinear."""
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path, size):
+    """One image file (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as uint8 RGB (size, size, 3)."""
+    return resize(read_rgb(path), size)
 
 
 def try_load(path, size):

@@ -34,19 +34,26 @@ def base_model(backbone, size=224, weights=None, alpha=1.0):
 
 
 def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=False, alpha=1.0,
-          freeze=None):
+          freeze=None, base_size=None):
     """(model, base, head) for RGB input (size, size, 3), preprocessed for the backbone.
 
     The base is frozen by default with ImageNet weights (its last block trainable with
     fine_tune) and trained with the head with random weights; `freeze` overrides that.
-    `head` is the list of head layers, shared by the model.
+    `head` is the list of head layers, shared by the model. With base_size < size the model
+    first resizes its input and runs the base at base_size (cheaper; nested only).
     """
-    base = base_model(backbone, size, weights, alpha)
+    base_size = base_size or size
+    if base_size != size and not nested:
+        raise ValueError("a base_size different from the input size needs a nested base")
+    base = base_model(backbone, base_size, weights, alpha)
     frozen = weights is not None if freeze is None else freeze
     set_trainable(base, backbone, frozen=frozen, fine_tune=fine_tune)
     head = head_layers(backbone, n_classes)
     inputs = keras.Input((size, size, 3), name="image")
-    x = base(inputs, training=False) if nested else None
+    x = inputs
+    if base_size != size:
+        x = keras.layers.Resizing(base_size, base_size, interpolation="area", name="downsample")(x)
+    x = base(x, training=False) if nested else None
     if not nested:
         inputs, x = base.inputs[0], base.outputs[0]
     for layer in head:
@@ -74,9 +81,11 @@ def set_trainable(base, backbone, frozen, fine_tune=False):
         layer.trainable = layer.name.startswith(starts)
 
 
-def default_cam_layer(backbone, base, nested=True):
-    """The Grad-CAM layer path to record for this backbone."""
-    name = _SPECS[backbone][2]
+def default_cam_layer(backbone, base, nested=True, name=None):
+    """The Grad-CAM layer path to record: `name` inside the base, or the backbone's default."""
+    name = name or _SPECS[backbone][2]
+    if name not in [layer.name for layer in base.layers]:
+        raise ValueError(f"{base.name} has no layer {name!r}")
     return f"{base.name}/{name}" if nested else name
 
 

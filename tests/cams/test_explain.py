@@ -59,6 +59,11 @@ def test_layer_without_spatial_output(vgg16_transfer):
         cams.explain(vgg16_transfer, x, layer="head_pool")
 
 
+def test_layer_must_be_a_string(fashion_cnn):
+    with pytest.raises(TypeError, match="layer must be a layer path string or None"):
+        cams.explain(fashion_cnn, models.images((28, 28, 1), 1, seed=1, low=0), layer=["final"])
+
+
 def test_bare_inner_name_resolves_to_its_path(vgg16_transfer):
     x = models.vgg_images(1, seed=0)
     assert cams.explain(vgg16_transfer, x, layer="block4_conv1").layer == "vgg16/block4_conv1"

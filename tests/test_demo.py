@@ -1,0 +1,149 @@
+"""The demo's handlers, every bad input included, on the shipped model."""
+import os
+import shutil
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+import cams
+import demo
+
+
+@pytest.fixture(scope="module")
+def app():
+    application = demo.App()
+    application.warm_up()
+    return application
+
+
+def _png(tmp_path, name, array, mode=None):
+    path = tmp_path / name
+    (Image.fromarray(array, mode) if mode else Image.fromarray(array)).save(path)
+    return str(path)
+
+
+def _opacity_example(app):
+    return next(p for p in app.examples if os.sep + "opacity" + os.sep in p)
+
+
+def test_explain_an_example_with_its_lesion_outlined(app):
+    probs, overlay, raw, timing = app.explain(_opacity_example(app))
+    assert set(probs) == set(app.classes) and sum(probs.values()) == pytest.approx(1, abs=1e-5)
+    assert overlay.shape == (224, 224, 3) and overlay.dtype == np.uint8
+    assert raw.shape == (256, 256, 3)
+    assert "true lesion outlined" in timing
+    assert (overlay == 255).all(axis=-1).sum() > 20  # the white outline
+
+
+@pytest.mark.parametrize("backend", cams.BACKENDS)
+def test_every_backend_and_target(app, backend):
+    path = _opacity_example(app)
+    for target in [demo.PREDICTED] + app.classes:
+        probs, overlay, raw, timing = app.explain(path, backend, "gradcam", app.default_layer,
+                                                  target, 0.5, "turbo")
+        assert backend in timing and overlay.shape == (224, 224, 3)
+
+
+@pytest.mark.parametrize("name, array, mode", [
+    ("gray.png", np.full((260, 300), 120, np.uint8), None),
+    ("rgba.png", np.full((260, 300, 4), 200, np.uint8), None),
+    ("deep.png", np.full((260, 300), 40000, np.uint16), None),
+    ("photo.jpg", np.full((260, 300, 3), 90, np.uint8), None),
+])
+def test_uploads_of_any_kind_and_size(app, tmp_path, name, array, mode):
+    probs, overlay, _, timing = app.explain(_png(tmp_path, name, array, mode))
+    assert overlay.shape == (260, 300, 3)
+    assert "outlined" not in timing
+
+
+def _bad_files(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("this is not an image")
+    good = _png(tmp_path, "good.png", np.zeros((64, 64), np.uint8))
+    (tmp_path / "cut.png").write_bytes(open(good, "rb").read()[:60])
+    tiny = _png(tmp_path, "tiny.png", np.zeros((1, 1), np.uint8))
+    huge = tmp_path / "huge.png"
+    Image.new("L", (10000, 10000)).save(huge)
+    return {"none": (None, "Upload an image first"),
+            "missing": (str(tmp_path / "gone.png"), "did not arrive"),
+            "empty": (str(tmp_path / "empty.png"), "empty"),
+            "not an image": (str(tmp_path / "notes.png"), "not an image"),
+            "corrupt": (str(tmp_path / "cut.png"), "corrupt"),
+            "1x1": (tiny, "too small"),
+            "10000x10000": (str(huge), "too large")}
+
+
+def test_bad_uploads_get_clear_errors_and_the_app_keeps_working(app, tmp_path):
+    for kind, (path, message) in _bad_files(tmp_path).items():
+        with pytest.raises(demo.BadInput, match=message):
+            app.explain(path)
+        with pytest.raises(gr.Error, match=message):  # what the person sees in the page
+            demo._guard(app.explain)(path)
+    assert app.explain(_opacity_example(app))[1].shape == (224, 224, 3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "torch"}, "Unknown backend"), ({"method": "magic"}, "Unknown method"),
+    ({"layer": "nope"}, "Unknown layer"), ({"target": "tumour"}, "Unknown target class"),
+    ({"colormap": "rainbowz"}, "Unknown colormap"), ({"alpha": 3}, "Alpha must be"),
+])
+def test_bad_choices(app, kwargs, message):
+    with pytest.raises(demo.BadInput, match=message):
+        app.explain(_opacity_example(app), **kwargs)
+
+
+def test_compare_shows_all_backends_agreeing(app):
+    gallery, summary = app.compare(_opacity_example(app))
+    assert len(gallery) == len(cams.BACKENDS)
+    assert all(img.shape == (224, 224, 3) for img, _ in gallery)
+    largest = float(summary.split("backends:** ")[1].split()[0])
+    assert largest <= 1e-4
+    for backend in cams.BACKENDS:
+        assert f"| {backend} |" in summary
+
+
+def test_layer_sweep(app):
+    layers = app.layers[-3:]
+    gallery = app.sweep(_opacity_example(app), layers)
+    assert [caption.split()[0] for _, caption in gallery] == layers
+    with pytest.raises(demo.BadInput, match="at least one layer"):
+        app.sweep(_opacity_example(app), [])
+
+
+def test_imagenet_tab_says_in_one_sentence_when_weights_are_missing(monkeypatch, tmp_path):
+    from reference import chollet_vgg16
+
+    calls = []
+
+    def offline(*args, **kwargs):
+        calls.append(1)
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: no network")
+
+    monkeypatch.setattr(chollet_vgg16, "gradcam", offline)
+    tab = demo.ImageNetDemo()
+    photo = _png(tmp_path, "dog.png", np.zeros((50, 60, 3), np.uint8))
+    for _ in range(2):
+        with pytest.raises(demo.BadInput, match="ImageNet VGG16 weights cannot be downloaded"):
+            tab.run(photo)
+    assert len(calls) == 1  # the failure is remembered: no second slow attempt
+
+
+def test_model_without_json_uses_stated_defaults(tmp_path):
+    shutil.copy(demo.DEFAULT_MODEL, tmp_path / "bare.keras")
+    bare = demo.App(str(tmp_path / "bare.keras"))
+    assert bare.classes == ["class 0", "class 1"]
+    assert "Defaults used" in bare.model_note() and "pixels 0..255" in bare.model_note()
+
+
+def test_main_refuses_a_missing_model(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main(["--model", "/nonexistent/model.keras"])
+    assert exit_info.value.code == 2
+    assert "cannot load the model" in capsys.readouterr().err
+
+
+def test_ui_builds(app):
+    blocks = demo.build(app)
+    assert isinstance(blocks, gr.Blocks)
