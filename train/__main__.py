@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from train import classification, data, model as models, plots, preprocess  # noqa: E402
+from train import camlayer, classification, data, model as models, plots, preprocess  # noqa: E402
 
 
 def augmenter(seed):
@@ -45,12 +45,14 @@ class SaveBest(keras.callbacks.Callback):
 
 
 def load(args):
-    """(images, labels, class names, source description) from --data or --phantoms."""
+    """(images, labels, class names, masks or None, source) from --data or --phantoms."""
     if args.phantoms:
-        images, labels, names, _ = data.generate_phantoms(args.phantoms, args.seed, args.size)
-        return images, labels, names, f"phantoms: {args.phantoms} generated with seed {args.seed}"
-    images, labels, names, _ = data.load_folder(args.data, args.size)
-    return images, labels, names, f"folder: {os.path.abspath(args.data)}"
+        images, labels, names, masks = data.generate_phantoms(args.phantoms, args.seed, args.size)
+        return (images, labels, names, masks,
+                f"phantoms: {args.phantoms} generated with seed {args.seed}")
+    images, labels, names, paths = data.load_folder(args.data, args.size)
+    masks, has = data.load_masks(args.data, paths, args.size)
+    return images, labels, names, masks if has.any() else None, f"folder: {os.path.abspath(args.data)}"
 
 
 def fit(args, net, base, head, train, val, prep, callbacks):
@@ -119,7 +121,7 @@ def main(argv=None):
 
     keras.utils.set_random_seed(args.seed)
     try:
-        images, labels, names, source_text = load(args)
+        images, labels, names, masks, source_text = load(args)
     except data.DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -153,6 +155,12 @@ def main(argv=None):
     probabilities = net.predict(prep(images[val_idx].astype(np.float32)),
                                 batch_size=args.batch_size, verbose=0)
     metrics = classification.summary(labels[val_idx], probabilities)
+    layer_table = None
+    if args.cam_layer is None and masks is not None:
+        # Lesion masks are known: record the layer whose Grad-CAM points at them best.
+        with_mask = val_idx[masks[val_idx].any(axis=(1, 2))]
+        x_val = prep(images[with_mask].astype(np.float32))
+        cam_layer, layer_table = camlayer.choose(net, x_val, masks[with_mask], labels[with_mask])
     stem = args.out[:-len(".keras")]
     info = {
         "class_names": names, "input_size": [args.size, args.size, 3],
@@ -163,6 +171,9 @@ def main(argv=None):
         "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
         "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,
         "validation_metrics": metrics,
+        "cam_layer_selection": None if layer_table is None else {
+            "rule": "highest validation pointing game, then energy in mask",
+            "pointing_game_and_energy": layer_table},
         "command": "python -m train " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     with open(stem + ".json", "w") as f:

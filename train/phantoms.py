@@ -102,14 +102,14 @@ def _opacities(rng, S, lung_mask, count):
     for _ in range(count):
         i = rng.integers(len(ys))
         cy, cx = ys[i], xs[i]
-        radius = S * rng.uniform(0.045, 0.1)
+        radius = S * rng.uniform(0.05, 0.11)
         blob = np.exp(-(((yy - cy) / radius) ** 2 + ((xx - cx) / (radius * rng.uniform(0.7, 1.3)))
                         ** 2))
         patchy = blob * (0.55 + 0.45 * _smooth_noise(rng, S, rng.integers(10, 24)))
         region = (patchy > 0.35) & lung_mask
         if region.sum() < (S * 0.02) ** 2:
             continue
-        density = rng.uniform(0.22, 0.4)
+        density = rng.uniform(0.3, 0.5)
         texture = 0.75 + 0.25 * _smooth_noise(rng, S, rng.integers(24, 48))
         add += density * texture * _soft(region, S * 0.006) * np.clip(patchy * 1.5, 0, 1)
         mask |= region

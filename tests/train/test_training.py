@@ -17,7 +17,9 @@ def test_cli_writes_model_json_and_figures(tmp_path):
     info = json.loads((tmp_path / "tiny.json").read_text())
     assert info["class_names"] == ["normal", "opacity"]
     assert info["input_size"] == [64, 64, 3] and info["preprocessing"] == "mobilenetv2"
-    assert info["cam_layer"] == "mobilenetv2_0.35_64/out_relu" and info["seed"] == 4
+    table = info["cam_layer_selection"]["pointing_game_and_energy"]
+    assert info["cam_layer"] == max(table, key=lambda p: table[p]) and info["seed"] == 4
+    assert all(path.startswith("mobilenetv2_0.35_64/") for path in table)
     assert set(info["validation_metrics"]) == {"accuracy", "roc_auc", "confusion"}
     assert (tmp_path / "tiny_curves.png").stat().st_size > 1000
     assert (tmp_path / "tiny_confusion.png").stat().st_size > 1000

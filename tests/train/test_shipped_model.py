@@ -1,0 +1,54 @@
+"""The shipped model on phantoms from a seed never used in training: it classifies and its
+Grad-CAM points at the lesions, in every backend."""
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import cams
+from train import data, evaluate, modelinfo
+
+MODEL = "models/xray_phantoms.keras"
+TEST_SEED = 987654  # training used seed 0; the demo examples 2024
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    model, info, notes = modelinfo.load(MODEL)
+    return model, info, notes
+
+
+def test_model_and_json_are_small_and_complete(shipped):
+    model, info, notes = shipped
+    size = os.path.getsize(MODEL) + os.path.getsize(MODEL.replace(".keras", ".json"))
+    assert size <= 10 * 1024 * 1024
+    assert not notes
+    assert info["input_size"] == [224, 224, 3] and info["class_names"] == ["normal", "opacity"]
+    assert info["weights"] == "none" and info["nested"] is True
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    assert len(nested) == 1 and nested[0].name.startswith("mobilenetv2")
+    assert info["cam_layer"] in cams.conv_layers(model)
+
+
+@pytest.fixture(scope="module")
+def report(shipped):
+    model, info, _ = shipped
+    images, labels, _, masks = data.generate_phantoms(200, TEST_SEED)
+    return evaluate.evaluate(model, info, images, labels, masks, masks.any(axis=(1, 2)))
+
+
+def test_accuracy_on_unseen_phantoms(report):
+    assert report["accuracy"] >= 0.95, report
+
+
+@pytest.mark.parametrize("backend", cams.BACKENDS)
+def test_gradcam_points_at_the_lesions(report, backend):
+    assert report["localization"][backend]["pointing_game"] >= 0.8, report["localization"]
+    assert report["localization"][backend]["energy_in_mask"] > 0.1
+
+
+def test_the_backends_report_the_same_localization(report):
+    values = [r["pointing_game"] for r in report["localization"].values()]
+    assert np.ptp(values) <= 0.02  # maps agree to 1e-4; a near-tie may flip one argmax
