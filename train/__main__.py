@@ -106,6 +106,8 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=224, help="model input size")
     parser.add_argument("--base-size", type=int,
                         help="run the base at this size (the model resizes its input first)")
+    parser.add_argument("--pooling", choices=("avg", "max"), default="avg",
+                        help="global pooling of the mobilenetv2/densenet121 head")
     parser.add_argument("--cam-layer", help="Grad-CAM layer name inside the base to record")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-augment", action="store_true")
@@ -131,7 +133,7 @@ def main(argv=None):
         net, base, head = models.build(args.backbone, len(names), args.size, weights,
                                        nested=not args.flat, fine_tune=args.fine_tune,
                                        alpha=args.alpha, freeze=args.freeze_base or None,
-                                       base_size=args.base_size)
+                                       base_size=args.base_size, pooling=args.pooling)
     except Exception as err:  # a download that cannot happen here: say so in one sentence
         if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
             print(f"error: cannot download the {args.backbone} ImageNet weights (no network); "
@@ -167,7 +169,8 @@ def main(argv=None):
         "preprocessing": args.backbone, "preprocessing_text": preprocess.describe(args.backbone),
         "cam_layer": cam_layer,
         "backbone": args.backbone, "weights": args.weights, "alpha": args.alpha,
-        "nested": not args.flat, "base_size": args.base_size or args.size, "data_source": source_text, "seed": args.seed,
+        "nested": not args.flat, "pooling": args.pooling,
+        "base_size": args.base_size or args.size, "data_source": source_text, "seed": args.seed,
         "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
         "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,
         "validation_metrics": metrics,

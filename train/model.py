@@ -11,15 +11,22 @@ _SPECS = {
 }
 
 
-def head_layers(backbone, n_classes):
-    """The head: seed 000's for vgg16, a global-average-pooling head (seed 003) otherwise."""
+def head_layers(backbone, n_classes, pooling="avg"):
+    """The head: seed 000's for vgg16, a global pooling head (seed 003's average) otherwise.
+
+    pooling="max" makes the class score the strongest single cell: a weakly supervised model
+    then has to fire on the lesion itself and stay quiet elsewhere (Oquab et al. 2015).
+    """
     if backbone == "vgg16":
         return [keras.layers.AveragePooling2D(pool_size=(4, 4), name="head_pool"),
                 keras.layers.Flatten(name="head_flatten"),
                 keras.layers.Dense(128, activation="relu", name="head_dense"),
                 keras.layers.Dropout(0.6, name="head_dropout"),
                 keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
-    return [keras.layers.GlobalAveragePooling2D(name="head_pool"),
+    if pooling not in ("avg", "max"):
+        raise ValueError(f"pooling must be 'avg' or 'max'; got {pooling!r}")
+    pool = keras.layers.GlobalMaxPooling2D if pooling == "max" else keras.layers.GlobalAveragePooling2D
+    return [pool(name="head_pool"),
             keras.layers.Dropout(0.2, name="head_dropout"),
             keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
 
@@ -34,7 +41,7 @@ def base_model(backbone, size=224, weights=None, alpha=1.0):
 
 
 def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=False, alpha=1.0,
-          freeze=None, base_size=None):
+          freeze=None, base_size=None, pooling="avg"):
     """(model, base, head) for RGB input (size, size, 3), preprocessed for the backbone.
 
     The base is frozen by default with ImageNet weights (its last block trainable with
@@ -48,11 +55,16 @@ def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=Fa
     base = base_model(backbone, base_size, weights, alpha)
     frozen = weights is not None if freeze is None else freeze
     set_trainable(base, backbone, frozen=frozen, fine_tune=fine_tune)
-    head = head_layers(backbone, n_classes)
+    head = head_layers(backbone, n_classes, pooling)
     inputs = keras.Input((size, size, 3), name="image")
     x = inputs
     if base_size != size:
-        x = keras.layers.Resizing(base_size, base_size, interpolation="area", name="downsample")(x)
+        # An exact factor is average pooling, which (unlike area resizing) has a gradient:
+        # methods that differentiate down to the input pixels need one.
+        x = (keras.layers.AveragePooling2D(size // base_size, name="downsample")(x)
+             if size % base_size == 0 else
+             keras.layers.Resizing(base_size, base_size, interpolation="bilinear",
+                                   name="downsample")(x))
     x = base(x, training=False) if nested else None
     if not nested:
         inputs, x = base.inputs[0], base.outputs[0]
