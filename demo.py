@@ -49,6 +49,9 @@ def read_upload(path):
     try:
         with Image.open(path) as probe:
             width, height = probe.size
+    except Image.DecompressionBombError:
+        raise BadInput(f"The image is too large. Upload one of at most "
+                       f"{MAX_PIXELS // 1_000_000} megapixels.") from None
     except Exception:
         raise BadInput("This file is not an image this app can read. Upload a PNG or JPEG.") from None
     if width * height > MAX_PIXELS:
@@ -61,6 +64,21 @@ def read_upload(path):
         return data.read_rgb(path)
     except Exception:
         raise BadInput("The image file is corrupt or truncated. Upload a complete PNG or JPEG.") from None
+
+
+class ImageUpload(gr.Image):
+    """gr.Image that hands a file it cannot decode to the handler, which explains what is wrong
+    (gr.Image's own decoding error names the component, not the problem)."""
+
+    @classmethod
+    def get_block_name(cls):
+        return "image"  # the front end is gr.Image's
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception:
+            return getattr(payload, "path", None) if payload is not None else None
 
 
 def _digest(rgb):
@@ -270,7 +288,7 @@ def build(app, imagenet=None):
         with gr.Tab("Explain"):
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(type="filepath", label="X-ray", image_mode=None,
+                    image = ImageUpload(type="filepath", label="X-ray", image_mode=None,
                                      elem_id="xray-input")
                     backend = gr.Dropdown(list(cams.BACKENDS), value="eager", label="Backend")
                     method = gr.Dropdown(list(cams.METHODS), value="gradcam", label="Method")
@@ -292,7 +310,7 @@ def build(app, imagenet=None):
                          api_name="explain")
         with gr.Tab("Compare backends"):
             with gr.Row():
-                c_image = gr.Image(type="filepath", label="X-ray", image_mode=None)
+                c_image = ImageUpload(type="filepath", label="X-ray", image_mode=None)
                 with gr.Column():
                     c_method = gr.Dropdown(list(cams.METHODS), value="gradcam", label="Method")
                     c_layer = gr.Dropdown(app.layers, value=app.default_layer, label="Layer")
@@ -307,7 +325,7 @@ def build(app, imagenet=None):
                            api_name="compare")
         with gr.Tab("Layer sweep"):
             with gr.Row():
-                s_image = gr.Image(type="filepath", label="X-ray", image_mode=None)
+                s_image = ImageUpload(type="filepath", label="X-ray", image_mode=None)
                 s_layers = gr.CheckboxGroup(app.layers, value=sweep_default, label="Layers")
             s_button = gr.Button("Sweep", variant="primary")
             s_gallery = gr.Gallery(label="Which layer explains best?", columns=4)
@@ -319,7 +337,7 @@ def build(app, imagenet=None):
             gr.Markdown("Deep Learning with Python's recipe: VGG16 with ImageNet weights, "
                         "class 251 (dalmatian) by default. It needs the network to fetch weights.")
             with gr.Row():
-                i_image = gr.Image(type="filepath", label="Photo")
+                i_image = ImageUpload(type="filepath", label="Photo")
                 with gr.Column():
                     i_class = gr.Number(value=251, precision=0, minimum=0, maximum=999,
                                         label="ImageNet class index")
