@@ -141,11 +141,24 @@ def input_shape(model):
     return shape
 
 
-def flat_model(model):
-    """An equivalent Functional model with every nested layer inlined, sharing the weights."""
+def flat_model(model, end_before=None):
+    """An equivalent Functional model with every nested layer inlined, sharing the weights.
+
+    With end_before=<a leaf layer>, the model ends at that layer's input instead (the logits
+    behind a standalone softmax layer, say).
+    """
     inputs = keras.Input(batch_shape=input_shape(model))
-    outputs = walk(model, inputs, call_inference)
+    taps = {}
+
+    def call(path, layer, args, kwargs):
+        if layer is end_before:
+            taps["input"] = args[0]
+        return call_inference(path, layer, args, kwargs)
+
+    outputs = walk(model, inputs, call)
+    suffix = "_flat" if end_before is None else f"_flat_to_{end_before.name}"
     try:
-        return keras.Model(inputs, outputs, name=model.name + "_flat")
+        return keras.Model(inputs, taps["input"] if end_before is not None else outputs,
+                           name=model.name + suffix)
     except ValueError as err:
         raise ValueError(f"cannot flatten {model.name!r} into one model: {err}") from err

@@ -22,8 +22,9 @@ class TfKerasVisBackend:
 
     def __init__(self, model, target, head, score):
         self._head, self._layer_name = head, target.path.split("/")[-1]
-        full, logits = _flat_models(model, head)
-        flat = logits if score == "logit" and head.logit_is_input else full
+        full = layers.flat_model(model)
+        flat = (layers.flat_model(model, end_before=head.layer)
+                if score == "logit" and head.logit_is_input else full)
         if sum(layer.name == self._layer_name for layer in flat.layers) != 1:
             raise ValueError(f"tf-keras-vis finds layers by name, and {self._layer_name!r} is not "
                              "unique once nested models are flattened; use another backend.")
@@ -53,21 +54,3 @@ class TfKerasVisBackend:
                             normalize_cam=False)
         return np.asarray(cam), outputs, chosen
 
-
-def _flat_models(model, head):
-    """The flat model, and the flat model ending at the input of its last layer (the logits
-    when that layer is a standalone softmax/sigmoid)."""
-    inputs = keras.Input(batch_shape=layers.input_shape(model))
-    taps = {}
-
-    def call(path, layer, args, kwargs):
-        if layer is head.layer:
-            taps["logits"] = args[0]
-        return layers.call_inference(path, layer, args, kwargs)
-
-    outputs = layers.walk(model, inputs, call)
-    try:
-        return (keras.Model(inputs, outputs, name=model.name + "_flat"),
-                keras.Model(inputs, taps["logits"], name=model.name + "_flat_logits"))
-    except ValueError as err:
-        raise ValueError(f"tf-keras-vis needs {model.name!r} flattened, which failed: {err}") from err
