@@ -135,8 +135,8 @@ class App:
                            f"{', '.join([PREDICTED] + self.classes)}.")
         return self.classes.index(target)
 
-    def _check(self, backend, method, layer, alpha, colormap):
-        if backend not in cams.BACKENDS:
+    def _check(self, method, layer, alpha, colormap, backend=None):
+        if backend is not None and backend not in cams.BACKENDS:
             raise BadInput(f"Unknown backend {backend!r}; choose one of {', '.join(cams.BACKENDS)}.")
         if method not in cams.METHODS:
             raise BadInput(f"Unknown method {method!r}; choose one of {', '.join(cams.METHODS)}.")
@@ -161,7 +161,7 @@ class App:
                 alpha=0.4, colormap="jet"):
         """(probabilities, overlay RGB, raw heatmap RGB, timing text) for one uploaded image."""
         layer = layer or self.default_layer
-        self._check(backend, method, layer, alpha, colormap)
+        self._check(method, layer, alpha, colormap, backend)
         image = read_upload(path)
         rgb = np.asarray(image)
         start = time.perf_counter()
@@ -183,7 +183,7 @@ class App:
                 colormap="jet"):
         """Every backend on the same image: (overlays with captions, summary Markdown)."""
         layer = layer or self.default_layer
-        self._check(cams.BACKENDS[0], method, layer, alpha, colormap)
+        self._check(method, layer, alpha, colormap)
         image = read_upload(path)
         rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
         maps, gallery, times = {}, [], {}
@@ -217,7 +217,7 @@ class App:
         rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
         gallery = []
         for layer in layers:
-            self._check(cams.BACKENDS[0], method, layer, 0.5, colormap)
+            self._check(method, layer, 0.5, colormap)
             res = cams.explain(self.model, x, layer=layer, class_index=cls, method=method)
             h, w = res.heatmaps.shape[1:]
             gallery.append((cams.overlay(rgb, res.heatmaps[0], 0.5, colormap), f"{layer} ({h}x{w})"))

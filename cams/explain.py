@@ -53,10 +53,6 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     engine = cache.cached(
         model, (backend, target.path, score),
         lambda: BACKEND_CLASSES[backend](model, target, info.head, score))
-    if hasattr(engine, "cam"):
-        cam, outputs, chosen = engine.cam(x, classes, method)
-    else:
-        A, G, outputs, chosen = engine.gradients(x, classes)
-        cam = methods.METHODS[method](A, G)
+    cam, outputs, chosen = engine.cam(x, classes, method)
     return Explanation(methods.normalize(cam), np.asarray(chosen), target.path,
                        np.asarray(outputs), method, backend, score)

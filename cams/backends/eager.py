@@ -4,10 +4,10 @@ import weakref
 import tensorflow as tf
 
 from cams import scores
-from cams.backends.forward import tapped_forward
+from cams.backends.forward import GradientBackend, tapped_forward
 
 
-class EagerBackend:
+class EagerBackend(GradientBackend):
     """Computes A, dS/dA and the outputs with a compiled GradientTape on the live model."""
 
     name = "eager"

@@ -1,5 +1,5 @@
 """One forward pass that also returns the target layer's activations A and the score source."""
-from cams import layers, scores
+from cams import layers, methods, scores
 
 
 def tapped_forward(model, x, target, head, score, value_of, on_target=lambda a: None):
@@ -28,3 +28,15 @@ def tapped_forward(model, x, target, head, score, value_of, on_target=lambda a: 
     outputs = layers.walk(model, x, call)
     values = taps["logits"] if score == "logit" else outputs
     return taps["A"], values, outputs
+
+
+class GradientBackend:
+    """A backend that yields A and dS/dA; the method's math turns them into a map."""
+
+    def gradients(self, x, classes):
+        raise NotImplementedError
+
+    def cam(self, x, classes, method):
+        """(cam (N, h, w) before scaling, outputs, classes) of `method`."""
+        A, G, outputs, chosen = self.gradients(x, classes)
+        return methods.METHODS[method](A, G), outputs, chosen

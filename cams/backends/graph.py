@@ -8,10 +8,10 @@ import keras
 import tensorflow as tf
 
 from cams import cache, scores
-from cams.backends.forward import tapped_forward
+from cams.backends.forward import GradientBackend, tapped_forward
 
 
-class GraphBackend:
+class GraphBackend(GradientBackend):
     """Computes A, dS/dA and the outputs by running a TF1 graph in its own session."""
 
     name = "graph"
