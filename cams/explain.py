@@ -1,4 +1,4 @@
-"""cams.explain: one Grad-CAM call, dispatched to a cached backend."""
+"""cams.explain: one call for every CAM method, dispatched to a cached backend."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +12,8 @@ METHODS = tuple(methods.METHODS)
 
 @dataclass(frozen=True)
 class Explanation:
-    """What explain returns; heatmaps are at the target layer's spatial size."""
+    """What explain returns; heatmaps are at the target layer's spatial size, or at the input's
+    for the guided methods."""
     heatmaps: np.ndarray     # float32 (N, h, w) in [0, 1]
     class_index: np.ndarray  # int (N,), the explained class of each image
     layer: str               # resolved layer path, e.g. "vgg16/block5_conv3"
@@ -20,6 +21,8 @@ class Explanation:
     method: str
     backend: str
     score: str
+    options: dict            # the method's options, defaults included
+    attributions: np.ndarray | None = None  # guided methods: signed (N, H, W, C) per pixel
 
 
 @dataclass(frozen=True)
@@ -34,16 +37,21 @@ def _describe(model):
 
 
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend="eager",
-            score="logit"):
+            score=None, **options):
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
 
     layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
     spatial layer. class_index: None (the predicted class), an int, or one int per image.
-    score: "logit" (the value before the final softmax/sigmoid) or "probability".
+    method: one of METHODS. score: "logit" (the value before the final softmax/sigmoid) or
+    "probability"; None is what the method's paper uses (the probability for scorecam, the
+    logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
+    cams.methods.METHODS[name].options.
     """
     inputs.check_choice("method", method, METHODS)
     inputs.check_choice("backend", backend, BACKENDS)
+    score = methods.METHODS[method].score if score is None else score
     inputs.check_choice("score", score, SCORES)
+    options = methods.check_options(method, options)
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
     info = cache.cached(model, "describe", lambda: _describe(model))
@@ -53,6 +61,7 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     engine = cache.cached(
         model, (backend, target.path, score),
         lambda: BACKEND_CLASSES[backend](model, target, info.head, score))
-    cam, outputs, chosen = engine.cam(x, classes, method)
-    return Explanation(methods.normalize(cam), np.asarray(chosen), target.path,
-                       np.asarray(outputs), method, backend, score)
+    maps = engine.cam(x, classes, method, options)
+    attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
+    return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,
+                       np.asarray(maps.outputs), method, backend, score, options, attributions)

@@ -93,6 +93,13 @@ def select(values, classes, head):
     return tf.gather(values, classes, axis=1, batch_dims=1)
 
 
+def class_probability(logits, classes, head):
+    """The probability (N,) of each image's class from the logits: softmax, or sigmoid(+-z)."""
+    if head.binary:
+        return tf.sigmoid(select(logits, classes, head))
+    return tf.gather(tf.nn.softmax(logits, axis=-1), classes, axis=1, batch_dims=1)
+
+
 def choose(classes, values, outputs, head, score):
     """`classes` (N,) with each -1 replaced by the predicted class."""
     best = (predicted(values, head) if score == "logit"

@@ -25,3 +25,8 @@ def fashion_cnn():
 @pytest.fixture(scope="session")
 def mobilenet_sigmoid():
     return models.mobilenet_sigmoid()
+
+
+@pytest.fixture(scope="session")
+def small_binary():
+    return models.small_binary()

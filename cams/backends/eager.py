@@ -1,14 +1,13 @@
-"""Eager backend: tf.GradientTape inside one tf.function, traced once per (model, layer, score)."""
+"""Eager backend: tf.GradientTape inside tf.functions, each traced once per (model, layer, score)."""
 import weakref
 
 import tensorflow as tf
 
-from cams import scores
-from cams.backends.forward import GradientBackend, tapped_forward
+from cams.backends.forward import GradientBackend, class_score, tapped_forward, target_score
 
 
 class EagerBackend(GradientBackend):
-    """Computes A, dS/dA and the outputs with a compiled GradientTape on the live model."""
+    """Computes A, dS/dA, guided input gradients and class scores on the live model."""
 
     name = "eager"
 
@@ -16,22 +15,54 @@ class EagerBackend(GradientBackend):
         # A weak reference: the per-model cache holds this object, and must not pin the model.
         self._model = weakref.ref(model)
         self._target, self._head, self._score = target, head, score
-        spec = tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32)
-        self._run = tf.function(
-            self._gradients, input_signature=[spec, tf.TensorSpec((None,), tf.int32)])
+        signature = [tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32),
+                     tf.TensorSpec((None,), tf.int32)]
+        self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
+            ("gradients", self._gradients), ("forward", self._forward),
+            ("guided", self._guided), ("scores", self._class_scores))}
+
+    def _run(self, x, classes, guided=False, on_target=lambda a: None):
+        return tapped_forward(self._model(), x, self._target, self._head,
+                              value_of=lambda v: v.value, on_target=on_target, guided=guided)
 
     def _gradients(self, x, classes):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            A, values, outputs = tapped_forward(
-                self._model(), x, self._target, self._head, self._score,
-                value_of=lambda v: v.value, on_target=tape.watch)
-            chosen = scores.choose(classes, values, outputs, self._head, self._score)
-            S = scores.select(values, chosen, self._head)
-        G = tape.gradient(S, A)
-        return A, G, outputs, chosen
+            A, logits, outputs = self._run(x, classes, on_target=tape.watch)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return A, tape.gradient(S, A), outputs, chosen
+
+    def _forward(self, x, classes):
+        A, logits, outputs = self._run(x, classes)
+        _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return A, outputs, chosen
+
+    def _guided(self, x, classes):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            _, logits, outputs = self._run(x, classes, guided=True)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return tape.gradient(S, x), outputs, chosen
+
+    def _class_scores(self, x, classes):
+        _, logits, _ = self._run(x, classes)
+        return class_score(logits, classes, self._head, self._score)
+
+    def _call(self, name, x, classes):
+        out = self._compiled[name](tf.constant(x, tf.float32), tf.constant(classes, tf.int32))
+        return tuple(t.numpy() for t in out) if isinstance(out, tuple) else out.numpy()
 
     def gradients(self, x, classes):
         """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
-        A, G, outputs, chosen = self._run(tf.constant(x), tf.constant(classes, tf.int32))
-        return A.numpy(), G.numpy(), outputs.numpy(), chosen.numpy()
+        return self._call("gradients", x, classes)
 
+    def forward(self, x, classes):
+        """(A, outputs, classes) without gradients."""
+        return self._call("forward", x, classes)
+
+    def guided_gradients(self, x, classes):
+        """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
+        return self._call("guided", x, classes)
+
+    def class_scores(self, x, classes):
+        """The score of each image for its class (N,)."""
+        return self._call("scores", x, classes)

@@ -1,13 +1,34 @@
-"""One forward pass that also returns the target layer's activations A and the score source."""
+"""One forward pass that also returns the target layer's activations A and the head's logits."""
+import keras
+import tensorflow as tf
+
 from cams import layers, methods, scores
 
+_RELUS = ("relu", "relu6")
 
-def tapped_forward(model, x, target, head, score, value_of, on_target=lambda a: None):
-    """Run `model` on `x`; return (A, values to score, outputs).
+
+def is_relu(layer):
+    """True for a ReLU layer or a layer whose fused activation is relu/relu6."""
+    if isinstance(layer, keras.layers.ReLU):
+        return True
+    return getattr(getattr(layer, "activation", None), "__name__", "") in _RELUS
+
+
+@tf.custom_gradient
+def positive_gradient(y):
+    """Identity forward; backward lets only positive gradients through (guided backprop)."""
+    def grad(dy):
+        return tf.nn.relu(dy)
+    return tf.identity(y), grad
+
+
+def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, guided=False):
+    """Run `model` on `x`; return (A, logits, outputs).
 
     `target` is the layers.Leaf to tap; `on_target(A)` runs as soon as A exists (a tape watches
-    it there). The values to score are the outputs for score="probability" and the head's logits
-    for score="logit". `value_of(variable)` gives a variable's current value in this context.
+    it there). `value_of(variable)` gives a variable's current value in this context. With
+    guided=True every ReLU's output passes back only positive gradients: its own derivative
+    already zeroes negative inputs, so the two together are the guided-backprop rule.
     """
     taps = {}
 
@@ -23,20 +44,43 @@ def tapped_forward(model, x, target, head, score, value_of, on_target=lambda a: 
                 taps["logits"] = args[0]
             else:
                 taps["logits"] = out
+        if guided and is_relu(layer):
+            out = positive_gradient(out)
         return out
 
     outputs = layers.walk(model, x, call)
-    values = taps["logits"] if score == "logit" else outputs
-    return taps["A"], values, outputs
+    return taps["A"], taps["logits"], outputs
+
+
+def target_score(logits, outputs, classes, head, score):
+    """(the score per image (N,) that gradients differentiate, classes with -1 resolved)."""
+    values = logits if score == "logit" else outputs
+    chosen = scores.choose(classes, values, outputs, head, score)
+    return scores.select(values, chosen, head), chosen
+
+
+def class_score(logits, classes, head, score):
+    """The score of each image for its class (N,): the logit, or the class probability."""
+    if score == "logit":
+        return scores.select(logits, classes, head)
+    return scores.class_probability(logits, classes, head)
 
 
 class GradientBackend:
-    """A backend that yields A and dS/dA; the method's math turns them into a map."""
+    """A backend built on the primitives of cams.methods; each method's math makes the map."""
 
     def gradients(self, x, classes):
         raise NotImplementedError
 
-    def cam(self, x, classes, method):
-        """(cam (N, h, w) before scaling, outputs, classes) of `method`."""
-        A, G, outputs, chosen = self.gradients(x, classes)
-        return methods.METHODS[method](A, G), outputs, chosen
+    def forward(self, x, classes):
+        raise NotImplementedError
+
+    def guided_gradients(self, x, classes):
+        raise NotImplementedError
+
+    def class_scores(self, x, classes):
+        raise NotImplementedError
+
+    def cam(self, x, classes, method, options):
+        """methods.Maps of `method` with `options` (already checked)."""
+        return methods.METHODS[method].run(self, x, classes, **options)

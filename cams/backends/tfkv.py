@@ -1,56 +1,117 @@
-"""tf-keras-vis backend: its Gradcam class, on a flattened copy of nested models.
+"""tf-keras-vis backend: its Gradcam, GradcamPlusPlus, Layercam and Scorecam on a flattened copy.
 
 tf-keras-vis cannot reach a layer inside a nested base model, so it is handed a clone of
-`layers.flat_model(model)`, an equivalent model without nesting. For score="logit" its own
-ReplaceToLinear modifies that clone (never the caller's layers); a standalone
-Softmax/Activation layer is simply left off the flat model's end instead.
+`layers.flat_model(model)`, an equivalent model without nesting. For logits its own
+ReplaceToLinear modifies that clone (never the caller's layers); a standalone Softmax/Activation
+layer is simply left off the flat model's end instead.
 """
+import functools
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
 from tf_keras_vis.gradcam import Gradcam
+from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.layercam import Layercam
+from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
-from cams import cache, layers, scores
+from cams import cache, layers, methods, scores
+
+# What tf-keras-vis computes where the papers leave a choice, as cams options.
+CONVENTIONS = {"gradcam": {}, "gradcam++": {"normalize_alphas": True}, "layercam": {},
+               "scorecam": {"upsampling": "align-corners"}}
+OTHERS = "eager, graph"
+# Scorecam hands predict a one-element list; Keras warns about the structure, harmlessly.
+warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match",
+                        category=UserWarning)
 
 
 class TfKerasVisBackend:
-    """Computes the Grad-CAM map with tf_keras_vis.gradcam.Gradcam."""
+    """Computes maps with tf-keras-vis' own classes."""
 
     name = "tf-keras-vis"
 
     def __init__(self, model, target, head, score):
-        self._head, self._layer_name = head, target.path.split("/")[-1]
-        full = layers.flat_model(model)
-        flat = (layers.flat_model(model, end_before=head.layer)
-                if score == "logit" and head.logit_is_input else full)
-        if sum(layer.name == self._layer_name for layer in flat.layers) != 1:
+        self._head, self._score, self._layer_name = head, score, target.path.split("/")[-1]
+        self._full = layers.flat_model(model)
+        self._logit_model = (layers.flat_model(model, end_before=head.layer)
+                             if head.logit_is_input else self._full)
+        if sum(layer.name == self._layer_name for layer in self._full.layers) != 1:
             raise ValueError(f"tf-keras-vis finds layers by name, and {self._layer_name!r} is not "
                              "unique once nested models are flattened; use another backend.")
-        # tf-keras-vis asks each layer for `.output`, its first call's: only a clone of the flat
-        # model has layers called once. The clone holds a copy of the weights, kept in sync.
-        clone = keras.models.clone_model(flat)
-        if score == "logit" and head.twin is not None:
-            ReplaceToLinear()(clone)
-        self._gradcam = Gradcam(clone, clone=False)
-        self._source = flat
         self._watch = cache.WeightsWatch(model.variables)
-        self._outputs = tf.function(lambda x: full(x, training=False))
+        self._clones = {}
+        self._outputs = tf.function(lambda x: self._full(x, training=False))
 
-    def cam(self, x, classes, method):
-        """(cam (N, h, w) before scaling, outputs, classes) computed by tf-keras-vis."""
-        if method != "gradcam":
-            raise ValueError(f"method {method!r} is not available in the tf-keras-vis backend")
+    def _clone(self, logits):
+        """tf-keras-vis asks each layer for `.output`, its first call's: only a clone of the flat
+        model has layers called once. The clone holds a copy of the weights, kept in sync."""
+        if logits not in self._clones:
+            source = self._logit_model if logits else self._full
+            clone = keras.models.clone_model(source)
+            clone.set_weights(source.get_weights())
+            if logits and self._head.twin is not None:
+                ReplaceToLinear()(clone)
+            # Scorecam calls predict without verbose=0: keep its progress bars off our output.
+            clone.predict = functools.partial(clone.predict, verbose=0)
+            self._clones[logits] = (clone, source)
+        return self._clones[logits][0]
+
+    def _check(self, method, options):
+        if method not in CONVENTIONS:
+            raise ValueError(f"method {method!r} is not in tf-keras-vis; backends {OTHERS} "
+                             f"compute it (tf-keras-vis has {', '.join(CONVENTIONS)})")
+        for key, value in CONVENTIONS[method].items():
+            if options.get(key) != value:
+                raise ValueError(
+                    f"tf-keras-vis computes {method} with {key}={value!r} only; pass {key}="
+                    f"{value!r}, or use backend {OTHERS} for {key}={options.get(key)!r}")
+        if method == "scorecam":
+            if self._score != "probability":
+                raise ValueError("tf-keras-vis' Scorecam always weighs channels by the softmax "
+                                 "probability; use score='probability', or backends "
+                                 f"{OTHERS} for score={self._score!r}")
+            if self._head.binary:
+                raise ValueError("tf-keras-vis' Scorecam applies softmax to the output, which "
+                                 "makes every channel weight 1 for a single sigmoid unit; "
+                                 f"backends {OTHERS} compute Score-CAM correctly for it")
+
+    def cam(self, x, classes, method, options):
+        """methods.Maps computed by tf-keras-vis."""
+        self._check(method, options)
         if self._watch.changed():
-            self._gradcam.model.set_weights(self._source.get_weights())
+            for clone, source in self._clones.values():
+                clone.set_weights(source.get_weights())
         outputs = self._outputs(tf.constant(x)).numpy()
         best = scores.predicted_from_outputs(outputs, self._head).numpy()
         chosen = np.where(classes < 0, best, classes).astype(np.int32)
-        target = (BinaryScore([bool(c) for c in chosen]) if self._head.binary
-                  else CategoricalScore([int(c) for c in chosen]))
-        cam = self._gradcam(target, x, penultimate_layer=self._layer_name,
-                            seek_penultimate_conv_layer=False, expand_cam=False,
-                            normalize_cam=False)
-        return np.asarray(cam), outputs, chosen
+        if method == "scorecam":
+            cam = self._scorecam(x, chosen, options)
+        else:
+            logits = self._score == "logit"
+            kind = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam}[method]
+            cam = kind(self._clone(logits), clone=False)(
+                self._target(chosen), x, penultimate_layer=self._layer_name,
+                seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=False)
+        return methods.Maps(np.asarray(cam), outputs, chosen)
 
+    def _target(self, chosen):
+        if self._head.binary:
+            return BinaryScore([bool(c) for c in chosen])
+        return CategoricalScore([int(c) for c in chosen])
+
+    def _scorecam(self, x, chosen, options):
+        # Scorecam applies softmax itself, so it is given the logits.
+        scorecam = Scorecam(self._clone(logits=True), clone=False)
+        kwargs = dict(penultimate_layer=self._layer_name, seek_penultimate_conv_layer=False,
+                      batch_size=options["batch_size"], max_N=options["top_k"],
+                      expand_cam=False, normalize_cam=False)
+        if options["top_k"] is None:
+            return scorecam(self._target(chosen), x, **kwargs)
+        # With max_N, tf-keras-vis keeps the union of the batch's top channels; one image at a
+        # time gives each image its own top_k, as cams defines it.
+        return np.concatenate([scorecam(self._target(chosen[i:i + 1]), x[i:i + 1], **kwargs)
+                               for i in range(len(x))])

@@ -13,11 +13,15 @@ def _engine(model, backend, layer_path, score="logit"):
     return cache._CACHES[model][(backend, layer_path, score)]
 
 
-def test_eager_traces_once_across_calls_and_batch_sizes(fashion_cnn):
+def test_eager_traces_once_across_calls_batch_sizes_and_methods(fashion_cnn):
     for n in (1, 3, 2, 3):
-        cams.explain(fashion_cnn, models.images((28, 28, 1), n, seed=n, low=0), layer="final")
+        x = models.images((28, 28, 1), n, seed=n, low=0)
+        for method in ("gradcam", "layercam", "eigencam", "guided-backprop", "guided-gradcam"):
+            cams.explain(fashion_cnn, x, layer="final", method=method)
+        cams.explain(fashion_cnn, x, layer="final", method="scorecam", score="logit", top_k=5)
     engine = _engine(fashion_cnn, "eager", "final")
-    assert engine._run.experimental_get_tracing_count() == 1
+    for name, fn in engine._compiled.items():
+        assert fn.experimental_get_tracing_count() == 1, name
 
 
 def test_same_engine_is_reused(fashion_cnn):
@@ -51,8 +55,12 @@ def test_forget_drops_the_model(fashion_cnn):
 
 def test_cache_does_not_keep_the_model_alive():
     model = models.small_binary()
+    x = models.images((32, 32, 3), 1, seed=1)
     for backend in cams.BACKENDS:
-        cams.explain(model, models.images((32, 32, 3), 1, seed=1), backend=backend)
+        cams.explain(model, x, backend=backend)
+    for backend in ("eager", "graph"):
+        cams.explain(model, x, backend=backend, method="guided-gradcam")
+        cams.explain(model, x, backend=backend, method="scorecam", top_k=2)
     assert model in cache._CACHES
     alive = weakref.ref(model)
     del model

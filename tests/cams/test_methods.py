@@ -1,4 +1,6 @@
-"""The Grad-CAM formula, checked by a NumPy oracle written out loop by loop."""
+"""Every method's math against a NumPy oracle written out loop by loop, on random arrays and
+on a real model whose A and G come from an independent sub-model."""
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -6,29 +8,66 @@ import tensorflow as tf
 
 import cams
 from cams import methods
+from cams.methods import eigencam, guided, scorecam, weighted
 from tests import models
 
 
-def oracle_gradcam(A, G):
-    """w_c = spatial mean of G_c; cam = relu(sum_c w_c A_c); heatmap = cam / max(cam)."""
+def scaled(cam):
+    cam = np.maximum(np.asarray(cam, np.float64), 0)
+    return cam / cam.max() if cam.max() > 0 else cam
+
+
+def channel_weighted(A, weights_of):
+    """relu(sum_c w_c A_c) per image, with w_c = weights_of(A_c, G_c) computed per channel."""
+    return np.stack([sum(w * a for w, a in weights_of(i)) for i in range(A.shape[0])])
+
+
+def oracle(name, A, G):
+    """The papers' formulas, one channel and one cell at a time."""
     n, h, w, k = A.shape
     out = np.zeros((n, h, w))
     for i in range(n):
-        weights = [G[i, :, :, c].sum() / (h * w) for c in range(k)]
-        cam = sum(weights[c] * A[i, :, :, c] for c in range(k))
-        cam = np.maximum(cam, 0)
-        out[i] = cam / cam.max() if cam.max() > 0 else cam
-    return out
+        for c in range(k):
+            a, g = A[i, :, :, c], G[i, :, :, c]
+            if name == "gradcam":
+                out[i] += g.sum() / (h * w) * a
+            elif name.startswith("gradcam++"):
+                alphas = np.zeros((h, w))
+                for y in range(h):
+                    for x in range(w):
+                        den = 2 * g[y, x] ** 2 + a.sum() * g[y, x] ** 3
+                        alphas[y, x] = g[y, x] ** 2 / den if den != 0 else 0.0
+                if name.endswith("normalized") and alphas.sum() != 0:
+                    alphas = alphas / alphas.sum()
+                out[i] += (alphas * np.maximum(g, 0)).sum() * a
+            elif name == "xgradcam":
+                out[i] += (a / a.sum() * g).sum() * a if a.sum() != 0 else 0
+            elif name == "hirescam":
+                out[i] += g * a
+            elif name == "layercam":
+                out[i] += np.maximum(g, 0) * a
+            elif name == "guided-grads":
+                out[i] += ((a > 0) * (g > 0) * g).sum() / (h * w) * a
+    return np.stack([scaled(c) for c in out])
 
 
-def test_formula_on_random_arrays():
+FORMULAS = {"gradcam": weighted.gradcam, "gradcam++": weighted.gradcam_plus_plus,
+            "gradcam++normalized": lambda A, G: weighted.gradcam_plus_plus(A, G, True),
+            "xgradcam": weighted.xgradcam, "hirescam": weighted.hirescam,
+            "layercam": weighted.layercam, "guided-grads": weighted.guided_grads}
+
+
+@pytest.mark.parametrize("name", FORMULAS)
+def test_formula_on_random_arrays(name):
     rng = np.random.default_rng(0)
-    A, G = rng.normal(size=(3, 5, 6, 7)), rng.normal(size=(3, 5, 6, 7))
-    np.testing.assert_allclose(methods.normalize(methods.gradcam(A, G)), oracle_gradcam(A, G),
-                               atol=1e-6)
+    A = np.maximum(rng.normal(size=(3, 5, 6, 7)), 0)    # post-ReLU activations
+    G = rng.normal(size=A.shape)
+    expected = oracle(name, A, G)
+    assert all(e.max() == 1 and e.std() > 0.01 for e in expected)
+    np.testing.assert_allclose(methods.normalize(FORMULAS[name](A, G)), expected, atol=1e-6)
 
 
-def test_hand_computed_example():
+def test_gradcam_hand_computed_example():
     A = np.zeros((1, 2, 2, 2))
     A[0, :, :, 0] = [[1, 2], [3, 4]]
     A[0, :, :, 1] = [[4, 0], [0, 0]]
@@ -36,16 +75,107 @@ def test_hand_computed_example():
     G[0, :, :, 0] = 1.0        # w_0 = 1
     G[0, :, :, 1] = -0.5       # w_1 = -0.5
     # cam = A_0 - 0.5 A_1 = [[-1, 2], [3, 4]] -> relu -> / 4
-    np.testing.assert_allclose(methods.normalize(methods.gradcam(A, G))[0],
+    np.testing.assert_allclose(methods.normalize(weighted.gradcam(A, G))[0],
                                [[0, 0.5], [0.75, 1.0]])
+
+
+def test_hirescam_keeps_where_the_gradient_is():
+    # Grad-CAM averages the gradient away; HiResCAM keeps the cell where it is.
+    A = np.ones((1, 1, 2, 1))
+    G = np.array([[[[1.0], [-1.0]]]])
+    assert weighted.gradcam(A, G).max() == 0
+    np.testing.assert_allclose(weighted.hirescam(A, G)[0], [[1.0, 0.0]])
 
 
 def test_all_zero_map_gives_zeros_not_nan():
     A = np.ones((2, 3, 3, 4))
     G = -np.ones_like(A)       # every weight negative: relu leaves nothing
-    heat = methods.normalize(methods.gradcam(A, G))
-    assert heat.dtype == np.float32 and np.all(heat == 0)
+    for formula in FORMULAS.values():
+        heat = methods.normalize(formula(A, G))
+        assert heat.dtype == np.float32 and np.all(heat == 0)
 
+
+def test_eigencam_is_the_first_eigenvector_of_the_covariance():
+    rng = np.random.default_rng(1)
+    A = np.maximum(rng.normal(size=(2, 6, 5, 8)), 0)
+    A[:, 1:3, 1:3, :4] += 3.0                             # a strong shared component
+    for i, heat in enumerate(methods.normalize(eigencam.eigencam(A))):
+        cells = A[i].reshape(30, 8)
+        centred = cells - cells.mean(axis=0)
+        _, vectors = np.linalg.eigh(centred.T @ centred)   # ascending eigenvalues
+        projection = centred @ vectors[:, -1]
+        if np.corrcoef(projection, cells.sum(axis=1))[0, 1] < 0:
+            projection = -projection
+        expected = scaled(projection.reshape(6, 5))
+        assert expected.std() > 0.05
+        np.testing.assert_allclose(heat, expected, atol=1e-6)
+        inside = np.zeros((6, 5), bool)
+        inside[1:3, 1:3] = True
+        assert heat[inside].min() > heat[~inside].max()    # the component's cells are hottest
+
+
+def linear_scores(weights):
+    """A NumPy 'model': softmax over logits = (mean over pixels and channels of x) * weights."""
+    def class_scores(x, classes):
+        z = x.mean(axis=(1, 2, 3))[:, None] * weights[None]
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return p[np.arange(len(x)), classes]
+    return class_scores
+
+
+@pytest.mark.parametrize("upsampling", scorecam.UPSAMPLING)
+def test_scorecam_against_a_loop(upsampling):
+    from scipy.ndimage import zoom
+    rng = np.random.default_rng(2)
+    A = np.maximum(rng.normal(size=(2, 4, 5, 6)), 0)
+    A[0, :, :, 2] = 0.7                                   # a constant channel carries no weight
+    x = rng.uniform(0.5, 1, size=(2, 16, 20, 3)).astype(np.float32)
+    class_scores = linear_scores(np.array([1.0, -2.0, 3.0]))
+    classes = np.array([2, 1])
+    expected = np.zeros((2, 4, 5))
+    for i in range(2):
+        for c in range(6):
+            a = A[i, :, :, c]
+            if upsampling == "bilinear":
+                up = cv2.resize(a, (20, 16), interpolation=cv2.INTER_LINEAR)
+            else:
+                up = zoom(a, (4, 4), order=1, mode="nearest")
+            if a.max() == a.min():
+                continue
+            mask = (up - up.min()) / (up.max() - up.min())
+            expected[i] += class_scores(x[i:i + 1] * mask[None, :, :, None], classes[i:i + 1])[0] * a
+    got = scorecam.scorecam(A, x, classes, class_scores, batch_size=4, upsampling=upsampling)
+    expected = np.stack([scaled(e) for e in expected])
+    assert all(e.std() > 0.01 for e in expected)
+    np.testing.assert_allclose(methods.normalize(got), expected, atol=1e-5)
+
+
+def test_scorecam_top_k_keeps_the_channels_that_vary_most():
+    A = np.zeros((1, 3, 3, 4))
+    A[0, 0, 0, 1], A[0, :, 0, 3], A[0, 1, 1, 0] = 5.0, 1.0, 0.5
+    np.testing.assert_array_equal(scorecam.top_channels(A[0], 2), [1, 3])
+    calls = []
+
+    def class_scores(x, classes):
+        calls.append(len(x))
+        return np.ones(len(x))
+    scorecam.scorecam(A, np.ones((1, 6, 6, 1), np.float32), [0], class_scores, top_k=2)
+    assert sum(calls) == 2
+
+
+def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam():
+    rng = np.random.default_rng(3)
+    R = rng.normal(size=(2, 8, 12, 3))
+    cam = np.maximum(rng.normal(size=(2, 2, 3)), 0)
+    heat, attributions = guided.guided_gradcam(R, cam)
+    for i in range(2):
+        up = cv2.resize(cam[i], (12, 8), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(attributions[i], R[i] * up[..., None], atol=1e-9)
+        np.testing.assert_allclose(heat[i], np.abs(R[i] * up[..., None]).max(axis=-1), atol=1e-9)
+
+
+# --- the same formulas reached through explain, on a real model ---------------------------
 
 def activations_and_gradients(model, layer_name, x, classes):
     """A and dy^c/dA from an independent sub-model of a flat model (logit: softmax removed)."""
@@ -58,12 +188,139 @@ def activations_and_gradients(model, layer_name, x, classes):
     return A.numpy(), tape.gradient(score, A).numpy()
 
 
-@pytest.mark.parametrize("backend", cams.BACKENDS)
-def test_explain_reproduces_the_oracle(fashion_cnn, backend):
+GRADIENT_METHODS = {"gradcam": ("gradcam", {}), "gradcam++": ("gradcam++", {}),
+                    "gradcam++normalized": ("gradcam++", {"normalize_alphas": True}),
+                    "xgradcam": ("xgradcam", {}), "hirescam": ("hirescam", {}),
+                    "layercam": ("layercam", {}), "guided-grads": ("guided-grads", {})}
+
+
+@pytest.mark.parametrize("backend", ["eager", "graph"])
+@pytest.mark.parametrize("name", GRADIENT_METHODS)
+def test_explain_reproduces_the_oracle(fashion_cnn, backend, name):
     x = models.images((28, 28, 1), 3, seed=5, low=0)
     classes = [1, 4, 8]
     A, G = activations_and_gradients(fashion_cnn, "final", x, classes)
-    res = cams.explain(fashion_cnn, x, layer="final", class_index=classes, backend=backend)
-    expected = oracle_gradcam(A.astype(np.float64), G.astype(np.float64))
+    method, options = GRADIENT_METHODS[name]
+    res = cams.explain(fashion_cnn, x, layer="final", class_index=classes, backend=backend,
+                       method=method, **options)
+    expected = oracle(name, A.astype(np.float64), G.astype(np.float64))
     assert all(h.max() == 1 and h.std() > 0.01 for h in expected)
     np.testing.assert_allclose(res.heatmaps, expected, atol=1e-4)
+
+
+def test_methods_that_differ_give_different_maps(fashion_cnn):
+    # If a registry entry pointed at the wrong formula, two names would give one map.
+    x = models.images((28, 28, 1), 2, seed=6, low=0)
+    maps = {m: cams.explain(fashion_cnn, x, layer="final", class_index=[3, 5], method=m,
+                            top_k=8).heatmaps if m == "scorecam" else
+            cams.explain(fashion_cnn, x, layer="final", class_index=[3, 5], method=m).heatmaps
+            for m in cams.METHODS}
+    names = list(maps)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if maps[a].shape == maps[b].shape:
+                assert np.abs(maps[a] - maps[b]).max() > 1e-3, f"{a} and {b} give the same map"
+
+
+def scorecam_oracle(model, x, A, classes, probability):
+    """Score-CAM by hand: every channel's cv2-upsampled, min-max mask through model.predict."""
+    out = []
+    for i, c in enumerate(classes):
+        cam = np.zeros(A.shape[1:3])
+        for k in range(A.shape[-1]):
+            a = A[i, :, :, k]
+            if a.max() == a.min():
+                continue
+            up = cv2.resize(a, x.shape[2:0:-1], interpolation=cv2.INTER_LINEAR)
+            mask = (up - up.min()) / (up.max() - up.min())
+            p = model.predict(x[i:i + 1] * mask[None, :, :, None], verbose=0)[0]
+            cam += probability(p, c) * a
+        out.append(scaled(cam))
+    return np.stack(out)
+
+
+def sharp_binary(base, x):
+    """`base` with its sigmoid unit's kernel scaled up and its bias centring the logits on x, so
+    that masking an image moves the probability a lot (a random model barely reacts)."""
+    model = keras.models.clone_model(base)
+    model.set_weights(base.get_weights())
+    head = model.layers[-1]
+    kernel, _ = head.get_weights()
+    features = keras.Model(model.inputs, head.input)(x).numpy()
+    head.set_weights([kernel * 30, np.array([-(features @ kernel * 30).mean()], np.float32)])
+    return model
+
+
+def test_scorecam_on_a_single_sigmoid_unit(small_binary):
+    """Score-CAM weighs channels by p for class 1 and 1 - p for class 0. tf-keras-vis applies
+    softmax to the one-unit output instead, so every weight is 1: its map is relu(sum_k A_k)."""
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import BinaryScore
+
+    x = models.images((32, 32, 3), 2, seed=31)
+    model = sharp_binary(small_binary, x)
+    A = keras.Model(model.inputs, model.get_layer("conv2").output)(x).numpy()
+    uniform = np.stack([scaled(np.maximum(a.sum(axis=-1), 0)) for a in A])
+    maps = {}
+    for c in (0, 1):
+        res = cams.explain(model, x, layer="conv2", class_index=c, method="scorecam")
+        expected = scorecam_oracle(model, x, A.astype(np.float64), [c, c],
+                                   lambda p, c: p[0] if c == 1 else 1 - p[0])
+        assert all(e.std() > 0.01 for e in expected)
+        np.testing.assert_allclose(res.heatmaps, expected, atol=1e-4)
+        maps[c] = res.heatmaps
+    assert np.abs(maps[0] - maps[1]).max() > 0.05          # the two classes look at different cells
+    assert max(np.abs(m - uniform).max() for m in maps.values()) > 0.05
+    theirs = Scorecam(model, model_modifier=ReplaceToLinear())(
+        BinaryScore([True, True]), x, penultimate_layer="conv2", seek_penultimate_conv_layer=False,
+        expand_cam=False, normalize_cam=False)
+    np.testing.assert_allclose(np.stack([scaled(t) for t in theirs]), uniform, atol=1e-4)
+
+
+def test_scorecam_on_softmax_follows_the_oracle(fashion_cnn):
+    x = models.images((28, 28, 1), 2, seed=32, low=0)
+    inner = keras.Model(fashion_cnn.inputs, fashion_cnn.get_layer("final").output)
+    A = inner(x).numpy().astype(np.float64)
+    res = cams.explain(fashion_cnn, x, layer="final", class_index=[2, 7], method="scorecam")
+    assert res.score == "probability"
+    expected = scorecam_oracle(fashion_cnn, x, A, [2, 7], lambda p, c: p[c])
+    assert all(e.std() > 0.01 for e in expected)
+    np.testing.assert_allclose(res.heatmaps, expected, atol=1e-4)
+
+
+def tiny_relu_model(fused):
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((5, 6, 2))
+    if fused:
+        x = keras.layers.Conv2D(4, 1, activation="relu", name="conv")(inputs)
+    else:
+        x = keras.layers.Conv2D(4, 1, name="conv")(inputs)
+        x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("backend", ["eager", "graph"])
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-relu", "relu-layer"])
+def test_guided_backprop_against_a_hand_derivation(backend, fused):
+    """x -> 1x1 conv (W, b) -> relu -> mean over cells -> logits (V, d). For class c the gradient
+    reaching cell (i, j) of the ReLU output is V[:, c] / (h w); guided backprop keeps it only
+    where it is positive and the ReLU input z is positive, then maps it back through W."""
+    model = tiny_relu_model(fused)
+    W, b = model.get_layer("conv").get_weights()
+    V, _ = model.get_layer("logits").get_weights()
+    x = models.images((5, 6, 2), 2, seed=33)
+    c = 1
+    z = np.einsum("nhwc,ck->nhwk", x, W[0, 0]) + b
+    dy = np.broadcast_to(V[:, c] / 30.0, z.shape)
+    R = np.einsum("nhwk,ck->nhwc", dy * (dy > 0) * (z > 0), W[0, 0])
+    plain = np.einsum("nhwk,ck->nhwc", dy * (z > 0), W[0, 0])
+    assert np.abs(R - plain).max() > 1e-3                  # the gate changes something
+    layer = "conv" if fused else "relu"
+    res = cams.explain(model, x, layer=layer, class_index=c, method="guided-backprop",
+                       backend=backend)
+    np.testing.assert_allclose(res.attributions, R, atol=1e-6)
+    np.testing.assert_allclose(res.heatmaps, np.stack([scaled(np.abs(r).max(-1)) for r in R]),
+                               atol=1e-5)
