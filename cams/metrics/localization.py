@@ -1,14 +1,15 @@
 """Does a heatmap point at the truth? Localization against a ground-truth mask."""
-import cv2
 import numpy as np
+
+from cams.methods import resize
 
 
 def upsample(heatmap, size):
-    """A heatmap (h, w) resized bilinearly to size=(H, W)."""
+    """A heatmap (h, w) resized bilinearly (cell centres at cell centres) to size=(H, W)."""
     heat = np.asarray(heatmap, np.float32)
     if heat.shape == tuple(size):
         return heat
-    return cv2.resize(heat, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return resize.upsample(heat[None], size)[0].astype(np.float32)
 
 
 def pointing_game(heatmap, mask):

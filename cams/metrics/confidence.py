@@ -1,0 +1,33 @@
+"""The model's probability for a class, batched and compiled once per model: what every
+perturbation metric measures."""
+import numpy as np
+import tensorflow as tf
+
+from cams import cache, layers, scores
+
+
+def _probabilities_fn(model):
+    head = scores.head_of(model, layers.leaves(model)[-1])
+    squashed = head.activation in ("softmax", "sigmoid")
+
+    @tf.function(input_signature=[
+        tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32),
+        tf.TensorSpec((None,), tf.int32)])
+    def probability(x, classes):
+        out = model(x, training=False)
+        if head.binary:
+            p = out[:, 0] if squashed else tf.sigmoid(out[:, 0])
+            return tf.where(classes == 1, p, 1.0 - p)
+        p = out if squashed else tf.nn.softmax(out, axis=-1)
+        return tf.gather(p, classes, axis=1, batch_dims=1)
+    return probability
+
+
+def class_probability(model, x, classes, batch_size=64):
+    """The model's probability (M,) of classes[i] for image x[i], in batches of batch_size."""
+    fn = cache.cached(model, "class_probability", lambda: _probabilities_fn(model))
+    x = np.asarray(x, np.float32)
+    classes = np.broadcast_to(np.asarray(classes, np.int32), (len(x),))
+    return np.concatenate([fn(tf.constant(x[i:i + batch_size]),
+                              tf.constant(classes[i:i + batch_size])).numpy()
+                           for i in range(0, len(x), batch_size)])

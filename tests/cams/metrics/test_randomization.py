@@ -1,0 +1,37 @@
+"""The model-parameter randomization check: a map that ignores the model's weights fails it."""
+import numpy as np
+
+import cams
+from cams import metrics
+from tests import models
+
+
+def explainer(method):
+    return lambda model, x: cams.explain(model, x, layer="final", class_index=[1, 4],
+                                         method=method).heatmaps
+
+
+def test_copy_redraws_only_the_layers_above_and_leaves_the_caller_alone(fashion_cnn):
+    before = [w.copy() for w in fashion_cnn.get_weights()]
+    copy, redrawn = metrics.randomized_copy(fashion_cnn, "final", seed=3)
+    assert redrawn == [leaf.path for leaf in cams.layers.leaves(fashion_cnn)
+                       if leaf.layer.weights][-2:]                   # batch norm, then dense
+    for a, b in zip(before, fashion_cnn.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    kernel_before = fashion_cnn.layers[-1].get_weights()[0]
+    assert np.abs(copy.layers[-1].get_weights()[0] - kernel_before).max() > 1e-3
+    np.testing.assert_array_equal(copy.get_layer("final").get_weights()[0],
+                                  fashion_cnn.get_layer("final").get_weights()[0])
+
+
+def test_gradcam_passes_and_eigencam_fails(fashion_cnn):
+    x = models.images((28, 28, 1), 2, seed=41, low=0)
+    rho_gradcam = metrics.randomization_check(fashion_cnn, x, explainer("gradcam"), "final")
+    rho_eigen = metrics.randomization_check(fashion_cnn, x, explainer("eigencam"), "final")
+    assert np.all(rho_gradcam < 0.8)
+    np.testing.assert_allclose(rho_eigen, 1.0)       # Eigen-CAM never looks above the layer
+
+
+def test_rank_correlation_of_constant_maps_is_zero():
+    assert metrics.rank_correlation(np.zeros((3, 3)), np.arange(9.0)) == 0.0
+    assert metrics.rank_correlation(np.arange(9.0), np.arange(9.0) ** 2) == 1.0
