@@ -142,6 +142,17 @@ def generate_phantoms(n, seed, size=224):
     return images, labels, list(phantoms.CLASSES), masks
 
 
+def evaluation_set(data_dir=None, n_phantoms=None, seed=12345, size=224):
+    """(images, labels, class names, masks, has_mask) from a folder (masks where a masks folder
+    has them) or from n fresh phantoms."""
+    if n_phantoms:
+        images, labels, names, masks = generate_phantoms(n_phantoms, seed, size)
+        return images, labels, names, masks, masks.any(axis=(1, 2))
+    images, labels, names, paths = load_folder(data_dir, size)
+    masks, has_mask = load_masks(data_dir, paths, size)
+    return images, labels, names, masks, has_mask
+
+
 def split(labels, val_fraction, seed):
     """(train indices, validation indices): a seeded split stratified by class."""
     rng = np.random.default_rng(seed)

@@ -99,12 +99,8 @@ def main(argv=None):
         print(f"note: {note}")
     size = int(info["input_size"][0])
     try:
-        if args.phantoms:
-            images, labels, names, masks = data.generate_phantoms(args.phantoms, args.seed, size)
-            has_mask = masks.any(axis=(1, 2))
-        else:
-            images, labels, names, paths = data.load_folder(args.data, size)
-            masks, has_mask = data.load_masks(args.data, paths, size)
+        images, labels, names, masks, has_mask = data.evaluation_set(
+            args.data, args.phantoms, args.seed, size)
     except data.DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
