@@ -20,6 +20,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import cams  # noqa: E402
+from cams.backends.tfkv import CONVENTIONS  # noqa: E402
+from cams.methods import METHODS as METHOD_INFO  # noqa: E402
 from train import data, modelinfo, preprocess  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,6 +149,23 @@ class App:
         if alpha is None or not 0 <= float(alpha) <= 1:
             raise BadInput("Alpha must be between 0 and 1.")
 
+    @staticmethod
+    def _options(method, backend, conventions=False, top_k=0):
+        """The method's options: tf-keras-vis' conventions where asked for (always in its own
+        backend, which computes nothing else), and Score-CAM's top k channels (0 = all)."""
+        options = {}
+        if conventions or backend == "tf-keras-vis":
+            options.update(CONVENTIONS.get(method, {}))
+        if method == "scorecam":
+            try:
+                k = int(top_k or 0)
+            except (TypeError, ValueError):
+                raise BadInput(f"Top k must be a whole number (0 for every channel); got {top_k!r}.") from None
+            if k < 0:
+                raise BadInput("Top k must be 0 (every channel) or a positive number of channels.")
+            options["top_k"] = k or None
+        return options
+
     def _batch(self, rgb):
         small = data.resize(rgb, self.size)
         return self.prep(small[None].astype(np.float32))
@@ -158,15 +177,17 @@ class App:
         return {name: float(v) for name, v in zip(self.classes, p)}
 
     def explain(self, path, backend="eager", method="gradcam", layer=None, target=PREDICTED,
-                alpha=0.4, colormap="jet"):
+                alpha=0.4, colormap="jet", conventions=False, top_k=0):
         """(probabilities, overlay RGB, raw heatmap RGB, timing text) for one uploaded image."""
         layer = layer or self.default_layer
         self._check(method, layer, alpha, colormap, backend)
+        options = self._options(method, backend, conventions, top_k)
         image = read_upload(path)
         rgb = np.asarray(image)
         start = time.perf_counter()
         res = cams.explain(self.model, self._batch(image), layer=layer,
-                           class_index=self._target(target), method=method, backend=backend)
+                           class_index=self._target(target), method=method, backend=backend,
+                           **options)
         seconds = time.perf_counter() - start
         heat = res.heatmaps[0]
         over = cams.overlay(rgb, heat, alpha=float(alpha), colormap=colormap)
@@ -175,15 +196,22 @@ class App:
             over = outline(over, mask)
         raw = cv2.resize(cams.colorize(heat, colormap), (256, 256), interpolation=cv2.INTER_NEAREST)
         explained = self.classes[int(res.class_index[0])]
-        timing = (f"{backend} · {method} · layer `{res.layer}` · class **{explained}** · "
-                  f"{seconds * 1000:.0f} ms" + (" · true lesion outlined in white" if mask is not None else ""))
+        shown = {k: v for k, v in res.options.items() if v is not None}
+        timing = (f"{backend} · {method} ({METHOD_INFO[method].summary}"
+                  + (f"; {shown}" if shown else "") + f") · layer `{res.layer}` · score "
+                  f"{res.score} · class **{explained}** · {seconds * 1000:.0f} ms"
+                  + (" · true lesion outlined in white" if mask is not None else ""))
         return self._probabilities(res.outputs), over, raw, timing
 
     def compare(self, path, method="gradcam", layer=None, target=PREDICTED, alpha=0.4,
-                colormap="jet"):
-        """Every backend on the same image: (overlays with captions, summary Markdown)."""
+                colormap="jet", conventions=True, top_k=0):
+        """Every backend on the same image: (overlays with captions, summary Markdown).
+
+        With conventions (the default), every backend computes tf-keras-vis' variant of the
+        method, so the three can be compared; without, tf-keras-vis says what it cannot do."""
         layer = layer or self.default_layer
         self._check(method, layer, alpha, colormap)
+        options = self._options(method, "eager", conventions, top_k)
         image = read_upload(path)
         rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
         maps, gallery, times = {}, [], {}
@@ -191,7 +219,7 @@ class App:
             start = time.perf_counter()
             try:
                 res = cams.explain(self.model, x, layer=layer, class_index=cls, method=method,
-                                   backend=backend)
+                                   backend=backend, **options)
             except ValueError as err:  # a method this backend cannot express
                 gallery.append((rgb, f"{backend}: {err}"))
                 continue
@@ -213,12 +241,15 @@ class App:
         """A heatmap per chosen layer: [(overlay, caption)]."""
         if not layers:
             raise BadInput("Choose at least one layer to sweep.")
-        image = read_upload(path)
-        rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
-        gallery = []
         for layer in layers:
             self._check(method, layer, 0.5, colormap)
-            res = cams.explain(self.model, x, layer=layer, class_index=cls, method=method)
+        image = read_upload(path)
+        rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
+        options = self._options(method, "eager", top_k=16 if method == "scorecam" else 0)
+        gallery = []
+        for layer in layers:
+            res = cams.explain(self.model, x, layer=layer, class_index=cls, method=method,
+                               **options)
             h, w = res.heatmaps.shape[1:]
             gallery.append((cams.overlay(rgb, res.heatmaps[0], 0.5, colormap), f"{layer} ({h}x{w})"))
         return gallery
@@ -269,6 +300,8 @@ def _guard(fn):
     return wrapped
 
 
+CONVENTIONS_INFO = ("Grad-CAM++ with alphas normalized, Score-CAM with align-corners upsampling, "
+                    "as tf-keras-vis computes them (the papers' forms otherwise)")
 NOTE = """**Not for diagnosis.** The default model was trained on synthetic chest X-rays
 (phantoms with known lesion masks) to show how Grad-CAM behaves; it has never seen a patient.
 Train your own with `python -m train --data DIR --backbone mobilenetv2 --out models/mine.keras`
@@ -292,6 +325,11 @@ def build(app, imagenet=None):
                                      elem_id="xray-input")
                     backend = gr.Dropdown(list(cams.BACKENDS), value="eager", label="Backend")
                     method = gr.Dropdown(list(cams.METHODS), value="gradcam", label="Method")
+                    with gr.Row():
+                        conventions = gr.Checkbox(False, label="tf-keras-vis conventions",
+                                                  info=CONVENTIONS_INFO)
+                        top_k = gr.Number(0, precision=0, minimum=0, label="Score-CAM top k",
+                                          info="0 = every channel")
                     layer = gr.Dropdown(app.layers, value=app.default_layer, label="Layer")
                     target = gr.Dropdown(targets, value=PREDICTED, label="Target class")
                     alpha = gr.Slider(0, 1, value=0.4, step=0.05, label="Heatmap opacity (alpha)")
@@ -301,13 +339,14 @@ def build(app, imagenet=None):
                     label = gr.Label(label="Class probabilities", elem_id="probabilities")
                     overlay = gr.Image(label="Grad-CAM overlay", elem_id="overlay",
                                        format="png")
-                    raw = gr.Image(label="Raw heatmap (layer resolution)", format="png")
+                    raw = gr.Image(label="Raw heatmap (layer resolution; input resolution for "
+                                         "the guided methods)", format="png")
                     timing = gr.Markdown(elem_id="timing")
             if app.examples:
                 gr.Examples(app.examples, inputs=image, label="Synthetic examples")
             button.click(_guard(app.explain), [image, backend, method, layer, target, alpha,
-                                               colormap], [label, overlay, raw, timing],
-                         api_name="explain")
+                                               colormap, conventions, top_k],
+                         [label, overlay, raw, timing], api_name="explain")
         with gr.Tab("Compare backends"):
             with gr.Row():
                 c_image = ImageUpload(type="filepath", label="X-ray", image_mode=None)
@@ -315,24 +354,27 @@ def build(app, imagenet=None):
                     c_method = gr.Dropdown(list(cams.METHODS), value="gradcam", label="Method")
                     c_layer = gr.Dropdown(app.layers, value=app.default_layer, label="Layer")
                     c_target = gr.Dropdown(targets, value=PREDICTED, label="Target class")
+                    c_conventions = gr.Checkbox(True, label="tf-keras-vis conventions",
+                                                info=CONVENTIONS_INFO)
                     c_button = gr.Button("Compare", variant="primary")
             c_gallery = gr.Gallery(label="eager · graph · tf-keras-vis", columns=3)
             c_summary = gr.Markdown()
             if app.examples:
                 gr.Examples(app.examples, inputs=c_image)
-            c_button.click(_guard(lambda p, m, l, t: app.compare(p, m, l, t)),
-                           [c_image, c_method, c_layer, c_target], [c_gallery, c_summary],
-                           api_name="compare")
+            c_button.click(_guard(lambda p, m, l, t, c: app.compare(p, m, l, t, conventions=c)),
+                           [c_image, c_method, c_layer, c_target, c_conventions],
+                           [c_gallery, c_summary], api_name="compare")
         with gr.Tab("Layer sweep"):
             with gr.Row():
                 s_image = ImageUpload(type="filepath", label="X-ray", image_mode=None)
                 s_layers = gr.CheckboxGroup(app.layers, value=sweep_default, label="Layers")
+                s_method = gr.Dropdown(list(cams.METHODS), value="gradcam", label="Method")
             s_button = gr.Button("Sweep", variant="primary")
             s_gallery = gr.Gallery(label="Which layer explains best?", columns=4)
             if app.examples:
                 gr.Examples(app.examples, inputs=s_image)
-            s_button.click(_guard(lambda p, ls: app.sweep(p, ls)), [s_image, s_layers],
-                           s_gallery, api_name="sweep")
+            s_button.click(_guard(lambda p, ls, m: app.sweep(p, ls, m)),
+                           [s_image, s_layers, s_method], s_gallery, api_name="sweep")
         with gr.Tab("ImageNet (Chollet's VGG16)"):
             gr.Markdown("Deep Learning with Python's recipe: VGG16 with ImageNet weights, "
                         "class 251 (dalmatian) by default. It needs the network to fetch weights.")

@@ -46,6 +46,27 @@ def test_every_backend_and_target(app, backend):
         assert backend in timing and overlay.shape == (224, 224, 3)
 
 
+@pytest.mark.parametrize("method", cams.METHODS)
+def test_every_method_in_the_menu(app, method):
+    probs, overlay, raw, timing = app.explain(_opacity_example(app), "eager", method,
+                                              top_k=8)
+    assert overlay.shape == (224, 224, 3) and method in timing
+    assert "top_k" in timing if method == "scorecam" else "top_k" not in timing
+
+
+def test_tf_keras_vis_backend_uses_its_conventions_and_refuses_what_it_lacks(app):
+    *_, timing = app.explain(_opacity_example(app), "tf-keras-vis", "gradcam++")
+    assert "'normalize_alphas': True" in timing
+    with pytest.raises(ValueError, match="eager, graph"):
+        app.explain(_opacity_example(app), "tf-keras-vis", "hirescam")
+
+
+@pytest.mark.parametrize("top_k", [-1, "many"])
+def test_bad_top_k(app, top_k):
+    with pytest.raises(demo.BadInput, match="Top k must be"):
+        app.explain(_opacity_example(app), "eager", "scorecam", top_k=top_k)
+
+
 @pytest.mark.parametrize("name, array, mode", [
     ("gray.png", np.full((260, 300), 120, np.uint8), None),
     ("rgba.png", np.full((260, 300, 4), 200, np.uint8), None),
@@ -104,12 +125,22 @@ def test_compare_shows_all_backends_agreeing(app):
         assert f"| {backend} |" in summary
 
 
+def test_compare_a_method_tf_keras_vis_has_and_one_it_lacks(app):
+    _, summary = app.compare(_opacity_example(app), "gradcam++")
+    assert float(summary.split("backends:** ")[1].split()[0]) <= 1e-4
+    gallery, summary = app.compare(_opacity_example(app), "hirescam")
+    assert "tf-keras-vis: method 'hirescam' is not in tf-keras-vis" in gallery[-1][1]
+    assert "| tf-keras-vis |" not in summary
+
+
 def test_layer_sweep(app):
     layers = app.layers[-3:]
     gallery = app.sweep(_opacity_example(app), layers)
     assert [caption.split()[0] for _, caption in gallery] == layers
     with pytest.raises(demo.BadInput, match="at least one layer"):
         app.sweep(_opacity_example(app), [])
+    gallery = app.sweep(_opacity_example(app), layers[-1:], "layercam")
+    assert len(gallery) == 1
 
 
 def test_imagenet_tab_says_in_one_sentence_when_weights_are_missing(monkeypatch, tmp_path):

@@ -36,6 +36,10 @@ def test_gradio_client_explains_an_upload(server):
     assert {c["label"] for c in probs["confidences"]} == {"normal", "opacity"}
     assert Image.open(overlay).size == Image.open(EXAMPLE).size
     assert "eager" in timing
+    *_, timing = client.predict(
+        handle_file(EXAMPLE), "graph", "scorecam", None, "opacity", 0.4, "jet", True, 4,
+        api_name="/explain")
+    assert "align-corners" in timing and "'top_k': 4" in timing
 
 
 def test_server_survives_a_bad_upload(server, tmp_path):
