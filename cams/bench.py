@@ -1,12 +1,17 @@
-"""Benchmark: Grad-CAM cost of each backend as a multiple of the model's own forward pass.
+"""Benchmark: the cost of each backend and each method as a multiple of the model's own
+forward pass, measured in the same run.
 
     python -m cams.bench [--model vgg16|tiny] [--repeats 5] [--batch 16] [--json bench.json]
 
-Per-image latency (batch 1) and batch throughput of each backend on VGG16 224x224 (seeded
-weights), beside the compiled forward pass on the same batch, all in one run; plus two peers:
+Backends: per-image latency (batch 1) and batch throughput of Grad-CAM in each backend on VGG16
+224x224 (seeded weights), beside the compiled forward pass on the same batch; plus two peers:
 tf-keras-vis called the usual way and a plain, uncompiled GradientTape loop.
+Methods: every method in the eager backend, the same way. Score-CAM needs one forward pass per
+channel: it is timed per image, its masked images going through the model 32 at a time, with
+all channels and with the top 32 (Faster Score-CAM), beside tf-keras-vis' Scorecam.
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -76,39 +81,96 @@ def _contenders(model, layer, class_index):
     return contenders
 
 
-def run(model_name="vgg16", repeats=5, batch=16):
+def _method_contenders(model, layer, class_index):
+    """name -> function(x) computing one method's maps of the batch x (eager backend)."""
+    out = {}
+    for method in cams.METHODS:
+        if method != "scorecam":
+            out[method] = (lambda x, m=method: cams.explain(
+                model, x, layer=layer, class_index=class_index, method=m))
+    return out
+
+
+def _scorecam_rows(model, layer, class_index, forward_one):
+    """Score-CAM seconds per image (masked images in batches of 32) and ratios to one forward."""
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    x = np.random.default_rng(1).uniform(-1, 1, (1,) + tuple(model.inputs[0].shape[1:]))
+    x = x.astype(np.float32)
+    channels = int(cams.layers.resolve(model, layer).shape[-1])
+    usual = Scorecam(model, model_modifier=ReplaceToLinear(), clone=True)
+    usual.model.predict = functools.partial(usual.model.predict, verbose=0)  # no progress bars
+    k = min(32, channels)
+    cases = {
+        f"scorecam, all {channels} channels": lambda: cams.explain(
+            model, x, layer=layer, class_index=class_index, method="scorecam", batch_size=32),
+        f"scorecam, top {k} channels": lambda: cams.explain(
+            model, x, layer=layer, class_index=class_index, method="scorecam", batch_size=32,
+            top_k=k),
+        f"peer: tf-keras-vis Scorecam usual, top {k}": lambda: usual(
+            CategoricalScore([class_index]), x, penultimate_layer=layer, max_N=k, batch_size=32),
+    }
+    rows = []
+    for name, fn in cases.items():
+        seconds = _median_seconds(fn, 1)
+        rows.append({"name": name, "seconds_per_image": seconds,
+                     "ratio_to_forward": seconds / forward_one})
+    return rows
+
+
+def run(model_name="vgg16", repeats=5, batch=16, methods=True):
     """Measure every contender at batch 1 and at `batch`; return the report as a dict."""
     model, layer, class_index = _models()[model_name]()
     shape = tuple(model.inputs[0].shape[1:])
     rng = np.random.default_rng(0)
-    rows = []
     forward_time = {}
-    for name, fn in _contenders(model, layer, class_index).items():
-        row = {"name": name}
-        for n in (1, batch):
-            x = rng.uniform(-1, 1, (n,) + shape).astype(np.float32)
-            seconds = _median_seconds(lambda: fn(x), repeats)
-            forward_time.setdefault(n, seconds)
-            row[f"batch{n}_s"] = seconds
-            row[f"batch{n}_ratio"] = seconds / forward_time[n]
-        row["images_per_s"] = batch / row[f"batch{batch}_s"]
-        rows.append(row)
-    return {"model": model_name, "layer": layer, "input": list(shape), "batch": batch,
-            "repeats": repeats, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-            "tensorflow": tf.__version__, "keras": keras.__version__, "rows": rows}
+
+    def measure(contenders):
+        rows = []
+        for name, fn in contenders.items():
+            row = {"name": name}
+            for n in (1, batch):
+                x = rng.uniform(-1, 1, (n,) + shape).astype(np.float32)
+                seconds = _median_seconds(lambda: fn(x), repeats)
+                forward_time.setdefault(n, seconds)
+                row[f"batch{n}_s"] = seconds
+                row[f"batch{n}_ratio"] = seconds / forward_time[n]
+            row["images_per_s"] = batch / row[f"batch{batch}_s"]
+            rows.append(row)
+        return rows
+
+    report = {"model": model_name, "layer": layer, "input": list(shape), "batch": batch,
+              "repeats": repeats, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+              "tensorflow": tf.__version__, "keras": keras.__version__,
+              "rows": measure(_contenders(model, layer, class_index))}
+    if methods:
+        report["method_rows"] = measure(_method_contenders(model, layer, class_index))
+        report["scorecam_rows"] = _scorecam_rows(model, layer, class_index, forward_time[1])
+    return report
 
 
 def table(report):
-    """The report as a Markdown table."""
+    """The report as Markdown tables: backends, then methods, then Score-CAM."""
     b = report["batch"]
-    lines = [f"| {report['model']} {'x'.join(map(str, report['input']))}, layer "
-             f"{report['layer']} | batch 1 (ms) | x forward | batch {b} (ms) | x forward "
-             "| images/s |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for row in report["rows"]:
-        lines.append(f"| {row['name']} | {row['batch1_s'] * 1e3:.1f} | {row['batch1_ratio']:.2f} "
-                     f"| {row[f'batch{b}_s'] * 1e3:.1f} | {row[f'batch{b}_ratio']:.2f} "
-                     f"| {row['images_per_s']:.1f} |")
+    title = f"{report['model']} {'x'.join(map(str, report['input']))}, layer {report['layer']}"
+
+    def rows_table(first, rows):
+        lines = [f"| {first} | batch 1 (ms) | x forward | batch {b} (ms) | x forward "
+                 "| images/s |", "|---|---:|---:|---:|---:|---:|"]
+        for row in rows:
+            lines.append(f"| {row['name']} | {row['batch1_s'] * 1e3:.1f} "
+                         f"| {row['batch1_ratio']:.2f} | {row[f'batch{b}_s'] * 1e3:.1f} "
+                         f"| {row[f'batch{b}_ratio']:.2f} | {row['images_per_s']:.1f} |")
+        return lines
+
+    lines = rows_table(title + ", Grad-CAM", report["rows"])
+    if "method_rows" in report:
+        lines += [""] + rows_table(title + ", eager backend", report["method_rows"])
+        lines += ["", f"| {title}, one image | s/image | x one forward pass |", "|---|---:|---:|"]
+        lines += [f"| {row['name']} | {row['seconds_per_image']:.2f} "
+                  f"| {row['ratio_to_forward']:.0f} |" for row in report["scorecam_rows"]]
     return "\n".join(lines)
 
 
@@ -118,10 +180,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", default="bench.json", help="where to write the report")
+    parser.add_argument("--backends-only", action="store_true",
+                        help="skip the per-method and Score-CAM tables")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.batch < 2:
         parser.error("--repeats must be >= 1 and --batch >= 2")
-    report = run(args.model, args.repeats, args.batch)
+    report = run(args.model, args.repeats, args.batch, methods=not args.backends_only)
     print(table(report))
     print(f"({report['machine']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}, "
           f"median of {args.repeats})")

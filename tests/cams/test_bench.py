@@ -1,6 +1,7 @@
 """The benchmark command runs end to end (on a tiny model; timings are never asserted)."""
 import json
 
+import cams
 from cams import bench
 
 
@@ -15,4 +16,12 @@ def test_bench_writes_a_table_and_json(tmp_path, capsys):
             "peer: tf-keras-vis usual"} <= set(names)
     assert report["rows"][0]["batch4_ratio"] == 1.0
     assert all(row["batch1_s"] > 0 and row["batch4_s"] > 0 for row in report["rows"])
-    assert "| cams eager |" in capsys.readouterr().out
+    assert [row["name"] for row in report["method_rows"]] == [
+        m for m in cams.METHODS if m != "scorecam"]
+    assert all(row["batch4_s"] > 0 for row in report["method_rows"])
+    assert [row["name"] for row in report["scorecam_rows"]] == [
+        "scorecam, all 8 channels", "scorecam, top 8 channels",
+        "peer: tf-keras-vis Scorecam usual, top 8"]
+    assert all(row["seconds_per_image"] > 0 for row in report["scorecam_rows"])
+    out = capsys.readouterr().out
+    assert "| cams eager |" in out and "| guided-gradcam |" in out and "x one forward" in out
