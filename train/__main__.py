@@ -108,6 +108,8 @@ def main(argv=None):
                         help="run the base at this size (the model resizes its input first)")
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg",
                         help="global pooling of the mobilenetv2/densenet121 head")
+    parser.add_argument("--base-end", help="keep the backbone only up to this layer (a finer "
+                                               "last feature map, as CAM networks do)")
     parser.add_argument("--cam-layer", help="Grad-CAM layer name inside the base to record")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-augment", action="store_true")
@@ -133,7 +135,10 @@ def main(argv=None):
         net, base, head = models.build(args.backbone, len(names), args.size, weights,
                                        nested=not args.flat, fine_tune=args.fine_tune,
                                        alpha=args.alpha, freeze=args.freeze_base or None,
-                                       base_size=args.base_size, pooling=args.pooling)
+                                       base_size=args.base_size, pooling=args.pooling,
+                                       base_end=args.base_end)
+    except ValueError as err:
+        parser.error(str(err))
     except Exception as err:  # a download that cannot happen here: say so in one sentence
         if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
             print(f"error: cannot download the {args.backbone} ImageNet weights (no network); "
@@ -170,6 +175,7 @@ def main(argv=None):
         "cam_layer": cam_layer,
         "backbone": args.backbone, "weights": args.weights, "alpha": args.alpha,
         "nested": not args.flat, "pooling": args.pooling,
+        "base_end": args.base_end,
         "base_size": args.base_size or args.size, "data_source": source_text, "seed": args.seed,
         "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
         "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,

@@ -31,17 +31,27 @@ def head_layers(backbone, n_classes, pooling="avg"):
             keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
 
 
-def base_model(backbone, size=224, weights=None, alpha=1.0):
-    """The backbone without its top; weights "imagenet" or None (random)."""
+def base_model(backbone, size=224, weights=None, alpha=1.0, end=None):
+    """The backbone without its top; weights "imagenet" or None (random).
+
+    end="<layer name>" keeps the backbone only up to that layer: a finer last feature map, as
+    CAM networks do (Zhou et al. 2016 cut VGG after conv5 to keep a 14x14 map).
+    """
     if backbone not in _SPECS:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
     app = getattr(keras.applications, _SPECS[backbone][0])
     kwargs = {"alpha": alpha} if backbone == "mobilenetv2" else {}
-    return app(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
+    base = app(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)
+    if end is None:
+        return base
+    names = [layer.name for layer in base.layers]
+    if end not in names:
+        raise ValueError(f"{base.name} has no layer {end!r} to end at")
+    return keras.Model(base.inputs, base.get_layer(end).output, name=base.name)
 
 
 def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=False, alpha=1.0,
-          freeze=None, base_size=None, pooling="avg"):
+          freeze=None, base_size=None, pooling="avg", base_end=None):
     """(model, base, head) for RGB input (size, size, 3), preprocessed for the backbone.
 
     The base is frozen by default with ImageNet weights (its last block trainable with
@@ -52,7 +62,7 @@ def build(backbone, n_classes, size=224, weights=None, nested=True, fine_tune=Fa
     base_size = base_size or size
     if base_size != size and not nested:
         raise ValueError("a base_size different from the input size needs a nested base")
-    base = base_model(backbone, base_size, weights, alpha)
+    base = base_model(backbone, base_size, weights, alpha, base_end)
     frozen = weights is not None if freeze is None else freeze
     set_trainable(base, backbone, frozen=frozen, fine_tune=fine_tune)
     head = head_layers(backbone, n_classes, pooling)
@@ -89,14 +99,21 @@ def set_trainable(base, backbone, frozen, fine_tune=False):
         return
     base.trainable = True
     starts = _SPECS[backbone][1]
+    if not any(layer.name.startswith(starts) for layer in base.layers):
+        raise ValueError(f"{base.name} has no layer of its last block ({', '.join(starts)}) "
+                         "to fine-tune: it was cut short")
     for layer in base.layers:
         layer.trainable = layer.name.startswith(starts)
 
 
 def default_cam_layer(backbone, base, nested=True, name=None):
-    """The Grad-CAM layer path to record: `name` inside the base, or the backbone's default."""
-    name = name or _SPECS[backbone][2]
-    if name not in [layer.name for layer in base.layers]:
+    """The Grad-CAM layer path to record: `name` inside the base, or the backbone's default
+    (the base's last layer when the backbone was cut short)."""
+    names = [layer.name for layer in base.layers]
+    if name is None:
+        default = _SPECS[backbone][2]
+        name = default if default in names else names[-1]
+    if name not in names:
         raise ValueError(f"{base.name} has no layer {name!r}")
     return f"{base.name}/{name}" if nested else name
 

@@ -3,6 +3,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from train import __main__ as trainer
 from train import model as models
@@ -67,3 +68,22 @@ def test_frozen_imagenet_style_base_with_fine_tuning():
 def test_flat_build_has_no_nested_model():
     net, _, _ = models.build("mobilenetv2", 2, 64, None, nested=False, alpha=0.35)
     assert not any(isinstance(layer, keras.Model) for layer in net.layers)
+
+
+def test_base_cut_short_keeps_a_finer_map_and_stays_nested():
+    net, base, _ = models.build("mobilenetv2", 2, 96, None, alpha=0.35,
+                                base_end="block_13_expand_relu")
+    assert base.name == "mobilenetv2_0.35_96" and base in net.layers
+    assert tuple(base.outputs[0].shape[1:3]) == (6, 6)           # stride 16, not 32
+    assert models.default_cam_layer("mobilenetv2", base) == f"{base.name}/block_13_expand_relu"
+    with pytest.raises(ValueError, match="no layer 'nope' to end at"):
+        models.build("mobilenetv2", 2, 96, None, alpha=0.35, base_end="nope")
+    with pytest.raises(ValueError, match="cut short"):
+        models.build("mobilenetv2", 2, 96, None, alpha=0.35,
+                     base_end="block_13_expand_relu", freeze=True, fine_tune=True)
+
+
+def test_cli_refuses_an_unknown_base_end(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        trainer.main(TINY + ["--epochs", "1", "--base-end", "nope"])
+    assert exit_info.value.code == 2 and "no layer 'nope'" in capsys.readouterr().err
