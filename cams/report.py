@@ -11,7 +11,6 @@ are re-initialized (lower: the map depends on what the model learned).
 Writes Markdown and JSON (--out, default beside the model).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -86,11 +85,9 @@ def markdown(table, header_note=""):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="class-per-folder set (with a masks folder for lesions)")
-    source.add_argument("--phantoms", type=int, help="score on N fresh phantoms")
-    parser.add_argument("--seed", type=int, default=4242, help="phantom seed (not a training one)")
+    from train import data, evaluate, modelinfo, preprocess  # what train/ writes and reads
+
+    modelinfo.add_arguments(parser, seed=4242, verb="score")
     parser.add_argument("--methods", nargs="+", choices=cams.METHODS, default=list(cams.METHODS))
     parser.add_argument("--backend", choices=cams.BACKENDS, default="eager")
     parser.add_argument("--layer", help="CAM layer (default: the model's recorded one)")
@@ -99,20 +96,12 @@ def main(argv=None):
     parser.add_argument("--road-percentages", type=int, nargs="+", default=[20, 50, 80])
     parser.add_argument("--scorecam-top-k", type=int, help="Faster Score-CAM: top k channels")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--out", help="report path without extension (default: beside the model)")
     args = parser.parse_args(argv)
-    from train import data, modelinfo, preprocess  # the model and data formats train/ writes
-
     try:
-        model, info, notes = modelinfo.load(args.model)
-        size = int(info["input_size"][0])
-        images, labels, _, masks, has_mask = data.evaluation_set(
-            args.data, args.phantoms, args.seed, size)
+        model, info, (images, labels, _, masks, has_mask), source = modelinfo.load_with_data(args)
     except (FileNotFoundError, ValueError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for note in notes:
-        print(f"note: {note}")
     keep = np.sort(np.random.default_rng(0).permutation(len(images))[:args.max_images])
     x = preprocess.get(info["preprocessing"])(images[keep].astype(np.float32))
     labels, masks, has_mask = labels[keep], masks[keep], has_mask[keep]
@@ -136,22 +125,15 @@ def main(argv=None):
         except ValueError as err:  # a method this backend cannot compute
             table[method] = {"error": str(err)}
         bar.update(i + 1)
-    source = args.data or f"{args.phantoms} phantoms, seed {args.seed}"
     note = (f"{args.model} on {len(x)} images ({source}; {int(has_mask.sum())} with masks), "
             f"layer {layer}, backend {args.backend}")
     report = {"model": args.model, "data": source, "n_images": int(len(x)), "layer": layer,
               "backend": args.backend, "steps": args.steps,
               "road_percentages": args.road_percentages, "methods": table}
-    stem = args.out or args.model[:-len(".keras")] + "_report"
-    with open(stem + ".json", "w") as f:
-        json.dump(report, f, indent=2)
     text = markdown({m: r for m, r in table.items() if "error" not in r}, note)
     errors = [f"- {m}: {r['error']}" for m, r in table.items() if "error" in r]
     text += ("\n\n" + "\n".join(errors)) if errors else ""
-    with open(stem + ".md", "w") as f:
-        f.write(text + "\n")
-    print(text)
-    print(f"Wrote {stem}.json and {stem}.md")
+    evaluate.write(args.out or args.model[:-len(".keras")] + "_report", report, text)
     return 0
 
 

@@ -80,44 +80,31 @@ def markdown(report):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="class-per-folder set (with a masks folder for lesions)")
-    source.add_argument("--phantoms", type=int, help="evaluate on N fresh phantoms")
-    parser.add_argument("--seed", type=int, default=12345, help="phantom seed (not a training one)")
+    modelinfo.add_arguments(parser, seed=12345, verb="evaluate")
     parser.add_argument("--backends", nargs="+", choices=cams.BACKENDS, default=list(cams.BACKENDS))
     parser.add_argument("--layer", help="Grad-CAM layer (default: the model's recorded one)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--out", help="report path without extension (default: beside the model)")
     args = parser.parse_args(argv)
     try:
-        model, info, notes = modelinfo.load(args.model)
-    except (FileNotFoundError, ValueError) as err:
+        model, info, (images, labels, _, masks, has_mask), source = modelinfo.load_with_data(args)
+    except (FileNotFoundError, ValueError, data.DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for note in notes:
-        print(f"note: {note}")
-    size = int(info["input_size"][0])
-    try:
-        images, labels, names, masks, has_mask = data.evaluation_set(
-            args.data, args.phantoms, args.seed, size)
-    except data.DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if names != info["class_names"]:
-        print(f"note: data classes {names} vs model classes {info['class_names']}")
     report = evaluate(model, info, images, labels, masks, has_mask, args.backends, args.layer,
                       args.batch_size)
-    report["model"], report["data"] = args.model, args.data or f"{args.phantoms} phantoms, seed {args.seed}"
-    stem = args.out or args.model[:-len(".keras")] + "_eval"
+    report["model"], report["data"] = args.model, source
+    write(args.out or args.model[:-len(".keras")] + "_eval", report, markdown(report))
+    return 0
+
+
+def write(stem, report, table):
+    """Write STEM.json and STEM.md, and print the table."""
     with open(stem + ".json", "w") as f:
         json.dump(report, f, indent=2)
-    table = markdown(report)
     with open(stem + ".md", "w") as f:
         f.write(table + "\n")
     print(table)
     print(f"Wrote {stem}.json and {stem}.md")
-    return 0
 
 
 if __name__ == "__main__":

@@ -28,3 +28,29 @@ def load(path):
     info.setdefault("input_size", list(model.inputs[0].shape[1:]))
     info.setdefault("cam_layer", None)
     return model, info, notes
+
+
+def add_arguments(parser, seed, verb):
+    """--model, --data | --phantoms, --seed and --out: what an evaluation command reads and
+    where it writes."""
+    parser.add_argument("--model", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="class-per-folder set (with a masks folder for lesions)")
+    source.add_argument("--phantoms", type=int, help=f"{verb} on N fresh phantoms")
+    parser.add_argument("--seed", type=int, default=seed, help="phantom seed (not a training one)")
+    parser.add_argument("--out", help="report path without extension (default: beside the model)")
+
+
+def load_with_data(args):
+    """(model, info, (images, labels, names, masks, has_mask), source text) for add_arguments'
+    arguments; the notes on defaults are printed. Raises FileNotFoundError, ValueError or
+    data.DataError with a message for the person."""
+    from train import data
+
+    model, info, notes = load(args.model)
+    for note in notes:
+        print(f"note: {note}")
+    dataset = data.evaluation_set(args.data, args.phantoms, args.seed, int(info["input_size"][0]))
+    if dataset[2] != info["class_names"]:
+        print(f"note: data classes {dataset[2]} vs model classes {info['class_names']}")
+    return model, info, dataset, args.data or f"{args.phantoms} phantoms, seed {args.seed}"

@@ -16,7 +16,6 @@ from cams.methods import eigencam as _eigen
 from cams.methods import guided as _guided
 from cams.methods import scorecam as _score
 from cams.methods import weighted as _weighted
-from cams.methods.weighted import gradcam  # noqa: F401  (the classic, for direct use)
 
 
 @dataclass(frozen=True)
