@@ -4,6 +4,7 @@ The model is rebuilt in a private tf.Graph from a placeholder input, with graph 
 hold a copy of the live weights; gradients come from tf.compat.v1.gradients (what K.gradients
 calls) and run in the graph's own tf.compat.v1.Session. Eager execution is never switched off.
 """
+import threading
 import weakref
 
 import keras
@@ -43,6 +44,7 @@ class GraphBackend(GradientBackend):
                 "gradients": (A, G, outputs, chosen), "forward": (A, outputs, chosen),
                 "scores": class_score(logits, self._classes, head, score)}
         self.session = tf.compat.v1.Session(graph=self.graph)
+        self._building = threading.Lock()
 
     def _build(self, guided=False):
         mapping = [(v, self._graph_vars[id(v)]) for v in self._live]
@@ -51,13 +53,13 @@ class GraphBackend(GradientBackend):
                                   value_of=lambda v: self._graph_vars[id(v)], guided=guided)
 
     def _guided_fetches(self):
-        if "guided" not in self._fetches:
-            with self.graph.as_default():
+        with self._building, self.graph.as_default():  # the demo serves two requests at once
+            if "guided" not in self._fetches:
                 _, logits, outputs = self._build(guided=True)
                 S, chosen = target_score(logits, outputs, self._classes, self._head, self._score)
                 R = tf.compat.v1.gradients(tf.reduce_sum(S), self._x)[0]
                 self._fetches["guided"] = (R, outputs, chosen)
-        return self._fetches["guided"]
+            return self._fetches["guided"]
 
     def _run(self, fetches, x, classes):
         if self._watch.changed():
