@@ -107,7 +107,7 @@ def main(argv=None):
     labels, masks, has_mask = labels[keep], masks[keep], has_mask[keep]
     layer = args.layer or info.get("cam_layer")
     try:
-        layer = cams.explain(model, x[:1], layer=layer).layer
+        layer = cams.layers.resolve(model, layer).path
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,11 +15,11 @@ def _probabilities_fn(model):
         tf.TensorSpec((None,), tf.int32)])
     def probability(x, classes):
         out = model(x, training=False)
+        if not squashed:  # the outputs are logits
+            return scores.class_probability(out, classes, head)
         if head.binary:
-            p = out[:, 0] if squashed else tf.sigmoid(out[:, 0])
-            return tf.where(classes == 1, p, 1.0 - p)
-        p = out if squashed else tf.nn.softmax(out, axis=-1)
-        return tf.gather(p, classes, axis=1, batch_dims=1)
+            return tf.where(classes == 1, out[:, 0], 1.0 - out[:, 0])
+        return tf.gather(out, classes, axis=1, batch_dims=1)
     return probability
 
 

@@ -10,7 +10,7 @@ from cams.metrics.confidence import class_probability
 from cams.metrics.localization import upsample
 
 
-def _ranking(heatmap, size):
+def ranking(heatmap, size):
     """Pixel indices from most to least important (ties keep reading order)."""
     return np.argsort(-upsample(heatmap, size).ravel(), kind="stable")
 
@@ -35,7 +35,7 @@ def deletion_insertion(model, x, heatmaps, classes, steps=32, baseline=0.0, blur
     counts = np.round(np.linspace(0, H * W, steps + 1)).astype(int)
     curves = {"deletion": np.zeros((n, steps + 1)), "insertion": np.zeros((n, steps + 1))}
     for i in range(n):
-        order = _ranking(heatmaps[i], (H, W))
+        order = ranking(heatmaps[i], (H, W))
         image, start = x[i].reshape(-1, C), _blurred(x[i], sigma).reshape(-1, C)
         deleted, inserted = [], []
         for k in counts:

@@ -11,7 +11,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import splu
 
 from cams.metrics.confidence import class_probability
-from cams.metrics.localization import upsample
+from cams.metrics.perturbation import ranking
 
 # The imputation's neighbours and weights: edge neighbours 1/6, corner neighbours 1/12.
 _NEIGHBOURS = [((-1, 0), 1 / 6), ((1, 0), 1 / 6), ((0, -1), 1 / 6), ((0, 1), 1 / 6),
@@ -66,7 +66,7 @@ def road(model, x, heatmaps, classes, percentages=(10, 30, 50, 70, 90), noise=0.
     rng = np.random.default_rng(seed)
     curves = {"morf": np.zeros((n, len(percentages))), "lerf": np.zeros((n, len(percentages)))}
     for i in range(n):
-        order = np.argsort(-upsample(heatmaps[i], (H, W)).ravel(), kind="stable")
+        order = ranking(heatmaps[i], (H, W))
         images = []
         for name in curves:
             ranked = order if name == "morf" else order[::-1]
