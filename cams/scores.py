@@ -100,6 +100,15 @@ def class_probability(logits, classes, head):
     return tf.gather(tf.nn.softmax(logits, axis=-1), classes, axis=1, batch_dims=1)
 
 
+def probability_from_outputs(outputs, classes, head):
+    """The probability (N,) of each image's class from the model's own outputs."""
+    if head.activation not in _SQUASHING:  # the outputs are logits
+        return class_probability(outputs, classes, head)
+    if head.binary:
+        return tf.where(classes == 1, outputs[:, 0], 1.0 - outputs[:, 0])
+    return select(outputs, classes, head)
+
+
 def choose(classes, values, outputs, head, score):
     """`classes` (N,) with each -1 replaced by the predicted class."""
     best = (predicted(values, head) if score == "logit"

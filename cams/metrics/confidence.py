@@ -8,18 +8,12 @@ from cams import cache, layers, scores
 
 def _probabilities_fn(model):
     head = scores.head_of(model, layers.leaves(model)[-1])
-    squashed = head.activation in ("softmax", "sigmoid")
 
     @tf.function(input_signature=[
         tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32),
         tf.TensorSpec((None,), tf.int32)])
     def probability(x, classes):
-        out = model(x, training=False)
-        if not squashed:  # the outputs are logits
-            return scores.class_probability(out, classes, head)
-        if head.binary:
-            return tf.where(classes == 1, out[:, 0], 1.0 - out[:, 0])
-        return tf.gather(out, classes, axis=1, batch_dims=1)
+        return scores.probability_from_outputs(model(x, training=False), classes, head)
     return probability
 
 
