@@ -17,14 +17,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from train import camlayer, classification, data, model as models, plots, preprocess  # noqa: E402
+from train import (camlayer, classification, data, guidance, model as models, plots,  # noqa: E402
+                   preprocess)
 
 
-def augmenter(seed):
-    """Rotation +-15 degrees, horizontal flips, contrast and zoom, on pixels in [0, 255]."""
+def augmenter(seed, flip="horizontal"):
+    """Rotation +-15 degrees, flips (`flip`: a keras RandomFlip mode), contrast and zoom, on
+    pixels in [0, 255]."""
     return keras.Sequential([
         keras.layers.RandomRotation(15 / 360, fill_mode="constant", seed=seed),
-        keras.layers.RandomFlip("horizontal", seed=seed + 1),
+        keras.layers.RandomFlip(flip, seed=seed + 1),
         keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 2),
         keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 3),
     ], name="augment")
@@ -56,15 +58,29 @@ def load(args):
 
 
 def fit(args, net, base, head, train, val, prep, callbacks):
-    """Train; with a frozen base, on its features computed once (same model, far faster)."""
+    """Train; with a frozen base, on its features computed once (same model, far faster).
+
+    train and val are (images, labels, masks or None); with --mask-guidance the masks also
+    supervise where the class map fires (train.guidance)."""
     optimizer = keras.optimizers.Adam(args.lr)
     loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     frozen = (args.weights != "none" or args.freeze_base) and not args.fine_tune
     timing = {}
-    if frozen and not args.no_cache_features:
+    if args.mask_guidance:
+        trainer = guidance.GuidedTrainer(net, head, args.mask_guidance)
+        augment = None if args.no_augment else augmenter(args.seed, args.flip)
+        fit_data = data.dataset(train[0], train[1], args.batch_size, prep, args.seed,
+                                augment=augment, masks=train[2])
+        val_data = data.dataset(val[0], val[1], args.batch_size, prep, args.seed,
+                                shuffle=False, masks=val[2])
+        path = (f"end to end, class map guided by the lesion masks (weight {args.mask_guidance})"
+                + ("" if augment is None else " with augmentation"))
+        loss = metrics = None
+    elif frozen and not args.no_cache_features:
         start = time.perf_counter()
         features = [base.predict(data.dataset(x, y, args.batch_size, prep, args.seed,
-                                              shuffle=False), verbose=0) for x, y in (train, val)]
+                                              shuffle=False), verbose=0)
+                    for x, y, _ in (train, val)]
         timing["feature_extraction_s"] = time.perf_counter() - start
         trainer = models.head_model(base, head)
         fit_data = data.dataset(features[0], train[1], args.batch_size, lambda f: f, args.seed)
@@ -73,9 +89,9 @@ def fit(args, net, base, head, train, val, prep, callbacks):
         path = "cached features (frozen base, no augmentation)"
     else:
         trainer = net
-        augment = None if args.no_augment else augmenter(args.seed)
-        fit_data = data.dataset(*train, args.batch_size, prep, args.seed, augment=augment)
-        val_data = data.dataset(*val, args.batch_size, prep, args.seed, shuffle=False)
+        augment = None if args.no_augment else augmenter(args.seed, args.flip)
+        fit_data = data.dataset(*train[:2], args.batch_size, prep, args.seed, augment=augment)
+        val_data = data.dataset(*val[:2], args.batch_size, prep, args.seed, shuffle=False)
         path = "end to end" + ("" if augment is None else " with augmentation")
     trainer.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     start = time.perf_counter()
@@ -111,8 +127,13 @@ def main(argv=None):
     parser.add_argument("--base-end", help="keep the backbone only up to this layer (a finer "
                                                "last feature map, as CAM networks do)")
     parser.add_argument("--cam-layer", help="Grad-CAM layer name inside the base to record")
+    parser.add_argument("--mask-guidance", type=float, default=0.0, metavar="WEIGHT",
+                        help="where lesion masks are known, also train the class map to fire "
+                             "inside them, with this loss weight (0: labels only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--flip", choices=("horizontal", "horizontal_and_vertical"),
+                        default="horizontal", help="random flips of the augmentation")
     parser.add_argument("--no-cache-features", action="store_true",
                         help="train end to end even when the base is frozen")
     parser.add_argument("--verbose", type=int, default=1, help="Keras progress: 0, 1 or 2")
@@ -122,12 +143,18 @@ def main(argv=None):
         parser.error("--out must end with .keras")
     if args.epochs < 1 or not 0 < args.val_split < 1:
         parser.error("--epochs must be >= 1 and --val-split in (0, 1)")
+    if args.mask_guidance < 0:
+        parser.error("--mask-guidance must be >= 0")
 
     keras.utils.set_random_seed(args.seed)
     try:
         images, labels, names, masks, source_text = load(args)
     except data.DataError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.mask_guidance and masks is None:
+        print("error: --mask-guidance needs lesion masks: use --phantoms, or a folder with a "
+              f"{data.MASKS_DIR}/ folder beside the class folders", file=sys.stderr)
         return 2
     train_idx, val_idx = data.split(labels, args.val_split, args.seed)
     weights = None if args.weights == "none" else "imagenet"
@@ -153,9 +180,16 @@ def main(argv=None):
     prep = preprocess.get(args.backbone)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
-    history, path, timing = fit(args, net, base, head,
-                                (images[train_idx], labels[train_idx]),
-                                (images[val_idx], labels[val_idx]), prep,
+    if args.mask_guidance:
+        try:
+            guidance.check_head(head)
+        except ValueError as err:
+            parser.error(str(err))
+
+    def part(idx):
+        return images[idx], labels[idx], None if masks is None else masks[idx]
+
+    history, path, timing = fit(args, net, base, head, part(train_idx), part(val_idx), prep,
                                 [stop, SaveBest(net, args.out)])
     net.save(args.out)  # the restored best weights, in the same file the checkpoint used
 
@@ -177,6 +211,7 @@ def main(argv=None):
         "nested": not args.flat, "pooling": args.pooling,
         "base_end": args.base_end,
         "base_size": args.base_size or args.size, "data_source": source_text, "seed": args.seed,
+        "mask_guidance": args.mask_guidance,
         "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
         "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,
         "validation_metrics": metrics,

@@ -165,17 +165,43 @@ def split(labels, val_fraction, seed):
     return np.sort(np.asarray(train, int)), np.sort(np.asarray(val, int))
 
 
-def dataset(images, labels, batch_size, preprocess, seed, shuffle=True, augment=None):
-    """A tf.data pipeline: cached uint8 tensors, seeded shuffle, augmentation, prefetch."""
+def dataset(images, labels, batch_size, preprocess, seed, shuffle=True, augment=None,
+            masks=None):
+    """A tf.data pipeline: cached uint8 tensors, seeded shuffle, augmentation, prefetch.
+
+    Batches are (images, labels), or ((images, masks), labels) when `masks` (N, H, W) are
+    given: each mask then goes through the same random rotation, flip and zoom as its image.
+    """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
+    inputs = images if masks is None else (images, masks.astype(np.uint8))
+    ds = tf.data.Dataset.from_tensor_slices((inputs, labels)).cache()
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    if augment is not None:
-        ds = ds.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+    if masks is None:
+        if augment is not None:
+            ds = ds.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (preprocess(tf.cast(x, tf.float32)), y),
                     num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(lambda x, y: (preprocess(tf.cast(x, tf.float32)), y),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        def prepare(pair, y):
+            x, m = tf.cast(pair[0], tf.float32), tf.cast(pair[1], tf.float32)
+            if augment is not None:
+                x, m = augment_with_mask(augment, x, m)
+            return (preprocess(x), m), y
+        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def augment_with_mask(augment, images, masks):
+    """Augment images (N, H, W, 3) in [0, 255] and their 0/1 masks (N, H, W) together.
+
+    The mask rides as a fourth channel at 255, so rotation, flip and zoom move it with its
+    image; contrast, which rescales about a channel's mean, cannot push a 255 below half or
+    a 0 above it, so thresholding at half gives back a 0/1 mask."""
+    import tensorflow as tf
+
+    both = augment(tf.concat([images, 255.0 * masks[..., None]], axis=-1), training=True)
+    return both[..., :3], tf.cast(both[..., 3] > 127.5, tf.float32)
