@@ -1,9 +1,9 @@
 """The shipped model on phantoms from a seed never used in training: it classifies, and its
-Grad-CAM points at the lesions far more often than chance, the same in every backend.
+Grad-CAM points at the lesions (pointing game >= 0.8, the issue's target), the same in every
+backend.
 
-The issue's target is a pointing game >= 0.8; the shipped model does not reach it yet (0.56 on
-these phantoms; README, "The shipped model" gives the measured numbers), so that target is not
-asserted here as met.
+The model was trained with lesion-mask guidance (README, "The shipped model"): its class map was
+taught where the lesions are, so this checks that every backend draws that map where it is.
 """
 import os
 
@@ -55,10 +55,11 @@ def chance():
 
 
 @pytest.mark.parametrize("backend", cams.BACKENDS)
-def test_gradcam_points_at_lesions_far_more_often_than_chance(report, chance, backend):
+def test_gradcam_points_at_the_lesions(report, chance, backend):
     result = report["localization"][backend]
-    assert result["pointing_game"] >= 4 * chance, (result, chance)
-    assert result["energy_in_mask"] >= 2 * chance, (result, chance)
+    assert result["n_images"] >= 90, result  # about half of the 200 carry lesions
+    assert result["pointing_game"] >= 0.8, (result, chance)
+    assert result["energy_in_mask"] >= 4 * chance, (result, chance)
 
 
 def test_the_backends_report_the_same_localization(report):
