@@ -37,9 +37,14 @@ def test_model_and_json_are_small_and_complete(shipped):
 
 
 @pytest.fixture(scope="module")
-def report(shipped):
+def phantoms():
+    return data.generate_phantoms(200, TEST_SEED)
+
+
+@pytest.fixture(scope="module")
+def report(shipped, phantoms):
     model, info, _ = shipped
-    images, labels, _, masks = data.generate_phantoms(200, TEST_SEED)
+    images, labels, _, masks = phantoms
     return evaluate.evaluate(model, info, images, labels, masks, masks.any(axis=(1, 2)))
 
 
@@ -48,9 +53,9 @@ def test_accuracy_on_unseen_phantoms(report):
 
 
 @pytest.fixture(scope="module")
-def chance():
+def chance(phantoms):
     """Pointing game of a pixel drawn at random: the mean share of the image inside the mask."""
-    _, labels, _, masks = data.generate_phantoms(200, TEST_SEED)
+    _, labels, _, masks = phantoms
     return float(masks[labels == 1].mean())
 
 
