@@ -31,6 +31,7 @@ def test_model_and_json_are_small_and_complete(shipped):
     assert not notes
     assert info["input_size"] == [224, 224, 3] and info["class_names"] == ["normal", "opacity"]
     assert info["weights"] == "none" and info["nested"] is True
+    assert info["mask_guidance"] > 0 and "guided by the lesion masks" in info["training_path"]
     nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     assert len(nested) == 1 and nested[0].name.startswith("mobilenetv2")
     assert info["cam_layer"] in cams.conv_layers(model)
