@@ -178,20 +178,18 @@ def dataset(images, labels, batch_size, preprocess, seed, shuffle=True, augment=
     ds = tf.data.Dataset.from_tensor_slices((inputs, labels)).cache()
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if masks is None:
+
+    def prepare(x, y):
+        if masks is None:
+            x = tf.cast(x, tf.float32)
+            x = x if augment is None else augment(x, training=True)
+            return preprocess(x), y
+        x, m = tf.cast(x[0], tf.float32), tf.cast(x[1], tf.float32)
         if augment is not None:
-            ds = ds.map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.map(lambda x, y: (preprocess(tf.cast(x, tf.float32)), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        def prepare(pair, y):
-            x, m = tf.cast(pair[0], tf.float32), tf.cast(pair[1], tf.float32)
-            if augment is not None:
-                x, m = augment_with_mask(augment, x, m)
-            return (preprocess(x), m), y
-        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+            x, m = augment_with_mask(augment, x, m)
+        return (preprocess(x), m), y
+
+    ds = ds.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
