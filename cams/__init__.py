@@ -7,13 +7,44 @@ numerically, ten methods (cams.METHODS) and metrics that say whether a map can b
     res.heatmaps                                 # (N, h, w) in [0, 1]
     cams.overlay(original_image, res.heatmaps[0])
     cams.explain(model, images, method="scorecam", top_k=32)
-"""
-from cams.backends import BACKENDS
-from cams.cache import forget
-from cams.explain import METHODS, Explanation, explain
-from cams.layers import conv_layers, flat_model
-from cams.overlay import colorize, overlay
-from cams.scores import SCORES
 
-__all__ = ["BACKENDS", "METHODS", "SCORES", "Explanation", "explain", "conv_layers",
-           "flat_model", "overlay", "colorize", "forget"]
+`import cams` is light: TensorFlow and Keras load when a name below is first used, and the
+tf-keras-vis backend's library only when that backend is.
+"""
+import importlib
+
+__version__ = "0.3.0"
+
+# public name -> (module, attribute)
+_PUBLIC = {
+    "explain": ("cams.explain", "explain"),
+    "Explanation": ("cams.explain", "Explanation"),
+    "describe": ("cams.explain", "describe"),
+    "ModelInfo": ("cams.explain", "ModelInfo"),
+    "METHODS": ("cams.methods", "METHODS"),
+    "BACKENDS": ("cams.backends", "BACKENDS"),
+    "CONVENTIONS": ("cams.backends", "CONVENTIONS"),
+    "conventions": ("cams.backends", "conventions"),
+    "SCORES": ("cams.scores", "SCORES"),
+    "resolve_layer": ("cams.layers", "resolve"),
+    "conv_layers": ("cams.layers", "conv_layers"),
+    "flat_model": ("cams.layers", "flat_model"),
+    "overlay": ("cams.overlay", "overlay"),
+    "colorize": ("cams.overlay", "colorize"),
+    "upsample": ("cams.methods.resize", "upsample"),
+    "forget": ("cams.cache", "forget"),
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'cams' has no attribute {name!r}")
+    module, attribute = _PUBLIC[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

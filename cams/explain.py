@@ -4,10 +4,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cams import cache, inputs, layers, methods, scores
-from cams.backends import BACKEND_CLASSES, BACKENDS
+from cams.backends import BACKENDS, backend_class
+from cams.methods import METHODS
 from cams.scores import SCORES
-
-METHODS = tuple(methods.METHODS)
 
 
 @dataclass(frozen=True)
@@ -26,14 +25,16 @@ class Explanation:
 
 
 @dataclass(frozen=True)
-class _Model:
-    input_shape: tuple
-    head: scores.Head
+class ModelInfo:
+    """What cams reads off a model: its input shape and its classifier head."""
+    input_shape: tuple     # (None, H, W, C)
+    head: scores.Head      # head.n_classes, head.activation, head.binary, ...
 
 
-def _describe(model):
-    final = layers.leaves(model)[-1]
-    return _Model(layers.input_shape(model), scores.head_of(model, final))
+def describe(model):
+    """The ModelInfo of `model`, cached with it; ValueError for a model cams cannot explain."""
+    return cache.cached(model, "describe", lambda: ModelInfo(
+        layers.input_shape(model), scores.head_of(model, layers.leaves(model)[-1])))
 
 
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend="eager",
@@ -42,25 +43,25 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
 
     layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
     spatial layer. class_index: None (the predicted class), an int, or one int per image.
-    method: one of METHODS. score: "logit" (the value before the final softmax/sigmoid) or
+    method: a name in cams.METHODS. score: "logit" (the value before the final softmax/sigmoid) or
     "probability"; None is what the method's paper uses (the probability for scorecam, the
     logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
-    cams.methods.METHODS[name].options.
+    cams.METHODS[name].options.
     """
     inputs.check_choice("method", method, METHODS)
     inputs.check_choice("backend", backend, BACKENDS)
-    score = methods.METHODS[method].score if score is None else score
+    score = METHODS[method].score if score is None else score
     inputs.check_choice("score", score, SCORES)
-    options = methods.check_options(method, options)
+    options = METHODS[method].check_options(options)
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
-    info = cache.cached(model, "describe", lambda: _describe(model))
+    info = describe(model)
     x = inputs.check_images(images, info.input_shape)
     target = cache.cached(model, ("layer", layer), lambda: layers.resolve(model, layer))
     classes = inputs.check_classes(class_index, len(x), info.head.n_classes)
     engine = cache.cached(
         model, (backend, target.path, score),
-        lambda: BACKEND_CLASSES[backend](model, target, info.head, score))
+        lambda: backend_class(backend)(model, target, info.head, score))
     maps = engine.cam(x, classes, method, options)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,

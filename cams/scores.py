@@ -93,7 +93,7 @@ def select(values, classes, head):
     return tf.gather(values, classes, axis=1, batch_dims=1)
 
 
-def class_probability(logits, classes, head):
+def probability_from_logits(logits, classes, head):
     """The probability (N,) of each image's class from the logits: softmax, or sigmoid(+-z)."""
     if head.binary:
         return tf.sigmoid(select(logits, classes, head))
@@ -103,7 +103,7 @@ def class_probability(logits, classes, head):
 def probability_from_outputs(outputs, classes, head):
     """The probability (N,) of each image's class from the model's own outputs."""
     if head.activation not in _SQUASHING:  # the outputs are logits
-        return class_probability(outputs, classes, head)
+        return probability_from_logits(outputs, classes, head)
     if head.binary:
         return tf.where(classes == 1, outputs[:, 0], 1.0 - outputs[:, 0])
     return select(outputs, classes, head)

@@ -3,10 +3,11 @@ import weakref
 
 import tensorflow as tf
 
-from cams.backends.forward import GradientBackend, class_score, tapped_forward, target_score
+from cams.backends.backend import PrimitiveBackend
+from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
-class EagerBackend(GradientBackend):
+class EagerBackend(PrimitiveBackend):
     """Computes A, dS/dA, guided input gradients and class scores on the live model."""
 
     name = "eager"

@@ -11,10 +11,11 @@ import keras
 import tensorflow as tf
 
 from cams import cache
-from cams.backends.forward import GradientBackend, class_score, tapped_forward, target_score
+from cams.backends.backend import PrimitiveBackend
+from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
-class GraphBackend(GradientBackend):
+class GraphBackend(PrimitiveBackend):
     """Computes A, dS/dA, guided input gradients and class scores in a TF1 graph and session."""
 
     name = "graph"

@@ -19,17 +19,14 @@ from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
 from cams import cache, layers, methods, scores
+from cams.backends import CONVENTIONS as _ALL_CONVENTIONS
+from cams.backends.backend import Backend
 
-# What tf-keras-vis computes where the papers leave a choice, as cams options.
-CONVENTIONS = {"gradcam": {}, "gradcam++": {"normalize_alphas": True}, "layercam": {},
-               "scorecam": {"upsampling": "align-corners"}}
+CONVENTIONS = _ALL_CONVENTIONS["tf-keras-vis"]
 OTHERS = "eager, graph"
-# Scorecam hands predict a one-element list; Keras warns about the structure, harmlessly.
-warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match",
-                        category=UserWarning)
 
 
-class TfKerasVisBackend:
+class TfKerasVisBackend(Backend):
     """Computes maps with tf-keras-vis' own classes."""
 
     name = "tf-keras-vis"
@@ -109,9 +106,13 @@ class TfKerasVisBackend:
         kwargs = dict(penultimate_layer=self._layer_name, seek_penultimate_conv_layer=False,
                       batch_size=options["batch_size"], max_N=options["top_k"],
                       expand_cam=False, normalize_cam=False)
-        if options["top_k"] is None:
-            return scorecam(self._target(chosen), x, **kwargs)
-        # With max_N, tf-keras-vis keeps the union of the batch's top channels; one image at a
-        # time gives each image its own top_k, as cams defines it.
-        return np.concatenate([scorecam(self._target(chosen[i:i + 1]), x[i:i + 1], **kwargs)
-                               for i in range(len(x))])
+        with warnings.catch_warnings():
+            # Scorecam hands predict a one-element list; Keras warns about the structure, harmlessly.
+            warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match",
+                                    category=UserWarning)
+            if options["top_k"] is None:
+                return scorecam(self._target(chosen), x, **kwargs)
+            # With max_N, tf-keras-vis keeps the union of the batch's top channels; one image at
+            # a time gives each image its own top_k, as cams defines it.
+            return np.concatenate([scorecam(self._target(chosen[i:i + 1]), x[i:i + 1], **kwargs)
+                                   for i in range(len(x))])

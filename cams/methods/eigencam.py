@@ -1,6 +1,8 @@
 """Eigen-CAM (Muhammad & Yeasin 2020): the activations' first principal component, no gradients."""
 import numpy as np
 
+from cams.methods.spec import Maps, Method
+
 
 def eigencam(A):
     """relu of the projection of each cell's K activations on their first principal component.
@@ -21,3 +23,13 @@ def eigencam(A):
             projection = -projection
         out[i] = np.maximum(projection, 0.0).reshape(h, w)
     return out
+
+
+def run(backend, x, classes):
+    """Maps of Eigen-CAM from the backend's forward pass (the classes only name the outputs)."""
+    A, outputs, chosen = backend.forward(x, classes)
+    return Maps(eigencam(A), outputs, chosen)
+
+
+METHOD = Method("eigencam", 7, run, "first principal component of the activations (no class)",
+                needs=("forward",), class_specific=False)

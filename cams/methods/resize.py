@@ -25,8 +25,11 @@ def matrix(n_in, n_out, align_corners=False):
 
 
 def upsample(maps, size, align_corners=False):
-    """Maps (N, h, w) resized bilinearly to size=(H, W): float64 (N, H, W)."""
+    """Maps (N, h, w), or one map (h, w), resized bilinearly to size=(H, W): float64 (N, H, W)
+    or (H, W)."""
     maps = np.asarray(maps, np.float64)
+    if maps.ndim == 2:
+        return upsample(maps[None], size, align_corners)[0]
     rows = matrix(maps.shape[1], size[0], align_corners)
     cols = matrix(maps.shape[2], size[1], align_corners)
     return np.einsum("Hh,nhw,Ww->nHW", rows, maps, cols)

@@ -6,6 +6,7 @@ x * mask_k, and the class score of that masked image is w_k. No gradients are in
 import numpy as np
 
 from cams.methods import resize
+from cams.methods.spec import Maps, Method, Option, one_of, positive_int, positive_int_or_none
 
 UPSAMPLING = ("bilinear", "align-corners")
 
@@ -58,3 +59,20 @@ def scorecam(A, x, classes, class_scores, top_k=None, batch_size=32, upsampling=
                 weights[start:start + len(chunk)][live] = np.asarray(scores, np.float64)
         cams[i] = np.maximum(A[i][..., channels] @ weights, 0.0)
     return cams
+
+
+def run(backend, x, classes, top_k=None, batch_size=32, upsampling="bilinear"):
+    """Maps of Score-CAM from the backend's forward pass and its class scores."""
+    A, outputs, chosen = backend.forward(x, classes)
+    cam = scorecam(A, x, chosen, backend.class_scores, top_k, batch_size, upsampling)
+    return Maps(cam, outputs, chosen)
+
+
+METHOD = Method(
+    "scorecam", 6, run, "class probability of the image masked by each channel",
+    needs=("forward", "class_scores"), score="probability",
+    options={"top_k": Option(None, positive_int_or_none,
+                             "Faster Score-CAM: only the k channels of largest spread"),
+             "batch_size": Option(32, positive_int, "masked images per forward pass"),
+             "upsampling": Option("bilinear", one_of(*UPSAMPLING),
+                                  "bilinear (half-pixel) or align-corners (tf-keras-vis)")})

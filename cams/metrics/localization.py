@@ -1,21 +1,13 @@
 """Does a heatmap point at the truth? Localization against a ground-truth mask."""
 import numpy as np
 
-from cams.methods import resize
-
-
-def upsample(heatmap, size):
-    """A heatmap (h, w) resized bilinearly (cell centres at cell centres) to size=(H, W)."""
-    heat = np.asarray(heatmap, np.float32)
-    if heat.shape == tuple(size):
-        return heat
-    return resize.upsample(heat[None], size)[0].astype(np.float32)
+from cams.methods.resize import upsample
 
 
 def pointing_game(heatmap, mask):
     """1.0 if the heatmap's maximum (upsampled to the mask's size) lies inside the mask, else 0."""
     mask = np.asarray(mask, bool)
-    heat = upsample(heatmap, mask.shape)
+    heat = upsample(heatmap, mask.shape).astype(np.float32)
     if not mask.any():
         raise ValueError("the mask is empty: the pointing game needs a lesion to point at")
     if heat.max() <= 0:
@@ -26,6 +18,6 @@ def pointing_game(heatmap, mask):
 def energy_in_mask(heatmap, mask):
     """Share of the heatmap's total (upsampled to the mask's size) that falls inside the mask."""
     mask = np.asarray(mask, bool)
-    heat = np.clip(upsample(heatmap, mask.shape), 0, None)
+    heat = np.clip(upsample(heatmap, mask.shape).astype(np.float32), 0, None)
     total = heat.sum()
     return float(heat[mask].sum() / total) if total > 0 else 0.0

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 
 from cams.metrics.confidence import class_probability
-from cams.metrics.localization import upsample
+from cams.methods.resize import upsample
 
 
 def ranking(heatmap, size):
     """Pixel indices from most to least important (ties keep reading order)."""
-    return np.argsort(-upsample(heatmap, size).ravel(), kind="stable")
+    return np.argsort(-upsample(heatmap, size).astype(np.float32).ravel(), kind="stable")
 
 
 def _blurred(image, sigma):
@@ -61,7 +61,7 @@ def confidence_change(model, x, heatmaps, classes, batch_size=64):
     Returns {"drop": (N,), "increase": (N,) bool, "original": Y, "explained": O}.
     """
     x = np.asarray(x, np.float32)
-    masks = np.stack([upsample(h, x.shape[1:3]) for h in heatmaps])[..., None]
+    masks = upsample(heatmaps, x.shape[1:3]).astype(np.float32)[..., None]
     Y = class_probability(model, x, classes, batch_size)
     O = class_probability(model, x * masks, classes, batch_size)
     drop = np.maximum(0.0, Y - O) / np.maximum(Y, 1e-12)

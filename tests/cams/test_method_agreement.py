@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import cams
-from cams.backends.tfkv import CONVENTIONS
 from tests import models
 from tests.cams.test_agreement import TOLERANCE, assert_agree
+
+CONVENTIONS = cams.conventions("tf-keras-vis")
 
 # case: (fixture, images, layer, classes); Score-CAM keeps its top 16 channels to stay cheap.
 CASES = {

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 import cams
 from cams import methods
-from cams.methods import eigencam, guided, scorecam, weighted
+from cams.methods import (eigencam, gradcam, gradcam_plus_plus, guided_gradcam, guided_grads,
+                          hirescam, layercam, scorecam, xgradcam)
 from tests import models
 
 
@@ -51,10 +52,10 @@ def oracle(name, A, G):
     return np.stack([scaled(c) for c in out])
 
 
-FORMULAS = {"gradcam": weighted.gradcam, "gradcam++": weighted.gradcam_plus_plus,
-            "gradcam++normalized": lambda A, G: weighted.gradcam_plus_plus(A, G, True),
-            "xgradcam": weighted.xgradcam, "hirescam": weighted.hirescam,
-            "layercam": weighted.layercam, "guided-grads": weighted.guided_grads}
+FORMULAS = {"gradcam": gradcam.gradcam, "gradcam++": gradcam_plus_plus.gradcam_plus_plus,
+            "gradcam++normalized": lambda A, G: gradcam_plus_plus.gradcam_plus_plus(A, G, True),
+            "xgradcam": xgradcam.xgradcam, "hirescam": hirescam.hirescam,
+            "layercam": layercam.layercam, "guided-grads": guided_grads.guided_grads}
 
 
 @pytest.mark.parametrize("name", FORMULAS)
@@ -75,7 +76,7 @@ def test_gradcam_hand_computed_example():
     G[0, :, :, 0] = 1.0        # w_0 = 1
     G[0, :, :, 1] = -0.5       # w_1 = -0.5
     # cam = A_0 - 0.5 A_1 = [[-1, 2], [3, 4]] -> relu -> / 4
-    np.testing.assert_allclose(methods.normalize(weighted.gradcam(A, G))[0],
+    np.testing.assert_allclose(methods.normalize(gradcam.gradcam(A, G))[0],
                                [[0, 0.5], [0.75, 1.0]])
 
 
@@ -83,8 +84,8 @@ def test_hirescam_keeps_where_the_gradient_is():
     # Grad-CAM averages the gradient away; HiResCAM keeps the cell where it is.
     A = np.ones((1, 1, 2, 1))
     G = np.array([[[[1.0], [-1.0]]]])
-    assert weighted.gradcam(A, G).max() == 0
-    np.testing.assert_allclose(weighted.hirescam(A, G)[0], [[1.0, 0.0]])
+    assert gradcam.gradcam(A, G).max() == 0
+    np.testing.assert_allclose(hirescam.hirescam(A, G)[0], [[1.0, 0.0]])
 
 
 def test_all_zero_map_gives_zeros_not_nan():
@@ -168,7 +169,7 @@ def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam():
     rng = np.random.default_rng(3)
     R = rng.normal(size=(2, 8, 12, 3))
     cam = np.maximum(rng.normal(size=(2, 2, 3)), 0)
-    heat, attributions = guided.guided_gradcam(R, cam)
+    heat, attributions = guided_gradcam.guided_gradcam(R, cam)
     for i in range(2):
         up = cv2.resize(cam[i], (12, 8), interpolation=cv2.INTER_LINEAR)
         np.testing.assert_allclose(attributions[i], R[i] * up[..., None], atol=1e-9)

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from cams import layers, methods, scores
+from cams import layers, scores
 
 _RELUS = ("relu", "relu6")
 
@@ -63,24 +63,4 @@ def class_score(logits, classes, head, score):
     """The score of each image for its class (N,): the logit, or the class probability."""
     if score == "logit":
         return scores.select(logits, classes, head)
-    return scores.class_probability(logits, classes, head)
-
-
-class GradientBackend:
-    """A backend built on the primitives of cams.methods; each method's math makes the map."""
-
-    def gradients(self, x, classes):
-        raise NotImplementedError
-
-    def forward(self, x, classes):
-        raise NotImplementedError
-
-    def guided_gradients(self, x, classes):
-        raise NotImplementedError
-
-    def class_scores(self, x, classes):
-        raise NotImplementedError
-
-    def cam(self, x, classes, method, options):
-        """methods.Maps of `method` with `options` (already checked)."""
-        return methods.METHODS[method].run(self, x, classes, **options)
+    return scores.probability_from_logits(logits, classes, head)

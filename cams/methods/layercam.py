@@ -1,0 +1,15 @@
+"""Layer-CAM (Jiang et al. 2021): positive gradients times activations, per cell."""
+import numpy as np
+
+from cams.methods.spec import Method, from_gradients
+from cams.methods.weighting import f64
+
+
+def layercam(A, G):
+    """relu(sum_k relu(G_k) * A_k); (N, h, w, K) -> (N, h, w)."""
+    A, G = f64(A, G)
+    return np.maximum((np.maximum(G, 0.0) * A).sum(axis=-1), 0.0)
+
+
+METHOD = Method("layercam", 4, from_gradients(layercam),
+                "positive gradient times activation, per cell", needs=("gradients",))

@@ -1,0 +1,94 @@
+"""What a CAM method declares: its math's entry point, its options with their checks, and the
+backend primitive it needs. Every module of cams.methods that defines METHOD is registered.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+# The primitives a backend built on cams' math offers (cams.backends.backend.PrimitiveBackend).
+PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores")
+
+
+@dataclass(frozen=True)
+class Maps:
+    """What a method returns before scaling."""
+    cam: np.ndarray                   # (N, h, w) at the layer, or (N, H, W) at the input
+    outputs: np.ndarray               # the model's outputs (N, C)
+    classes: np.ndarray               # the explained class of each image (N,)
+    attributions: np.ndarray | None = None  # (N, H, W, C) for the guided methods
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a method: its default and a check that raises on a bad value."""
+    default: object
+    check: Callable[[str, object], None]
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Method:
+    """A CAM method: run(backend, x, classes, **options) -> Maps."""
+    name: str
+    order: int                        # its place in cams.METHODS (menus list methods this way)
+    run: Callable
+    summary: str
+    needs: tuple                      # the backend primitives run() calls, from PRIMITIVES
+    options: dict = field(default_factory=dict)  # option name -> Option
+    score: str = "logit"              # what the paper scores: "logit" or "probability"
+    at_input: bool = False            # map at the input's resolution, not the layer's
+    class_specific: bool = True       # False when the map is the same for every class
+
+    @property
+    def defaults(self):
+        """{option: default value}."""
+        return {name: option.default for name, option in self.options.items()}
+
+    def check_options(self, options):
+        """The options with defaults filled in; ValueError/TypeError for unknown or bad ones."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            takes = ", ".join(self.options) or "no options"
+            raise ValueError(f"method {self.name!r} does not take "
+                             f"{', '.join(map(repr, unknown))}; it takes: {takes}")
+        merged = {**self.defaults, **options}
+        for name, option in self.options.items():
+            option.check(name, merged[name])
+        return merged
+
+
+def from_gradients(formula):
+    """run() for a method whose map is formula(A, G, **options) of the layer's A and dS/dA."""
+    def run(backend, x, classes, **options):
+        A, G, outputs, chosen = backend.gradients(x, classes)
+        return Maps(formula(A, G, **options), outputs, chosen)
+    return run
+
+
+def boolean(name, value):
+    """Option check: True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+
+
+def positive_int(name, value, allow_none=False):
+    """Option check: an int >= 1 (or None where allow_none)."""
+    if allow_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}; "
+                         f"got {value!r}")
+
+
+def positive_int_or_none(name, value):
+    """Option check: None or an int >= 1."""
+    positive_int(name, value, allow_none=True)
+
+
+def one_of(*choices):
+    """Option check: one of `choices`."""
+    def check(name, value):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return check

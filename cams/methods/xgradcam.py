@@ -1,0 +1,14 @@
+"""XGrad-CAM (Fu et al. 2020): gradients weighted by each cell's share of the activation."""
+from cams.methods.spec import Method, from_gradients
+from cams.methods.weighting import f64, safe_divide, weighted_sum
+
+
+def xgradcam(A, G):
+    """w_k = sum_ij (A_ij / sum_ab A_ab) G_ij; (N, h, w, K) -> (N, h, w)."""
+    A, G = f64(A, G)
+    share = safe_divide(A, A.sum(axis=(1, 2), keepdims=True))
+    return weighted_sum(A, (share * G).sum(axis=(1, 2)))
+
+
+METHOD = Method("xgradcam", 2, from_gradients(xgradcam), "gradient weighted by activation share",
+                needs=("gradients",))
