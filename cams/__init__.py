@@ -17,10 +17,10 @@ __version__ = "0.3.0"
 
 # public name -> (module, attribute)
 _PUBLIC = {
-    "explain": ("cams.explain", "explain"),
-    "Explanation": ("cams.explain", "Explanation"),
-    "describe": ("cams.explain", "describe"),
-    "ModelInfo": ("cams.explain", "ModelInfo"),
+    "explain": ("cams.explanation", "explain"),
+    "Explanation": ("cams.explanation", "Explanation"),
+    "describe": ("cams.explanation", "describe"),
+    "ModelInfo": ("cams.explanation", "ModelInfo"),
     "METHODS": ("cams.methods", "METHODS"),
     "BACKENDS": ("cams.backends", "BACKENDS"),
     "CONVENTIONS": ("cams.backends", "CONVENTIONS"),
@@ -28,9 +28,10 @@ _PUBLIC = {
     "SCORES": ("cams.scores", "SCORES"),
     "resolve_layer": ("cams.layers", "resolve"),
     "conv_layers": ("cams.layers", "conv_layers"),
+    "leaves": ("cams.layers", "leaves"),
     "flat_model": ("cams.layers", "flat_model"),
-    "overlay": ("cams.overlay", "overlay"),
-    "colorize": ("cams.overlay", "colorize"),
+    "overlay": ("cams.overlays", "overlay"),
+    "colorize": ("cams.overlays", "colorize"),
     "upsample": ("cams.methods.resize", "upsample"),
     "forget": ("cams.cache", "forget"),
 }

@@ -18,16 +18,17 @@ import platform
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import cams
 
-import cams  # noqa: E402
+MODELS = ("vgg16", "tiny")
 
 
 def _models():
+    """name -> function building (model, layer, class) with seeded weights."""
+    import keras
+
     def vgg16():
         keras.utils.set_random_seed(0)
         return keras.applications.VGG16(weights=None), "block5_conv3", 251
@@ -54,6 +55,8 @@ def _median_seconds(fn, repeats):
 
 def _contenders(model, layer, class_index):
     """name -> function(x) doing one Grad-CAM (or one forward pass) of the batch x."""
+    import keras
+    import tensorflow as tf
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
@@ -99,7 +102,7 @@ def _scorecam_rows(model, layer, class_index, forward_one):
 
     x = np.random.default_rng(1).uniform(-1, 1, (1,) + tuple(model.inputs[0].shape[1:]))
     x = x.astype(np.float32)
-    channels = int(cams.layers.resolve(model, layer).shape[-1])
+    channels = int(cams.resolve_layer(model, layer).shape[-1])
     usual = Scorecam(model, model_modifier=ReplaceToLinear(), clone=True)
     usual.model.predict = functools.partial(usual.model.predict, verbose=0)  # no progress bars
     k = min(32, channels)
@@ -122,6 +125,9 @@ def _scorecam_rows(model, layer, class_index, forward_one):
 
 def run(model_name="vgg16", repeats=5, batch=16, methods=True):
     """Measure every contender at batch 1 and at `batch`; return the report as a dict."""
+    import keras
+    import tensorflow as tf
+
     model, layer, class_index = _models()[model_name]()
     shape = tuple(model.inputs[0].shape[1:])
     rng = np.random.default_rng(0)
@@ -176,7 +182,7 @@ def table(report):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Time Grad-CAM backends against the forward pass.")
-    parser.add_argument("--model", choices=tuple(_models()), default="vgg16")
+    parser.add_argument("--model", choices=MODELS, default="vgg16")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", default="bench.json", help="where to write the report")
@@ -185,6 +191,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.batch < 2:
         parser.error("--repeats must be >= 1 and --batch >= 2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     report = run(args.model, args.repeats, args.batch, methods=not args.backends_only)
     print(table(report))
     print(f"({report['machine']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}, "

@@ -1,7 +1,11 @@
 """A method x metric table for a trained model: which heatmaps can be trusted, and how much.
 
-    python -m cams.report --model models/xray_phantoms.keras --phantoms 24 --seed 4242
+    python -m train.phantoms --out /tmp/phantoms --n 24 --seed 4242   # or your own folder
+    python -m cams.report --model models/xray_phantoms.keras --data /tmp/phantoms
     python -m cams.report --model M --data DIR [--methods gradcam scorecam ...]
+
+DIR is a class-per-folder set (DIR/<class>/*.png), with lesion masks in DIR/masks/<class>/ where
+they are known; the model's card (NAME.json) gives its classes, preprocessing and layer.
 
 Each image is explained for its labelled class. Columns: seconds per image; pointing game and
 energy in mask (where masks exist); deletion AUC (lower is better) and insertion AUC (higher);
@@ -11,16 +15,14 @@ are re-initialized (lower: the map depends on what the model learned).
 Writes Markdown and JSON (--out, default beside the model).
 """
 import argparse
+import json
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import cams  # noqa: E402
-from cams import metrics  # noqa: E402
+import cams
 
 COLUMNS = [  # key, header, format
     ("seconds_per_image", "s/image", "{:.3f}"),
@@ -33,6 +35,16 @@ COLUMNS = [  # key, header, format
     ("increase_pct", "increase % ↑", "{:.1f}"),
     ("randomization_rho", "random. ρ ↓", "{:.2f}"),
 ]
+
+
+def write(stem, report, table):
+    """Write STEM.json and STEM.md, and print the table."""
+    with open(stem + ".json", "w") as f:
+        json.dump(report, f, indent=2)
+    with open(stem + ".md", "w") as f:
+        f.write(table + "\n")
+    print(table)
+    print(f"Wrote {stem}.json and {stem}.md")
 
 
 def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
@@ -49,6 +61,8 @@ def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
 def score_method(model, x, classes, masks, has_mask, method, layer, backend="eager",
                  options=None, steps=32, percentages=(20, 50, 80), n_random=8, batch_size=16):
     """{column: value} for one method on preprocessed images x with their classes."""
+    from cams import metrics
+
     options = options or {}
     heat, seconds = heatmaps_of(model, x, classes, method, layer, backend, options, batch_size)
     row = {"seconds_per_image": seconds}
@@ -83,12 +97,15 @@ def markdown(table, header_note=""):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse(argv=None):
+    """The command line's arguments (parsed before TensorFlow loads, so --help is instant)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    from train import data, evaluate, modelinfo, preprocess  # what train/ writes and reads
-
-    modelinfo.add_arguments(parser, seed=4242, verb="score")
-    parser.add_argument("--methods", nargs="+", choices=cams.METHODS, default=list(cams.METHODS))
+    parser.add_argument("--model", required=True, help="a .keras file (its NAME.json beside it)")
+    parser.add_argument("--data", required=True,
+                        help="class-per-folder images, with a masks/ folder where lesions are known")
+    parser.add_argument("--out", help="report path without extension (default: beside the model)")
+    parser.add_argument("--methods", nargs="+", choices=list(cams.METHODS),
+                        default=list(cams.METHODS))
     parser.add_argument("--backend", choices=cams.BACKENDS, default="eager")
     parser.add_argument("--layer", help="CAM layer (default: the model's recorded one)")
     parser.add_argument("--max-images", type=int, default=48, help="use at most this many")
@@ -96,28 +113,41 @@ def main(argv=None):
     parser.add_argument("--road-percentages", type=int, nargs="+", default=[20, 50, 80])
     parser.add_argument("--scorecam-top-k", type=int, help="Faster Score-CAM: top k channels")
     parser.add_argument("--batch-size", type=int, default=16)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def load(args):
+    """(model, card, images uint8, labels, masks, has_mask, layer path) for the arguments;
+    ValueError/FileNotFoundError with a message for the person."""
+    from cams import images, modelcard
+
+    model, card = modelcard.load(args.model)
+    for note in card.notes:
+        print(f"note: {note}")
+    rgb, labels, names, paths = images.load_folder(args.data, int(card.input_size[0]))
+    if tuple(names) != card.class_names:
+        print(f"note: data classes {names} vs model classes {list(card.class_names)}")
+    masks, has_mask = images.load_masks(args.data, paths, int(card.input_size[0]))
+    keep = np.sort(np.random.default_rng(0).permutation(len(rgb))[:args.max_images])
+    layer = cams.resolve_layer(model, args.layer or card.cam_layer).path
+    return model, card, rgb[keep], labels[keep], masks[keep], has_mask[keep], layer
+
+
+def main(argv=None):
+    args = parse(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        model, info, (images, labels, _, masks, has_mask), source = modelinfo.load_with_data(args)
-    except (FileNotFoundError, ValueError, data.DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    keep = np.sort(np.random.default_rng(0).permutation(len(images))[:args.max_images])
-    x = preprocess.get(info["preprocessing"])(images[keep].astype(np.float32))
-    labels, masks, has_mask = labels[keep], masks[keep], has_mask[keep]
-    layer = args.layer or info.get("cam_layer")
-    try:
-        layer = cams.layers.resolve(model, layer).path
-    except ValueError as err:
+        model, card, rgb, labels, masks, has_mask, layer = load(args)
+    except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from keras.utils import Progbar
+
+    x = card.preprocess(rgb.astype(np.float32))
     bar, table = Progbar(len(args.methods), unit_name="method"), {}
     for i, method in enumerate(args.methods):
         options = {"top_k": args.scorecam_top_k} if method == "scorecam" else {}
-        if args.backend == "tf-keras-vis":
-            from cams.backends.tfkv import CONVENTIONS
-            options.update(CONVENTIONS.get(method, {}))
+        options.update((cams.conventions(args.backend) or {}).get(method, {}))
         try:
             table[method] = score_method(model, x, labels, masks, has_mask, method, layer,
                                          args.backend, options, args.steps,
@@ -125,15 +155,15 @@ def main(argv=None):
         except ValueError as err:  # a method this backend cannot compute
             table[method] = {"error": str(err)}
         bar.update(i + 1)
-    note = (f"{args.model} on {len(x)} images ({source}; {int(has_mask.sum())} with masks), "
+    note = (f"{args.model} on {len(x)} images ({args.data}; {int(has_mask.sum())} with masks), "
             f"layer {layer}, backend {args.backend}")
-    report = {"model": args.model, "data": source, "n_images": int(len(x)), "layer": layer,
+    report = {"model": args.model, "data": args.data, "n_images": int(len(x)), "layer": layer,
               "backend": args.backend, "steps": args.steps,
               "road_percentages": args.road_percentages, "methods": table}
     text = markdown({m: r for m, r in table.items() if "error" not in r}, note)
     errors = [f"- {m}: {r['error']}" for m, r in table.items() if "error" in r]
     text += ("\n\n" + "\n".join(errors)) if errors else ""
-    evaluate.write(args.out or args.model[:-len(".keras")] + "_report", report, text)
+    write(args.out or args.model[:-len(".keras")] + "_report", report, text)
     return 0
 
 

@@ -7,23 +7,31 @@ Writes NAME.keras, NAME.json (class names, input size, preprocessing, default Gr
 data source, seed, metrics), NAME_curves.png and NAME_confusion.png.
 """
 import argparse
-import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from train import BACKBONES
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
-from train import (camlayer, classification, data, guidance, model as models, plots,  # noqa: E402
-                   preprocess)
+class UsageError(Exception):
+    """Arguments that cannot work together: reported with the usage line, exit status 2."""
+
+
+class RunError(Exception):
+    """A run that cannot go on (no data, no download): one line on stderr, exit status .code."""
+
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
 
 
 def augmenter(seed, flip="horizontal"):
     """Rotation +-15 degrees, flips (`flip`: a keras RandomFlip mode), contrast and zoom, on
     pixels in [0, 255]."""
+    import keras
+
     return keras.Sequential([
         keras.layers.RandomRotation(15 / 360, fill_mode="constant", seed=seed),
         keras.layers.RandomFlip(flip, seed=seed + 1),
@@ -32,29 +40,59 @@ def augmenter(seed, flip="horizontal"):
     ], name="augment")
 
 
-class SaveBest(keras.callbacks.Callback):
-    """Save `model` (the full classifier, whatever is being fitted) when val_loss improves."""
+def save_best(model, path):
+    """A callback saving `model` (the full classifier, whatever is being fitted) when val_loss
+    improves."""
+    import keras
+    import numpy as np
 
-    def __init__(self, model, path):
-        super().__init__()
-        self.full, self.path, self.best = model, path, np.inf
+    class SaveBest(keras.callbacks.Callback):
+        best = np.inf
 
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss", np.inf)
-        if loss < self.best:
-            self.best = loss
-            self.full.save(self.path)
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss", np.inf)
+            if loss < self.best:
+                self.best = loss
+                model.save(path)
+
+    return SaveBest()
 
 
-def load(args):
-    """(images, labels, class names, masks or None, source) from --data or --phantoms."""
-    if args.phantoms:
-        images, labels, names, masks = data.generate_phantoms(args.phantoms, args.seed, args.size)
-        return (images, labels, names, masks,
-                f"phantoms: {args.phantoms} generated with seed {args.seed}")
-    images, labels, names, paths = data.load_folder(args.data, args.size)
-    masks, has = data.load_masks(args.data, paths, args.size)
-    return images, labels, names, masks if has.any() else None, f"folder: {os.path.abspath(args.data)}"
+@dataclass(frozen=True)
+class Data:
+    """The training set: uint8 RGB images, labels, class names, lesion masks (or None)."""
+    images: object
+    labels: object
+    names: list
+    masks: object
+    source: str
+
+    def part(self, idx):
+        """(images, labels, masks or None) of the indices `idx`."""
+        return self.images[idx], self.labels[idx], None if self.masks is None else self.masks[idx]
+
+
+def load_data(args):
+    """Data from --data or --phantoms; RunError when unusable or when guidance lacks masks."""
+    from train import data
+
+    try:
+        if args.phantoms:
+            images, labels, names, masks = data.generate_phantoms(args.phantoms, args.seed,
+                                                                  args.size)
+            found = Data(images, labels, names, masks,
+                         f"phantoms: {args.phantoms} generated with seed {args.seed}")
+        else:
+            images, labels, names, paths = data.load_folder(args.data, args.size)
+            masks, has = data.load_masks(args.data, paths, args.size)
+            found = Data(images, labels, names, masks if has.any() else None,
+                         f"folder: {os.path.abspath(args.data)}")
+    except data.DataError as err:
+        raise RunError(str(err)) from None
+    if args.mask_guidance and found.masks is None:
+        raise RunError("--mask-guidance needs lesion masks: use --phantoms, or a folder with a "
+                       f"{data.MASKS_DIR}/ folder beside the class folders")
+    return found
 
 
 def fit(args, net, base, head, train, val, prep, callbacks):
@@ -62,6 +100,10 @@ def fit(args, net, base, head, train, val, prep, callbacks):
 
     train and val are (images, labels, masks or None); with --mask-guidance the masks also
     supervise where the class map fires (train.guidance)."""
+    import keras
+
+    from train import data, guidance, model as models
+
     optimizer = keras.optimizers.Adam(args.lr)
     loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     frozen = (args.weights != "none" or args.freeze_base) and not args.fine_tune
@@ -102,12 +144,13 @@ def fit(args, net, base, head, train, val, prep, callbacks):
     return history.history, path, timing
 
 
-def main(argv=None):
+def parse(argv=None):
+    """(parser, arguments), checked; parsed before TensorFlow loads, so --help is instant."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="class-per-folder image set")
     source.add_argument("--phantoms", type=int, help="train on N generated phantoms")
-    parser.add_argument("--backbone", choices=models.BACKBONES, default="mobilenetv2")
+    parser.add_argument("--backbone", choices=BACKBONES, default="mobilenetv2")
     parser.add_argument("--weights", choices=("imagenet", "none"), default="imagenet")
     parser.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier")
     parser.add_argument("--flat", action="store_true", help="inline the base instead of nesting")
@@ -145,74 +188,64 @@ def main(argv=None):
         parser.error("--epochs must be >= 1 and --val-split in (0, 1)")
     if args.mask_guidance < 0:
         parser.error("--mask-guidance must be >= 0")
+    return parser, args
 
-    keras.utils.set_random_seed(args.seed)
-    try:
-        images, labels, names, masks, source_text = load(args)
-    except data.DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.mask_guidance and masks is None:
-        print("error: --mask-guidance needs lesion masks: use --phantoms, or a folder with a "
-              f"{data.MASKS_DIR}/ folder beside the class folders", file=sys.stderr)
-        return 2
-    train_idx, val_idx = data.split(labels, args.val_split, args.seed)
+
+def build_model(args, n_classes):
+    """(net, base, head layers, recorded CAM layer path); UsageError for options that do not
+    fit the backbone, RunError when ImageNet weights cannot be downloaded."""
+    from train import guidance, model as models
+
     weights = None if args.weights == "none" else "imagenet"
     try:
-        net, base, head = models.build(args.backbone, len(names), args.size, weights,
+        net, base, head = models.build(args.backbone, n_classes, args.size, weights,
                                        nested=not args.flat, fine_tune=args.fine_tune,
                                        alpha=args.alpha, freeze=args.freeze_base or None,
                                        base_size=args.base_size, pooling=args.pooling,
                                        base_end=args.base_end)
-    except ValueError as err:
-        parser.error(str(err))
-    except Exception as err:  # a download that cannot happen here: say so in one sentence
-        if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
-            print(f"error: cannot download the {args.backbone} ImageNet weights (no network); "
-                  "use --weights none", file=sys.stderr)
-            return 1
-        raise
-    try:
         cam_layer = models.default_cam_layer(args.backbone, base, nested=not args.flat,
                                              name=args.cam_layer)
-    except ValueError as err:
-        parser.error(str(err))
-    prep = preprocess.get(args.backbone)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
-    if args.mask_guidance:
-        try:
+        if args.mask_guidance:
             guidance.check_head(head)
-        except ValueError as err:
-            parser.error(str(err))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    except Exception as err:  # a download that cannot happen here: say so in one sentence
+        if weights and ("URL fetch failure" in str(err) or isinstance(err, OSError)):
+            raise RunError(f"cannot download the {args.backbone} ImageNet weights (no network); "
+                           "use --weights none", code=1) from None
+        raise
+    return net, base, head, cam_layer
 
-    def part(idx):
-        return images[idx], labels[idx], None if masks is None else masks[idx]
 
-    history, path, timing = fit(args, net, base, head, part(train_idx), part(val_idx), prep,
-                                [stop, SaveBest(net, args.out)])
-    net.save(args.out)  # the restored best weights, in the same file the checkpoint used
+def choose_cam_layer(net, found, val_idx, prep, default, fixed):
+    """(layer path, table or None): with lesion masks and no --cam-layer (fixed False), the
+    layer whose Grad-CAM points at the validation lesions best; else `default`."""
+    import numpy as np
 
-    probabilities = net.predict(prep(images[val_idx].astype(np.float32)),
-                                batch_size=args.batch_size, verbose=0)
-    metrics = classification.summary(labels[val_idx], probabilities)
-    layer_table = None
-    if args.cam_layer is None and masks is not None:
-        # Lesion masks are known: record the layer whose Grad-CAM points at them best.
-        with_mask = val_idx[masks[val_idx].any(axis=(1, 2))]
-        x_val = prep(images[with_mask].astype(np.float32))
-        cam_layer, layer_table = camlayer.choose(net, x_val, masks[with_mask], labels[with_mask])
-    stem = args.out[:-len(".keras")]
-    info = {
-        "class_names": names, "input_size": [args.size, args.size, 3],
-        "preprocessing": args.backbone, "preprocessing_text": preprocess.describe(args.backbone),
-        "cam_layer": cam_layer,
+    from train import camlayer
+
+    if fixed or found.masks is None:
+        return default, None
+    with_mask = val_idx[found.masks[val_idx].any(axis=(1, 2))]
+    if not len(with_mask):  # only empty (all-black) masks among the validation images
+        return default, None
+    x_val = prep(found.images[with_mask].astype(np.float32))
+    return camlayer.choose(net, x_val, found.masks[with_mask], found.labels[with_mask])
+
+
+def write_outputs(args, argv, found, layer, layer_table, history, path, timing, metrics,
+                  n_train, n_val):
+    """The model card (NAME.json) and the curves and confusion figures beside the model."""
+    import numpy as np
+
+    from cams import modelcard
+    from train import plots
+
+    details = {
         "backbone": args.backbone, "weights": args.weights, "alpha": args.alpha,
-        "nested": not args.flat, "pooling": args.pooling,
-        "base_end": args.base_end,
-        "base_size": args.base_size or args.size, "data_source": source_text, "seed": args.seed,
-        "mask_guidance": args.mask_guidance,
-        "n_train": int(len(train_idx)), "n_validation": int(len(val_idx)),
+        "nested": not args.flat, "pooling": args.pooling, "base_end": args.base_end,
+        "base_size": args.base_size or args.size, "data_source": found.source, "seed": args.seed,
+        "mask_guidance": args.mask_guidance, "n_train": n_train, "n_validation": n_val,
         "training_path": path, "epochs_run": len(history["loss"]), "timing": timing,
         "validation_metrics": metrics,
         "cam_layer_selection": None if layer_table is None else {
@@ -220,12 +253,53 @@ def main(argv=None):
             "pointing_game_and_energy": layer_table},
         "command": "python -m train " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    with open(stem + ".json", "w") as f:
-        json.dump(info, f, indent=2)
+    card = modelcard.ModelCard(tuple(found.names), (args.size, args.size, 3), args.backbone,
+                               layer, details)
+    modelcard.write(args.out, card)
+    stem = args.out[:-len(".keras")]
     plots.curves(history, stem + "_curves.png")
-    plots.confusion(np.asarray(metrics["confusion"]), names, stem + "_confusion.png")
+    plots.confusion(np.asarray(metrics["confusion"]), found.names, stem + "_confusion.png")
+
+
+def train(args, argv):
+    """Every step of a run: data, model, fit, CAM layer, card and figures."""
+    import keras
+    import numpy as np
+
+    from cams import preprocessing
+    from train import classification, data
+
+    keras.utils.set_random_seed(args.seed)
+    found = load_data(args)
+    train_idx, val_idx = data.split(found.labels, args.val_split, args.seed)
+    net, base, head, cam_layer = build_model(args, len(found.names))
+    prep = preprocessing.get(args.backbone)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True)
+    history, path, timing = fit(args, net, base, head, found.part(train_idx),
+                                found.part(val_idx), prep, [stop, save_best(net, args.out)])
+    net.save(args.out)  # the restored best weights, in the same file the checkpoint used
+    probabilities = net.predict(prep(found.images[val_idx].astype(np.float32)),
+                                batch_size=args.batch_size, verbose=0)
+    metrics = classification.summary(found.labels[val_idx], probabilities)
+    layer, table = choose_cam_layer(net, found, val_idx, prep, cam_layer,
+                                    fixed=args.cam_layer is not None)
+    write_outputs(args, argv, found, layer, table, history, path, timing, metrics,
+                  int(len(train_idx)), int(len(val_idx)))
     print(f"validation accuracy {metrics['accuracy']:.3f}, ROC AUC {metrics['roc_auc']:.3f} "
-          f"({path}); wrote {args.out} and {stem}.json")
+          f"({path}); wrote {args.out} and {args.out[:-len('.keras')]}.json")
+
+
+def main(argv=None):
+    parser, args = parse(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        train(args, argv)
+    except UsageError as err:
+        parser.error(str(err))
+    except RunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
     return 0
 
 

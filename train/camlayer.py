@@ -3,7 +3,6 @@ import keras
 import numpy as np
 
 import cams
-from cams import layers as cam_layers
 from cams import metrics
 
 _BLOCK_ENDS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.Add)
@@ -12,7 +11,8 @@ _BLOCK_ENDS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.Add)
 def candidates(model, min_side=7):
     """Activation and residual-sum layers (convs where activations are fused) whose map is at
     least min_side cells wide."""
-    usable = [leaf for leaf in cam_layers.leaves(model) if cam_layers.is_spatial(leaf.shape)
+    spatial = set(cams.conv_layers(model))
+    usable = [leaf for leaf in cams.leaves(model) if leaf.path in spatial
               and (leaf.shape[1] is None or leaf.shape[1] >= min_side)]
     ends = [leaf.path for leaf in usable if isinstance(leaf.layer, _BLOCK_ENDS)]
     return ends or [leaf.path for leaf in usable if isinstance(leaf.layer, keras.layers.Conv2D)]

@@ -1,8 +1,6 @@
-"""Image sets for training: class-per-folder sets, the COVID-19 metadata.csv filter, phantoms,
-and a tf.data pipeline.
-
-Every loader returns images as uint8 RGB (N, size, size, 3): what the models and cams see after
-`train.preprocess`. A corrupt or non-image file is skipped with a warning naming it.
+"""Image sets for training: the COVID-19 metadata.csv filter, phantoms, a seeded split and a
+tf.data pipeline. Folders of images are read by cams.images (uint8 RGB, what a model's
+preprocessing takes).
 """
 import csv
 import os
@@ -10,98 +8,9 @@ import shutil
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from cams.images import MASKS_DIR, DataError, load_folder, load_masks
 from train import phantoms
-
-MASKS_DIR = phantoms.MASKS_DIR  # a folder of that name beside the class folders holds masks
-
-
-class DataError(ValueError):
-    """A data set that cannot be used, with what was expected."""
-
-
-def read_rgb(source):
-    """An image file or file-like (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as PIL RGB."""
-    with Image.open(source) as img:
-        img.load()
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            array = np.asarray(img, dtype=np.float64)
-            peak = 65535.0 if array.max(initial=0) > 255 or img.mode.startswith("I;16") else 255.0
-            gray = np.clip(array / peak * 255.0, 0, 255).astype(np.uint8)
-            img = Image.fromarray(gray, "L")
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-        return img.convert("RGB")
-
-
-def resize(img, size):
-    """A PIL image as uint8 RGB array (size, size, 3), bilinear."""
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR)
-    return np.asarray(img, dtype=np.uint8)
-
-
-def load_image(path, size):
-    """One image file (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as uint8 RGB (size, size, 3)."""
-    return resize(read_rgb(path), size)
-
-
-def try_load(path, size):
-    """load_image, or None with a warning naming the file when it is not a readable image."""
-    try:
-        return load_image(path, size)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        warnings.warn(f"skipping {path}: not a readable image ({err})", stacklevel=2)
-        return None
-
-
-def class_folders(root):
-    """Sorted class folder names under `root` (the masks folder is not a class)."""
-    if not os.path.isdir(root):
-        raise DataError(f"no folder at {root}; expected {root}/<class name>/<image files>")
-    return sorted(d for d in os.listdir(root)
-                  if os.path.isdir(os.path.join(root, d)) and d != MASKS_DIR
-                  and not d.startswith("."))
-
-
-def load_folder(root, size=224):
-    """(images uint8 (N, size, size, 3), labels int (N,), class names, file paths) of a set."""
-    names = class_folders(root)
-    images, labels, paths = [], [], []
-    for label, name in enumerate(names):
-        folder = os.path.join(root, name)
-        for fname in sorted(os.listdir(folder)):
-            path = os.path.join(folder, fname)
-            if not os.path.isfile(path) or fname.startswith("."):
-                continue
-            image = try_load(path, size)
-            if image is not None:
-                images.append(image)
-                labels.append(label)
-                paths.append(path)
-    if len(names) < 2 or len(set(labels)) < 2:
-        raise DataError(f"{root} needs at least two class folders with images, e.g. "
-                        f"{root}/normal/*.png and {root}/covid/*.png; found "
-                        + (", ".join(f"{n}: {labels.count(i)}" for i, n in enumerate(names))
-                           or "no class folders"))
-    return np.stack(images), np.asarray(labels, np.int32), names, paths
-
-
-def load_masks(root, paths, size):
-    """Lesion masks (N, size, size) bool for `paths`, and which images have one (N,) bool."""
-    masks = np.zeros((len(paths), size, size), bool)
-    has = np.zeros(len(paths), bool)
-    for i, path in enumerate(paths):
-        rel = os.path.relpath(path, root)
-        mask_path = os.path.join(root, MASKS_DIR, rel)
-        if os.path.isfile(mask_path):
-            with Image.open(mask_path) as m:
-                m = m.convert("L").resize((size, size), Image.NEAREST)
-                masks[i] = np.asarray(m) > 127
-            has[i] = masks[i].any()
-    return masks, has
 
 
 def covid_filter(metadata_csv, images_dir, out_dir, finding="COVID-19", view="PA"):

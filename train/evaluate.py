@@ -7,18 +7,14 @@ exist, whether each cams backend's Grad-CAM points at the lesion.
 Writes a JSON report and a Markdown table (--out, default beside the model).
 """
 import argparse
-import json
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import cams  # noqa: E402
-from cams import metrics  # noqa: E402
-from train import classification, data, modelinfo, preprocess  # noqa: E402
+import cams
+from train import classification
 
 
 def predict(model, x, batch_size):
@@ -30,6 +26,8 @@ def predict(model, x, batch_size):
 
 def localization(model, x, masks, classes, layer, backends, batch_size):
     """Per backend: mean pointing game and energy in mask of Grad-CAM for `classes`."""
+    from cams import metrics
+
     results = {}
     for backend in backends:
         hits, energy, start = [], [], time.perf_counter()
@@ -47,15 +45,16 @@ def localization(model, x, masks, classes, layer, backends, batch_size):
     return results
 
 
-def evaluate(model, info, images, labels, masks=None, has_mask=None, backends=cams.BACKENDS,
+def evaluate(model, card, images, labels, masks=None, has_mask=None, backends=cams.BACKENDS,
              layer=None, batch_size=16):
-    """The report dict for uint8 RGB images with integer labels (and masks where known)."""
-    x = preprocess.get(info["preprocessing"])(images.astype(np.float32))
+    """The report dict for uint8 RGB images with integer labels (and masks where known);
+    card: the model's cams.modelcard.ModelCard."""
+    x = card.preprocess(images.astype(np.float32))
     probabilities = predict(model, x, batch_size)
-    report = {"n_images": int(len(images)), "class_names": info["class_names"],
+    report = {"n_images": int(len(images)), "class_names": list(card.class_names),
               **classification.summary(labels, probabilities)}
     if masks is not None and has_mask is not None and has_mask.any():
-        layer = layer or info.get("cam_layer")
+        layer = layer or card.cam_layer
         report["localization"] = localization(model, x[has_mask], masks[has_mask],
                                               labels[has_mask], layer, backends, batch_size)
     return report
@@ -78,33 +77,45 @@ def markdown(report):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse(argv=None):
+    """The command line's arguments (parsed before TensorFlow loads, so --help is instant)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modelinfo.add_arguments(parser, seed=12345, verb="evaluate")
+    parser.add_argument("--model", required=True, help="a .keras file (its NAME.json beside it)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="class-per-folder set (with a masks folder for lesions)")
+    source.add_argument("--phantoms", type=int, help="evaluate on N fresh phantoms")
+    parser.add_argument("--seed", type=int, default=12345, help="phantom seed (not a training one)")
+    parser.add_argument("--out", help="report path without extension (default: beside the model)")
     parser.add_argument("--backends", nargs="+", choices=cams.BACKENDS, default=list(cams.BACKENDS))
     parser.add_argument("--layer", help="Grad-CAM layer (default: the model's recorded one)")
     parser.add_argument("--batch-size", type=int, default=16)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from cams import modelcard
+    from cams.report import write
+    from train import data
+
     try:
-        model, info, (images, labels, _, masks, has_mask), source = modelinfo.load_with_data(args)
-    except (FileNotFoundError, ValueError, data.DataError) as err:
+        model, card = modelcard.load(args.model)
+        for note in card.notes:
+            print(f"note: {note}")
+        images, labels, names, masks, has_mask = data.evaluation_set(
+            args.data, args.phantoms, args.seed, int(card.input_size[0]))
+    except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report = evaluate(model, info, images, labels, masks, has_mask, args.backends, args.layer,
+    if tuple(names) != card.class_names:
+        print(f"note: data classes {names} vs model classes {list(card.class_names)}")
+    report = evaluate(model, card, images, labels, masks, has_mask, args.backends, args.layer,
                       args.batch_size)
-    report["model"], report["data"] = args.model, source
+    report["model"] = args.model
+    report["data"] = args.data or f"{args.phantoms} phantoms, seed {args.seed}"
     write(args.out or args.model[:-len(".keras")] + "_eval", report, markdown(report))
     return 0
-
-
-def write(stem, report, table):
-    """Write STEM.json and STEM.md, and print the table."""
-    with open(stem + ".json", "w") as f:
-        json.dump(report, f, indent=2)
-    with open(stem + ".md", "w") as f:
-        f.write(table + "\n")
-    print(table)
-    print(f"Wrote {stem}.json and {stem}.md")
 
 
 if __name__ == "__main__":

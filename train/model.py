@@ -1,7 +1,7 @@
 """Transfer-learning classifiers: a backbone (nested as a layer, or flat) and a small head."""
 import keras
 
-BACKBONES = ("vgg16", "mobilenetv2", "densenet121")
+from train import BACKBONES
 
 # backbone -> (application, layer names that start its last block, default Grad-CAM layer)
 _SPECS = {

@@ -15,8 +15,9 @@ import os
 import cv2
 import numpy as np
 
+from cams.images import MASKS_DIR
+
 CLASSES = ("normal", "opacity")
-MASKS_DIR = "masks"
 
 
 def _smooth_noise(rng, size, cells):

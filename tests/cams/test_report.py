@@ -1,15 +1,26 @@
 """python -m cams.report on the shipped model: every column, sane ranges, clear errors."""
 import json
 
+import pytest
+
 from cams import report
+from train import phantoms
 
 MODEL = "models/xray_phantoms.keras"
 FAST = ["--steps", "4", "--road-percentages", "50", "--max-images", "4"]
 
 
-def test_report_on_phantoms(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """4 phantoms with their lesion masks, as a class-per-folder set."""
+    root = tmp_path_factory.mktemp("phantoms")
+    phantoms.write_set(str(root), 4, seed=9, progress=False)
+    return str(root)
+
+
+def test_report_on_phantoms(tmp_path, capsys, folder):
     out = tmp_path / "r"
-    assert report.main(["--model", MODEL, "--phantoms", "4", "--seed", "9", "--methods",
+    assert report.main(["--model", MODEL, "--data", folder, "--methods",
                         "gradcam", "eigencam", "guided-backprop", "--out", str(out)] + FAST) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["n_images"] == 4 and result["layer"].startswith("mobilenetv2")
@@ -27,8 +38,8 @@ def test_report_on_phantoms(tmp_path, capsys):
     assert "Wrote" in capsys.readouterr().out
 
 
-def test_tf_keras_vis_backend_lists_what_it_cannot_do(tmp_path):
-    assert report.main(["--model", MODEL, "--phantoms", "2", "--backend", "tf-keras-vis",
+def test_tf_keras_vis_backend_lists_what_it_cannot_do(tmp_path, folder):
+    assert report.main(["--model", MODEL, "--data", folder, "--backend", "tf-keras-vis",
                         "--methods", "layercam", "hirescam", "--out", str(tmp_path / "r")]
                        + FAST) == 0
     result = json.loads((tmp_path / "r.json").read_text())
@@ -37,8 +48,9 @@ def test_tf_keras_vis_backend_lists_what_it_cannot_do(tmp_path):
     assert "- hirescam:" in (tmp_path / "r.md").read_text()
 
 
-def test_bad_model_and_layer_are_clear_errors(tmp_path, capsys):
-    assert report.main(["--model", str(tmp_path / "none.keras"), "--phantoms", "2"]) == 2
-    assert report.main(["--model", MODEL, "--phantoms", "2", "--layer", "nope"]) == 2
+def test_bad_model_data_and_layer_are_clear_errors(tmp_path, capsys, folder):
+    assert report.main(["--model", str(tmp_path / "none.keras"), "--data", folder]) == 2
+    assert report.main(["--model", MODEL, "--data", folder, "--layer", "nope"]) == 2
+    assert report.main(["--model", MODEL, "--data", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
-    assert "no model file" in err and "unknown layer 'nope'" in err
+    assert "no model file" in err and "unknown layer 'nope'" in err and "no folder at" in err

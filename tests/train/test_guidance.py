@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 import cams
+from cams import preprocessing
 from train import __main__ as trainer
-from train import data, guidance, model as models, preprocess
+from train import data, guidance, model as models
 
 
 def _oracle(maps, cells):
@@ -65,7 +66,7 @@ def test_the_supervised_map_is_what_gradcam_draws(pooling):
     for layer in head:
         x = layer(x)
     net = keras.Model(inputs, x)
-    images = preprocess.get("mobilenetv2")(data.generate_phantoms(4, 1)[0].astype(np.float32))
+    images = preprocessing.get("mobilenetv2")(data.generate_phantoms(4, 1)[0].astype(np.float32))
     labels = np.array([1, 0, 1, 1])
     features, _ = guidance.GuidedTrainer(net, head, 1.0).twin(images, training=False)
     maps = np.maximum(guidance.class_maps(features, head[-1].kernel, labels).numpy(), 0)
@@ -99,7 +100,7 @@ def test_guided_steps_move_the_class_map_onto_the_lesion():
     images, labels, _, masks = data.generate_phantoms(8, 6, 64)
     model = guidance.GuidedTrainer(net, head, 1.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    batch = data.dataset(images, labels, 8, preprocess.get("mobilenetv2"), 0, shuffle=False,
+    batch = data.dataset(images, labels, 8, preprocessing.get("mobilenetv2"), 0, shuffle=False,
                          masks=masks)
     kernel_before = head[-1].kernel.numpy().copy()
     # Training-mode losses: on 8 images, batch norm's moving statistics lag the batch's own.

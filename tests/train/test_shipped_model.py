@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import cams
-from train import data, evaluate, modelinfo
+from cams import modelcard
+from train import data, evaluate
 
 MODEL = "models/xray_phantoms.keras"
 TEST_SEED = 987654  # training used seed 0; the demo examples 2024
@@ -20,21 +21,21 @@ TEST_SEED = 987654  # training used seed 0; the demo examples 2024
 
 @pytest.fixture(scope="module")
 def shipped():
-    model, info, notes = modelinfo.load(MODEL)
-    return model, info, notes
+    return modelcard.load(MODEL)
 
 
 def test_model_and_json_are_small_and_complete(shipped):
-    model, info, notes = shipped
+    model, card = shipped
     size = os.path.getsize(MODEL) + os.path.getsize(MODEL.replace(".keras", ".json"))
     assert size <= 10 * 1024 * 1024
-    assert not notes
-    assert info["input_size"] == [224, 224, 3] and info["class_names"] == ["normal", "opacity"]
-    assert info["weights"] == "none" and info["nested"] is True
-    assert info["mask_guidance"] > 0 and "guided by the lesion masks" in info["training_path"]
+    assert not card.notes
+    assert card.input_size == (224, 224, 3) and card.class_names == ("normal", "opacity")
+    details = card.details
+    assert details["weights"] == "none" and details["nested"] is True
+    assert details["mask_guidance"] > 0 and "guided by the lesion masks" in details["training_path"]
     nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     assert len(nested) == 1 and nested[0].name.startswith("mobilenetv2")
-    assert info["cam_layer"] in cams.conv_layers(model)
+    assert card.cam_layer in cams.conv_layers(model)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,9 @@ def phantoms():
 
 @pytest.fixture(scope="module")
 def report(shipped, phantoms):
-    model, info, _ = shipped
+    model, card = shipped
     images, labels, _, masks = phantoms
-    return evaluate.evaluate(model, info, images, labels, masks, masks.any(axis=(1, 2)))
+    return evaluate.evaluate(model, card, images, labels, masks, masks.any(axis=(1, 2)))
 
 
 def test_accuracy_on_unseen_phantoms(report):

@@ -1,0 +1,89 @@
+"""A trained model's card: the JSON file beside it (NAME.keras -> NAME.json) that says what its
+outputs mean and what its input must be. The trainer writes it; the report, the evaluation and
+the demo read it, all through this one schema.
+
+    card = modelcard.read("models/mine.keras", model)   # defaults where the file says nothing
+    modelcard.write("models/mine.keras", card)
+"""
+import json
+import os
+from dataclasses import dataclass, field, replace
+
+from cams import preprocessing
+
+_SCHEMA = ("class_names", "input_size", "preprocessing", "preprocessing_text", "cam_layer")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model's outputs and input mean. `details` holds whatever else the trainer
+    recorded (data source, seed, metrics, ...); `notes` lists the defaults used where the card
+    said nothing (never written)."""
+    class_names: tuple                 # one name per class, in output order
+    input_size: tuple                  # (H, W, C)
+    preprocessing: str                 # a name in cams.preprocessing.PREPROCESSING
+    cam_layer: str | None = None       # the layer path to explain by default
+    details: dict = field(default_factory=dict)
+    notes: tuple = ()
+
+    @property
+    def preprocess(self):
+        """The function taking RGB in [0, 255] (N, H, W, 3) to the model's input."""
+        return preprocessing.get(self.preprocessing)
+
+    def to_json(self):
+        """The card as the JSON object written beside the model."""
+        return {"class_names": list(self.class_names), "input_size": list(self.input_size),
+                "preprocessing": self.preprocessing,
+                "preprocessing_text": preprocessing.describe(self.preprocessing),
+                "cam_layer": self.cam_layer, **self.details}
+
+
+def path_for(model_path):
+    """The card's path: NAME.json beside NAME.keras (NAME.h5.json for any other file)."""
+    stem = model_path[:-len(".keras")] if model_path.endswith(".keras") else model_path
+    return stem + ".json"
+
+
+def write(model_path, card):
+    """Write the card beside the model; returns its path."""
+    path = path_for(model_path)
+    with open(path, "w") as f:
+        json.dump(card.to_json(), f, indent=2)
+    return path
+
+
+def read(model_path, n_classes, input_size):
+    """The card beside `model_path`, completed with stated defaults (listed in .notes) where it
+    is missing or disagrees with the model (n_classes classes, input (H, W, C))."""
+    raw = {}
+    if os.path.isfile(path_for(model_path)):
+        with open(path_for(model_path)) as f:
+            raw = json.load(f)
+    details = {k: v for k, v in raw.items() if k not in _SCHEMA}
+    card = ModelCard(tuple(raw.get("class_names") or ()), tuple(raw.get("input_size") or ()),
+                     raw.get("preprocessing", ""), raw.get("cam_layer"), details)
+    notes = []
+    if len(card.class_names) != n_classes:
+        card = replace(card, class_names=tuple(f"class {i}" for i in range(n_classes)))
+        notes.append(f"class names unknown: called class 0..{n_classes - 1}")
+    if card.preprocessing not in preprocessing.PREPROCESSING:
+        card = replace(card, preprocessing="none")
+        notes.append("preprocessing unknown: pixels 0..255 are passed as they are")
+    if not card.input_size:
+        card = replace(card, input_size=tuple(input_size))
+    return replace(card, notes=tuple(notes))
+
+
+def load(model_path):
+    """(model, card): the Keras model at `model_path`, uncompiled, and its completed card.
+    FileNotFoundError when there is no such file; ValueError for a model cams cannot explain."""
+    if not os.path.isfile(model_path):
+        raise FileNotFoundError(f"no model file at {model_path}")
+    import keras
+
+    from cams.explanation import describe
+
+    model = keras.models.load_model(model_path, compile=False)
+    info = describe(model)
+    return model, read(model_path, info.head.n_classes, info.input_shape[1:])

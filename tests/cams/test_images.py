@@ -1,0 +1,78 @@
+"""Reading images as models see them, on small files written here: formats, bad files, folders
+with masks."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from cams import images as data
+
+
+def _write(path, array, mode=None, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path, **kwargs) if mode else Image.fromarray(array).save(
+        path, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("name, array", [
+    ("rgb.png", np.full((20, 30, 3), 200, np.uint8)),
+    ("gray.png", np.full((20, 30), 200, np.uint8)),
+    ("photo.jpg", np.full((20, 30, 3), 200, np.uint8)),
+    ("rgba.png", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)])),
+])
+def test_formats_load_as_rgb(tmp_path, name, array):
+    image = data.load_image(_write(tmp_path / name, array), 16)
+    assert image.shape == (16, 16, 3) and image.dtype == np.uint8
+    assert abs(int(image.mean()) - 200) <= 3
+
+
+def test_sixteen_bit_png_is_scaled(tmp_path):
+    path = tmp_path / "deep.png"
+    array = np.full((10, 10), 65535, np.uint16)
+    array[:5] = 0
+    Image.fromarray(array).save(path)
+    image = data.load_image(path, 10)
+    assert image[:5].max() == 0 and image[5:].min() == 255
+
+
+def test_transparent_rgba_composites_on_black(tmp_path):
+    array = np.zeros((8, 8, 4), np.uint8)
+    array[..., :3] = 255
+    image = data.load_image(_write(tmp_path / "clear.png", array), 8)
+    assert image.max() == 0
+
+
+def _set(root):
+    for i in range(3):
+        _write(root / "normal" / f"n{i}.png", np.full((12, 12), 10 * i, np.uint8))
+        _write(root / "covid" / f"c{i}.jpg", np.full((12, 12, 3), 100, np.uint8))
+    return root
+
+
+def test_folder_with_a_corrupt_file_warns_and_skips_it(tmp_path):
+    root = _set(tmp_path / "set")
+    (root / "covid" / "broken.png").write_bytes(b"\x89PNG not really")
+    (root / "normal" / "notes.txt").write_text("not an image")
+    with pytest.warns(UserWarning) as caught:
+        images, labels, names, paths = data.load_folder(str(root), 8)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "broken.png" in messages and "notes.txt" in messages
+    assert names == ["covid", "normal"] and images.shape == (6, 8, 8, 3)
+    assert list(labels) == [0, 0, 0, 1, 1, 1] and len(paths) == 6
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataError, match="needs at least two class folders"):
+        data.load_folder(str(tmp_path / "empty"), 8)
+    with pytest.raises(data.DataError, match="no folder at"):
+        data.load_folder(str(tmp_path / "missing"), 8)
+
+
+def test_masks_folder_is_not_a_class(tmp_path):
+    root = _set(tmp_path / "set")
+    _write(root / "masks" / "covid" / "c1.jpg", np.full((12, 12), 255, np.uint8))
+    _, _, names, paths = data.load_folder(str(root), 8)
+    assert names == ["covid", "normal"]
+    masks, has = data.load_masks(str(root), paths, 8)
+    assert list(has) == [False, True, False, False, False, False] and masks[1].all()
