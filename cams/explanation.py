@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cams import cache, inputs, layers, methods, scores
+from cams import cache, inputs, keras2, layers, methods, scores
 from cams.backends import BACKENDS, backend_class
 from cams.methods import METHODS
 from cams.scores import SCORES
@@ -12,9 +12,10 @@ from cams.scores import SCORES
 @dataclass(frozen=True)
 class Explanation:
     """What explain returns; heatmaps are at the target layer's spatial size, or at the input's
-    for the guided methods."""
-    heatmaps: np.ndarray     # float32 (N, h, w) in [0, 1]
-    class_index: np.ndarray  # int (N,), the explained class of each image
+    for the guided methods. With several classes per image (class_index "all" or one list per
+    image) every array gains an axis L after N."""
+    heatmaps: np.ndarray     # float32 (N, h, w) in [0, 1], or (N, L, h, w)
+    class_index: np.ndarray  # int (N,), the explained class of each image, or (N, L)
     layer: str               # resolved layer path, e.g. "vgg16/block5_conv3"
     outputs: np.ndarray      # the model's outputs (N, C) as the model returns them
     method: str
@@ -22,6 +23,10 @@ class Explanation:
     score: str
     options: dict            # the method's options, defaults included
     attributions: np.ndarray | None = None  # guided methods: signed (N, H, W, C) per pixel
+    head: str = "multiclass"  # what the outputs are: scores.KINDS (multilabel: each label's
+                              # probability is its own sigmoid; predicted = most probable label)
+    probabilities: np.ndarray | None = None  # (N, n_classes) every class's probability; a
+                                             # regression head's output as it is
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,16 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
 
     layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
-    spatial layer. class_index: None (the predicted class), an int, or one int per image.
+    spatial layer. class_index: None (the predicted class; for a multi-label head the most
+    probable label), an int, one int per image, or several classes per image: "all" or one list
+    of ints per image, giving heatmaps (N, L, h, w) (the gradient methods compute all L maps
+    from one forward pass).
     method: a name in cams.METHODS. score: "logit" (the value before the final softmax/sigmoid) or
     "probability"; None is what the method's paper uses (the probability for scorecam, the
     logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
     cams.METHODS[name].options.
     """
+    model = keras2.as_keras3(model)  # a tf_keras model is explained through its Keras 3 twin
     inputs.check_choice("method", method, METHODS)
     inputs.check_choice("backend", backend, BACKENDS)
     score = METHODS[method].score if score is None else score
@@ -65,4 +74,5 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     maps = engine.cam(x, classes, method, options)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,
-                       np.asarray(maps.outputs), method, backend, score, options, attributions)
+                       np.asarray(maps.outputs), method, backend, score, options, attributions,
+                       info.head.kind, scores.all_probabilities(maps.outputs, info.head))

@@ -19,20 +19,36 @@ def _activation_name(layer):
     return getattr(getattr(layer, "activation", None), "__name__", "linear")
 
 
+KINDS = ("multiclass", "multilabel", "binary", "regression")
+
+
 @dataclass(frozen=True)
 class Head:
-    """The model's final layer seen as a classifier head."""
+    """The model's final layer seen as a classifier head. Its kind:
+
+    multiclass  several outputs, softmax (or linear logits): one class per image
+    multilabel  several sigmoid outputs: each label has its own probability (CheXNet-style)
+    binary      one sigmoid unit: class 1 is p, class 0 is 1 - p (logits z and -z)
+    regression  one linear unit: "the output", class 0 only
+    """
     layer: keras.layers.Layer
     activation: str        # "softmax", "sigmoid", or whatever else ends the model
-    n_outputs: int         # units of the output; 1 means a binary (sigmoid or logit) head
+    n_outputs: int         # units of the output
     twin: keras.layers.Layer | None  # linear copy of a fused softmax/sigmoid layer
 
     @property
+    def kind(self):
+        if self.n_outputs == 1:
+            return "binary" if self.activation == "sigmoid" else "regression"
+        return "multilabel" if self.activation == "sigmoid" else "multiclass"
+
+    @property
     def binary(self):
-        return self.n_outputs == 1
+        return self.kind == "binary"
 
     @property
     def n_classes(self):
+        """How many classes (labels) class_index may name."""
         return 2 if self.binary else self.n_outputs
 
     @property
@@ -71,42 +87,69 @@ def twin_logit(head, x, value_of):
 
 
 def predicted(logits, head):
-    """The predicted class (N,) int32 from the head's logits."""
+    """The predicted class (N,) int32 from the head's logits: the most probable label of a
+    multi-label head, class 0 ("the output") of a regression head."""
     if head.binary:
         return tf.cast(logits[:, 0] > 0, tf.int32)
+    if head.kind == "regression":
+        return tf.zeros(tf.shape(logits)[:1], tf.int32)
     return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
 
 def predicted_from_outputs(outputs, head):
     """The predicted class (N,) from the model's own outputs (probabilities or logits)."""
     if head.binary:
-        threshold = 0.5 if head.activation == "sigmoid" else 0.0
-        return tf.cast(outputs[:, 0] > threshold, tf.int32)
-    return tf.argmax(outputs, axis=-1, output_type=tf.int32)
+        return tf.cast(outputs[:, 0] > 0.5, tf.int32)
+    return predicted(outputs, head)  # argmax is the same on probabilities and logits
 
 
 def select(values, classes, head):
-    """Per-image score (N,): values[:, class], or +-values[:, 0] for a binary head."""
+    """Per-image score (N,): values[:, class], or +-values[:, 0] for a binary head.
+    classes may also be (N, L): the scores (N, L) of L classes per image."""
+    values = tf.cast(values, tf.float32)  # mixed-precision models: scores in float32
     if head.binary:
         sign = 2.0 * tf.cast(classes, values.dtype) - 1.0
-        return sign * values[:, 0]
+        z = values[:, 0]
+        return sign * (z if classes.shape.rank == 1 else z[:, None])
     return tf.gather(values, classes, axis=1, batch_dims=1)
 
 
 def probability_from_logits(logits, classes, head):
-    """The probability (N,) of each image's class from the logits: softmax, or sigmoid(+-z)."""
-    if head.binary:
+    """The probability (N,) of each image's class from the logits: softmax across classes,
+    sigmoid of each label's own logit (multi-label), sigmoid(+-z) (binary); a regression
+    head's output is its own score."""
+    logits = tf.cast(logits, tf.float32)
+    if head.kind == "regression":
+        return select(logits, classes, head)
+    if head.kind in ("binary", "multilabel"):
         return tf.sigmoid(select(logits, classes, head))
     return tf.gather(tf.nn.softmax(logits, axis=-1), classes, axis=1, batch_dims=1)
 
 
 def probability_from_outputs(outputs, classes, head):
     """The probability (N,) of each image's class from the model's own outputs."""
+    outputs = tf.cast(outputs, tf.float32)
     if head.activation not in _SQUASHING:  # the outputs are logits
         return probability_from_logits(outputs, classes, head)
     if head.binary:
         return tf.where(classes == 1, outputs[:, 0], 1.0 - outputs[:, 0])
     return select(outputs, classes, head)
+
+
+def all_probabilities(outputs, head):
+    """Every class's probability (N, n_classes) from the model's own outputs, as NumPy:
+    a softmax row sums to 1; multi-label probabilities are independent."""
+    import numpy as np
+
+    outputs = np.asarray(outputs, np.float64)
+    if head.kind == "regression":
+        return outputs
+    if head.kind == "multiclass" and head.activation != "softmax":  # logits
+        e = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    if head.binary:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs
 
 
 def choose(classes, values, outputs, head, score):

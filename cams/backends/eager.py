@@ -3,6 +3,7 @@ import weakref
 
 import tensorflow as tf
 
+from cams import scores
 from cams.backends.backend import PrimitiveBackend
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
@@ -21,6 +22,8 @@ class EagerBackend(PrimitiveBackend):
         self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
             ("gradients", self._gradients), ("forward", self._forward),
             ("guided", self._guided), ("scores", self._class_scores))}
+        self._compiled["all"] = tf.function(self._gradients_all, input_signature=[
+            signature[0], tf.TensorSpec((None, None), tf.int32)])
 
     def _run(self, x, classes, guided=False, on_target=lambda a: None):
         return tapped_forward(self._model(), x, self._target, self._head,
@@ -31,6 +34,14 @@ class EagerBackend(PrimitiveBackend):
             A, logits, outputs = self._run(x, classes, on_target=tape.watch)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return A, tape.gradient(S, A), outputs, chosen
+
+    def _gradients_all(self, x, classes):
+        # One forward pass; the Jacobian of the (N, L) scores with respect to A, vectorized
+        # over the L classes (each image's scores depend on its own A only).
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            A, logits, outputs = self._run(x, classes, on_target=tape.watch)
+            S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
+        return A, tape.batch_jacobian(S, A), outputs, classes
 
     def _forward(self, x, classes):
         A, logits, outputs = self._run(x, classes)
@@ -59,6 +70,10 @@ class EagerBackend(PrimitiveBackend):
     def forward(self, x, classes):
         """(A, outputs, classes) without gradients."""
         return self._call("forward", x, classes)
+
+    def gradients_all(self, x, classes):
+        """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
+        return self._call("all", x, classes)
 
     def guided_gradients(self, x, classes):
         """(R = guided dS/dx (N, H, W, C), outputs, classes)."""

@@ -20,7 +20,7 @@ from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
 from cams import cache, layers, methods, scores
 from cams.backends import CONVENTIONS as _ALL_CONVENTIONS
-from cams.backends.backend import Backend
+from cams.backends.backend import Backend, each_class
 
 CONVENTIONS = _ALL_CONVENTIONS["tf-keras-vis"]
 OTHERS = "eager, graph"
@@ -71,14 +71,18 @@ class TfKerasVisBackend(Backend):
                 raise ValueError("tf-keras-vis' Scorecam always weighs channels by the softmax "
                                  "probability; use score='probability', or backends "
                                  f"{OTHERS} for score={self._score!r}")
-            if self._head.binary:
-                raise ValueError("tf-keras-vis' Scorecam applies softmax to the output, which "
-                                 "makes every channel weight 1 for a single sigmoid unit; "
-                                 f"backends {OTHERS} compute Score-CAM correctly for it")
+            if self._head.kind != "multiclass":
+                raise ValueError("tf-keras-vis' Scorecam applies softmax across the outputs, "
+                                 f"which is wrong for a {self._head.kind} head (every channel "
+                                 "weight 1 for a single unit, labels made to compete for a "
+                                 f"multi-label one); backends {OTHERS} compute Score-CAM "
+                                 "correctly for it")
 
     def cam(self, x, classes, method, options):
-        """methods.Maps computed by tf-keras-vis."""
+        """methods.Maps computed by tf-keras-vis (several classes per image: one at a time)."""
         self._check(method, options)
+        if classes.ndim == 2:
+            return each_class(lambda xs, c: self.cam(xs, c, method, options), x, classes)
         if self._watch.changed():
             for clone, source in self._clones.values():
                 clone.set_weights(source.get_weights())

@@ -24,9 +24,10 @@ METHODS = _discover()  # name -> Method, in menu order
 
 
 def normalize(cam):
-    """Each map divided by its maximum, float32 (N, ...) in [0, 1]; an all-zero map stays 0."""
+    """Each map (the last two axes) divided by its maximum, float32 in [0, 1], shape kept
+    ((N, h, w) or (N, L, h, w)); an all-zero map stays 0."""
     cam = np.asarray(cam, dtype=np.float64)
-    axes = tuple(range(1, cam.ndim))
+    axes = (-2, -1)
     peak = cam.max(axis=axes, keepdims=True)
     safe = np.where(peak > 0, peak, 1.0)
     return np.where(peak > 0, cam / safe, 0.0).astype(np.float32)

@@ -1,5 +1,5 @@
 """Grad-CAM (Selvaraju et al. 2017): channels weighted by the spatial mean of the gradient."""
-from cams.methods.spec import Method, from_gradients
+from cams.methods.spec import gradient_method
 from cams.methods.weighting import f64, weighted_sum
 
 
@@ -9,5 +9,4 @@ def gradcam(A, G):
     return weighted_sum(A, G.mean(axis=(1, 2)))
 
 
-METHOD = Method("gradcam", 0, from_gradients(gradcam), "spatial mean of the gradient",
-                needs=("gradients",))
+METHOD = gradient_method("gradcam", 0, gradcam, "spatial mean of the gradient")

@@ -1,7 +1,7 @@
 """Grad-CAM++ (Chattopadhay et al. 2018): gradients weighted by second/third-order alphas."""
 import numpy as np
 
-from cams.methods.spec import Method, Option, boolean, from_gradients
+from cams.methods.spec import Option, boolean, gradient_method
 from cams.methods.weighting import f64, safe_divide, weighted_sum
 
 
@@ -22,8 +22,7 @@ def gradcam_plus_plus(A, G, normalize_alphas=False):
     return weighted_sum(A, (alphas * np.maximum(g, 0.0)).sum(axis=(1, 2)))
 
 
-METHOD = Method(
-    "gradcam++", 1, from_gradients(gradcam_plus_plus),
-    "gradient weighted by second/third-order alphas (eq. 19)", needs=("gradients",),
+METHOD = gradient_method("gradcam++", 1, gradcam_plus_plus,
+    "gradient weighted by second/third-order alphas (eq. 19)",
     options={"normalize_alphas": Option(False, boolean,
                                         "divide alphas by their spatial sum (tf-keras-vis)")})

@@ -1,7 +1,7 @@
 """Seed 001's "guided grads": gradients averaged only where activation and gradient are positive."""
 import numpy as np
 
-from cams.methods.spec import Method, from_gradients
+from cams.methods.spec import gradient_method
 from cams.methods.weighting import f64, weighted_sum
 
 
@@ -16,6 +16,5 @@ def guided_grads(A, G):
     return weighted_sum(A, gated.mean(axis=(1, 2)))
 
 
-METHOD = Method("guided-grads", 5, from_gradients(guided_grads),
-                "gradient averaged where activation and gradient are positive (seed 001)",
-                needs=("gradients",))
+METHOD = gradient_method("guided-grads", 5, guided_grads,
+                "gradient averaged where activation and gradient are positive (seed 001)")

@@ -1,7 +1,7 @@
 """HiResCAM (Draelos & Carin 2020): the gradient kept per cell instead of averaged."""
 import numpy as np
 
-from cams.methods.spec import Method, from_gradients
+from cams.methods.spec import gradient_method
 from cams.methods.weighting import f64
 
 
@@ -11,5 +11,4 @@ def hirescam(A, G):
     return np.maximum((G * A).sum(axis=-1), 0.0)
 
 
-METHOD = Method("hirescam", 3, from_gradients(hirescam), "gradient times activation, per cell",
-                needs=("gradients",))
+METHOD = gradient_method("hirescam", 3, hirescam, "gradient times activation, per cell")

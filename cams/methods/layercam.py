@@ -1,7 +1,7 @@
 """Layer-CAM (Jiang et al. 2021): positive gradients times activations, per cell."""
 import numpy as np
 
-from cams.methods.spec import Method, from_gradients
+from cams.methods.spec import gradient_method
 from cams.methods.weighting import f64
 
 
@@ -11,5 +11,5 @@ def layercam(A, G):
     return np.maximum((np.maximum(G, 0.0) * A).sum(axis=-1), 0.0)
 
 
-METHOD = Method("layercam", 4, from_gradients(layercam),
-                "positive gradient times activation, per cell", needs=("gradients",))
+METHOD = gradient_method("layercam", 4, layercam,
+                "positive gradient times activation, per cell")

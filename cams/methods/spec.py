@@ -39,6 +39,8 @@ class Method:
     score: str = "logit"              # what the paper scores: "logit" or "probability"
     at_input: bool = False            # map at the input's resolution, not the layer's
     class_specific: bool = True       # False when the map is the same for every class
+    run_all: Callable | None = None   # run_all(backend, x, classes (N, L), **options) -> Maps
+                                      # with cam (N, L, h, w) from one pass; None: one per class
 
     @property
     def defaults(self):
@@ -64,6 +66,25 @@ def from_gradients(formula):
         A, G, outputs, chosen = backend.gradients(x, classes)
         return Maps(formula(A, G, **options), outputs, chosen)
     return run
+
+
+def all_from_gradients(formula):
+    """run_all() for such a method: every class's map of each image from one forward pass and
+    the gradients of all L scores, G (N, L, h, w, K)."""
+    def run_all(backend, x, classes, **options):
+        A, G, outputs, chosen = backend.gradients_all(x, classes)
+        n, n_classes = chosen.shape
+        A_each = np.repeat(np.asarray(A)[:, None], n_classes, axis=1).reshape(
+            (n * n_classes,) + A.shape[1:])
+        cam = formula(A_each, np.asarray(G).reshape(A_each.shape), **options)
+        return Maps(cam.reshape((n, n_classes) + cam.shape[1:]), outputs, chosen)
+    return run_all
+
+
+def gradient_method(name, order, formula, summary, **fields):
+    """A Method whose map is formula(A, G, **options), for one class or all at once."""
+    return Method(name, order, from_gradients(formula), summary, needs=("gradients",),
+                  run_all=all_from_gradients(formula), **fields)
 
 
 def boolean(name, value):

@@ -1,5 +1,5 @@
 """XGrad-CAM (Fu et al. 2020): gradients weighted by each cell's share of the activation."""
-from cams.methods.spec import Method, from_gradients
+from cams.methods.spec import gradient_method
 from cams.methods.weighting import f64, safe_divide, weighted_sum
 
 
@@ -10,5 +10,4 @@ def xgradcam(A, G):
     return weighted_sum(A, (share * G).sum(axis=(1, 2)))
 
 
-METHOD = Method("xgradcam", 2, from_gradients(xgradcam), "gradient weighted by activation share",
-                needs=("gradients",))
+METHOD = gradient_method("xgradcam", 2, xgradcam, "gradient weighted by activation share")

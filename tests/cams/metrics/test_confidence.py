@@ -15,11 +15,13 @@ def test_sigmoid_unit_gives_p_and_one_minus_p():
                                rtol=1e-5, atol=1e-6)
 
 
-def test_a_logit_output_is_squashed():
+def test_a_single_linear_unit_is_a_regression_output_scored_as_it_is():
+    """One linear unit is a regression head: its score is the output z itself, never a
+    probability invented for it."""
     model = region_model.build(activation=None)
     x = region_model.image()
-    np.testing.assert_allclose(metrics.class_probability(model, x, 1),
-                               region_model.probability(x), rtol=1e-5)
+    z = np.log(region_model.probability(x) / (1 - region_model.probability(x)))
+    np.testing.assert_allclose(metrics.class_probability(model, x, 0), z, rtol=1e-5)
 
 
 def test_softmax_in_batches(fashion_cnn):
