@@ -18,6 +18,11 @@ def cached(model, key, build):
         return per_model[key]
 
 
+def lock():
+    """The caches' lock, for a caller that must update a cached object atomically."""
+    return _LOCK
+
+
 def forget(model=None):
     """Drop what was cached for `model` (or for every model): compiled functions, graphs, clones."""
     with _LOCK:

@@ -40,9 +40,8 @@ class ModelCard:
 
 
 def path_for(model_path):
-    """The card's path: NAME.json beside NAME.keras (NAME.h5.json for any other file)."""
-    stem = model_path[:-len(".keras")] if model_path.endswith(".keras") else model_path
-    return stem + ".json"
+    """The card's path: NAME.json beside NAME.keras or NAME.h5 (a SavedModel folder: FOLDER.json)."""
+    return os.path.splitext(model_path.rstrip(os.sep))[0] + ".json"
 
 
 def write(model_path, card):
@@ -75,15 +74,35 @@ def read(model_path, n_classes, input_size):
     return replace(card, notes=tuple(notes))
 
 
-def load(model_path):
-    """(model, card): the Keras model at `model_path`, uncompiled, and its completed card.
-    FileNotFoundError when there is no such file; ValueError for a model cams cannot explain."""
-    if not os.path.isfile(model_path):
+def load_model(model_path):
+    """The Keras 3 model in a .keras file, a legacy .h5 file or a TensorFlow 2.x SavedModel
+    folder, uncompiled. A Keras 2 file that Keras 3 cannot read is read by tf_keras and
+    converted (cams.keras2), which is said in one line. FileNotFoundError when there is none."""
+    if not os.path.exists(model_path):
         raise FileNotFoundError(f"no model file at {model_path}")
     import keras
 
+    from cams import keras2
+
+    if os.path.isdir(model_path):
+        print(f"note: {model_path} is a TensorFlow 2.x SavedModel; read with tf_keras and "
+              "converted to Keras 3")
+        return keras2.load(model_path)
+    try:
+        return keras.models.load_model(model_path, compile=False)
+    except Exception as err:
+        if not model_path.endswith((".h5", ".hdf5")):
+            raise ValueError(f"cannot read {model_path} as a Keras model: {err}") from None
+    print(f"note: {os.path.basename(model_path)} is a Keras 2 file that Keras 3 cannot read "
+          "as it is; read with tf_keras and converted to Keras 3")
+    return keras2.load(model_path)
+
+
+def load(model_path):
+    """(model, card): the model at `model_path` (see load_model) and its completed card.
+    FileNotFoundError when there is no such file; ValueError for a model cams cannot explain."""
     from cams.explanation import describe
 
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_model(model_path)
     info = describe(model)
     return model, read(model_path, info.head.n_classes, info.input_shape[1:])
