@@ -9,6 +9,9 @@ tf-keras-vis called the usual way and a plain, uncompiled GradientTape loop.
 Methods: every method in the eager backend, the same way. Score-CAM needs one forward pass per
 channel: it is timed per image, its masked images going through the model 32 at a time, with
 all channels and with the top 32 (Faster Score-CAM), beside tf-keras-vis' Scorecam.
+Labels: a CheXNet-style DenseNet121 with 14 sigmoid labels (with --model tiny, a tiny model with
+5): every label's Grad-CAM in one call (class_index="all") against 14 separate calls and the
+forward pass.
 """
 import argparse
 import functools
@@ -41,6 +44,44 @@ def _models():
         return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x)), "conv", 1
 
     return {"vgg16": vgg16, "tiny": tiny}
+
+
+def _labels_models():
+    """name -> function building a seeded multi-label model (sigmoid head) and its label count:
+    a CheXNet-style DenseNet121 with 14 labels, or the tiny model with 5."""
+    import keras
+
+    def densenet121():
+        keras.utils.set_random_seed(0)
+        base = keras.applications.DenseNet121(weights=None, include_top=False,
+                                              input_shape=(224, 224, 3))
+        inputs = keras.Input((224, 224, 3))
+        x = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
+        outputs = keras.layers.Dense(14, activation="sigmoid", name="labels")(x)
+        return keras.Model(inputs, outputs, name="chexnet_like"), 14
+
+    def tiny():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((32, 32, 3))
+        x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(5, activation="sigmoid")(x)), 5
+
+    return {"vgg16": densenet121, "tiny": tiny}
+
+
+def _labels_contenders(model, n_labels):
+    """name -> function(x): the forward pass, every label's Grad-CAM in one call, and the same
+    maps as n_labels separate calls (what a per-class API costs)."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: model(x, training=False))
+    return {
+        "forward pass (compiled)": lambda x: forward(tf.constant(x)).numpy(),
+        f"all {n_labels} labels, one call": lambda x: cams.explain(model, x, class_index="all"),
+        f"{n_labels} separate calls": lambda x: [cams.explain(model, x, class_index=c)
+                                                 for c in range(n_labels)],
+    }
 
 
 def _median_seconds(fn, repeats):
@@ -123,7 +164,7 @@ def _scorecam_rows(model, layer, class_index, forward_one):
     return rows
 
 
-def run(model_name="vgg16", repeats=5, batch=16, methods=True):
+def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True):
     """Measure every contender at batch 1 and at `batch`; return the report as a dict."""
     import keras
     import tensorflow as tf
@@ -154,6 +195,14 @@ def run(model_name="vgg16", repeats=5, batch=16, methods=True):
     if methods:
         report["method_rows"] = measure(_method_contenders(model, layer, class_index))
         report["scorecam_rows"] = _scorecam_rows(model, layer, class_index, forward_time[1])
+    if labels:
+        labelled, n_labels = _labels_models()[model_name]()
+        shape = tuple(labelled.inputs[0].shape[1:])
+        report["labels_model"] = {"name": labelled.name, "labels": n_labels,
+                                  "layer": cams.resolve_layer(labelled).path,
+                                  "input": list(shape)}
+        forward_time.clear()  # measured against this model's own forward pass, its first row
+        report["labels_rows"] = measure(_labels_contenders(labelled, n_labels))
     return report
 
 
@@ -177,6 +226,11 @@ def table(report):
         lines += ["", f"| {title}, one image | s/image | x one forward pass |", "|---|---:|---:|"]
         lines += [f"| {row['name']} | {row['seconds_per_image']:.2f} "
                   f"| {row['ratio_to_forward']:.0f} |" for row in report["scorecam_rows"]]
+    if "labels_rows" in report:
+        m = report["labels_model"]
+        lines += [""] + rows_table(
+            f"{m['name']} {'x'.join(map(str, m['input']))}, {m['labels']} sigmoid labels, "
+            f"layer {m['layer']}, Grad-CAM of every label", report["labels_rows"])
     return "\n".join(lines)
 
 
@@ -187,12 +241,13 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", default="bench.json", help="where to write the report")
     parser.add_argument("--backends-only", action="store_true",
-                        help="skip the per-method and Score-CAM tables")
+                        help="skip the per-method, Score-CAM and multi-label tables")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.batch < 2:
         parser.error("--repeats must be >= 1 and --batch >= 2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    report = run(args.model, args.repeats, args.batch, methods=not args.backends_only)
+    report = run(args.model, args.repeats, args.batch, methods=not args.backends_only,
+                 labels=not args.backends_only)
     print(table(report))
     print(f"({report['machine']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}, "
           f"median of {args.repeats})")

@@ -23,5 +23,9 @@ def test_bench_writes_a_table_and_json(tmp_path, capsys):
         "scorecam, all 8 channels", "scorecam, top 8 channels",
         "peer: tf-keras-vis Scorecam usual, top 8"]
     assert all(row["seconds_per_image"] > 0 for row in report["scorecam_rows"])
+    assert [row["name"] for row in report["labels_rows"]] == [
+        "forward pass (compiled)", "all 5 labels, one call", "5 separate calls"]
+    assert report["labels_rows"][0]["batch1_ratio"] == 1.0
     out = capsys.readouterr().out
     assert "| cams eager |" in out and "| guided-gradcam |" in out and "x one forward" in out
+    assert "| all 5 labels, one call |" in out

@@ -1,0 +1,75 @@
+"""python -m cams.check: passes on the shipped model, and fails when it should: a backend that
+disagrees, a degenerate map, a model or folder that cannot be read."""
+import keras
+import numpy as np
+import pytest
+
+from cams import check, modelcard
+
+MODEL = "models/xray_phantoms.keras"
+FAST = ["--max-images", "2", "--methods", "gradcam", "hirescam", "scorecam",
+        "--scorecam-top-k", "4"]
+
+
+def test_the_shipped_model_passes_on_its_examples(capsys):
+    assert check.main(["--model", MODEL, "--images", "models/examples"] + FAST) == 0
+    out = capsys.readouterr().out
+    for backend in ("eager", "graph", "tf-keras-vis"):
+        assert f"| gradcam | {backend} |" in out and f"| scorecam | {backend} |" in out
+    assert "hirescam in tf-keras-vis: method 'hirescam' is not in tf-keras-vis" in out
+    assert "PASS" in out and "FAIL" not in out
+
+
+def test_a_backend_that_disagrees_fails_the_check(monkeypatch, capsys):
+    import cams
+
+    real = cams.explain
+
+    def shifted(model, x, **kwargs):
+        res = real(model, x, **kwargs)
+        if kwargs.get("backend") == "graph":
+            heat = res.heatmaps.copy()
+            heat[..., 0, 0] = 1.0 - heat[..., 0, 0]  # one cell wrong
+            return type(res)(**{**res.__dict__, "heatmaps": heat})
+        return res
+
+    monkeypatch.setattr(cams, "explain", shifted)
+    assert check.main(["--model", MODEL, "--max-images", "1", "--methods", "gradcam"]) == 1
+    out = capsys.readouterr().out
+    assert "| gradcam | graph |" in out and "**FAIL**" in out and out.rstrip().endswith(
+        "FAIL: see the rows marked FAIL")
+
+
+def test_a_degenerate_map_fails_the_check(tmp_path, capsys):
+    """A head whose weights are all zero: every Grad-CAM is zero, so agreement means nothing."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="last")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax",
+                                                   kernel_initializer="zeros")(x))
+    path = str(tmp_path / "flat.keras")
+    model.save(path)
+    assert check.main(["--model", path, "--max-images", "2", "--methods", "gradcam"]) == 1
+    assert "| gradcam | eager | 0.0e+00 | no |" in capsys.readouterr().out
+
+
+def test_unreadable_model_or_images_exit_2(tmp_path, capsys):
+    assert check.main(["--model", str(tmp_path / "none.keras")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert check.main(["--model", MODEL, "--images", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "no model file" in err and "no readable image" in err
+
+
+def test_random_images_are_seeded_and_smooth():
+    a, b = check.random_images((32, 32, 3), 2), check.random_images((32, 32, 3), 2)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.uint8 and a.std() > 10
+    assert np.abs(np.diff(a.astype(int), axis=1)).mean() < 20  # smooth, not white noise
+
+
+def test_a_card_is_used_when_present(tmp_path):
+    card = modelcard.read(MODEL, 2, (224, 224, 3))
+    assert card.preprocessing == "mobilenetv2"
+    with pytest.raises(SystemExit):
+        check.parse(["--model", MODEL, "--methods", "magic"])
