@@ -1,0 +1,67 @@
+"""What cams does not explain yet gets an error that says what was found and what is accepted."""
+import keras
+import numpy as np
+import pytest
+
+import cams
+
+
+def _conv_head(x, units=2):
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(units, activation="softmax")(x)
+
+
+def test_two_inputs_are_named_and_refused():
+    image, clinical = keras.Input((16, 16, 3), name="xray"), keras.Input((4,), name="age_sex")
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.Concatenate()([h, clinical]))
+    model = keras.Model([image, clinical], out)
+    with pytest.raises(ValueError, match="one input and one output.*2 inputs"):
+        cams.explain(model, np.zeros((1, 16, 16, 3)))
+
+
+def test_two_outputs_are_refused():
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, [_conv_head(inputs), _conv_head(inputs, 3)])
+    with pytest.raises(ValueError, match="one input and one output.*2 outputs"):
+        cams.explain(model, np.zeros((1, 16, 16, 3)))
+
+
+def test_a_subclassed_model_is_refused_with_the_way_out():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(2, 3)
+            self.pool = keras.layers.GlobalAveragePooling2D()
+
+        def call(self, x):
+            return self.pool(self.conv(x))
+
+    net = Net()
+    net(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(ValueError, match="Functional or Sequential.*keras.Model.inputs, outputs"):
+        cams.explain(net, np.zeros((1, 8, 8, 1)))
+
+
+def test_a_volume_input_is_refused():
+    inputs = keras.Input((8, 16, 16, 1))
+    x = keras.layers.Conv3D(2, 3)(inputs)
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling3D()(x))
+    with pytest.raises(ValueError, match=r"input \(N, H, W, C\).*\(None, 8, 16, 16, 1\)"):
+        cams.explain(keras.Model(inputs, out), np.zeros((1, 8, 16, 16, 1)))
+
+
+def test_token_outputs_are_refused():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 4, strides=4)(inputs)
+    tokens = keras.layers.Reshape((16, 4))(x)  # a transformer's (N, tokens, features)
+    with pytest.raises(ValueError, match=r"output \(N, classes\).*\(None, 16, 4\)"):
+        cams.explain(keras.Model(inputs, tokens), np.zeros((1, 16, 16, 3)))
+
+
+def test_a_model_without_a_feature_map_is_refused():
+    inputs = keras.Input((16, 16, 3))
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs))
+    with pytest.raises(ValueError, match="no layer with a spatial 4-D output"):
+        cams.explain(keras.Model(inputs, out), np.zeros((1, 16, 16, 3)))
