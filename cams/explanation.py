@@ -43,7 +43,7 @@ def describe(model):
 
 
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend="eager",
-            score=None, **options):
+            score=None, output=None, **options):
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
 
     layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
@@ -54,9 +54,12 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     method: a name in cams.METHODS. score: "logit" (the value before the final softmax/sigmoid) or
     "probability"; None is what the method's paper uses (the probability for scorecam, the
     logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
-    cams.METHODS[name].options.
+    cams.METHODS[name].options. output: for a model with several outputs, the name (or index)
+    of the one to explain.
     """
     model = keras2.as_keras3(model)  # a tf_keras model is explained through its Keras 3 twin
+    if output is not None or len(getattr(model, "outputs", None) or ()) > 1:
+        model = cache.cached(model, ("output", output), lambda: layers.output_view(model, output))
     inputs.check_choice("method", method, METHODS)
     inputs.check_choice("backend", backend, BACKENDS)
     score = METHODS[method].score if score is None else score

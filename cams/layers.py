@@ -132,8 +132,9 @@ def input_shape(model):
     """The model's single input shape, e.g. (None, 224, 224, 3); refuses multi-input models."""
     graph = _functional(model)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise ValueError(f"cams explains models with one input and one output; {model.name!r} "
-                         f"has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs.")
+        raise ValueError(f"cams explains models with one input and one output (choose an output "
+                         f"with output=); {model.name!r} has {len(graph.inputs)} inputs and "
+                         f"{len(graph.outputs)} outputs.")
     shape = tuple(graph.inputs[0].shape)
     if len(shape) != 4:
         raise ValueError(f"cams explains image models with input (N, H, W, C); "
@@ -162,3 +163,28 @@ def flat_model(model, end_before=None):
                            name=model.name + suffix)
     except ValueError as err:
         raise ValueError(f"cannot flatten {model.name!r} into one model: {err}") from err
+
+
+def output_names(model):
+    """The name of the layer behind each of the model's outputs, in order."""
+    return [t._keras_history.operation.name for t in _functional(model).outputs]
+
+
+def output_view(model, output=None):
+    """`model` itself when it has one output; else a model sharing its layers that ends at the
+    output named (or indexed) by `output`. ValueError naming the outputs otherwise."""
+    graph = _functional(model)
+    if len(graph.outputs) == 1 and output in (None, 0, output_names(model)[0]):
+        return model
+    names = output_names(model)
+    if output is None:
+        raise ValueError(f"{model.name!r} has {len(names)} outputs ({', '.join(names)}); pass "
+                         "output= one of those names, or its index")
+    if isinstance(output, str):
+        if output not in names:
+            raise ValueError(f"unknown output {output!r}; {model.name!r} has: {', '.join(names)}")
+        output = names.index(output)
+    if not isinstance(output, int) or not 0 <= output < len(names):
+        raise ValueError(f"output must be one of {', '.join(names)} or an index "
+                         f"0..{len(names) - 1}; got {output!r}")
+    return keras.Model(graph.inputs, graph.outputs[output], name=f"{model.name}_{names[output]}")

@@ -21,11 +21,28 @@ def test_two_inputs_are_named_and_refused():
         cams.explain(model, np.zeros((1, 16, 16, 3)))
 
 
-def test_two_outputs_are_refused():
+def test_an_output_is_chosen_by_name_or_index_and_explained_as_its_own_model():
+    keras.utils.set_random_seed(2)
     inputs = keras.Input((16, 16, 3))
-    model = keras.Model(inputs, [_conv_head(inputs), _conv_head(inputs, 3)])
-    with pytest.raises(ValueError, match="one input and one output.*2 outputs"):
-        cams.explain(model, np.zeros((1, 16, 16, 3)))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="shared")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(x)
+    finding = keras.layers.Dense(3, activation="softmax", name="finding")(pooled)
+    severity = keras.layers.Dense(1, name="severity")(pooled)
+    model = keras.Model(inputs, [finding, severity])
+    xs = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="2 outputs .finding, severity.; pass output="):
+        cams.explain(model, xs)
+    with pytest.raises(ValueError, match="unknown output 'age'"):
+        cams.explain(model, xs, output="age")
+    alone = keras.Model(inputs, finding)
+    for backend in cams.BACKENDS:
+        by_name = cams.explain(model, xs, output="finding", class_index=[0, 2], backend=backend)
+        expected = cams.explain(alone, xs, class_index=[0, 2], backend=backend)
+        assert by_name.head == "multiclass" and by_name.outputs.shape == (2, 3)
+        np.testing.assert_allclose(by_name.heatmaps, expected.heatmaps, atol=1e-6)
+        assert all(h.max() == 1 and h.std() > 0.01 for h in by_name.heatmaps)
+    res = cams.explain(model, xs, output=1)
+    assert res.head == "regression" and res.outputs.shape == (2, 1)
 
 
 def test_a_subclassed_model_is_refused_with_the_way_out():
