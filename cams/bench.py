@@ -164,7 +164,7 @@ def _scorecam_rows(model, layer, class_index, forward_one):
     return rows
 
 
-def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True):
+def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True, backends=True):
     """Measure every contender at batch 1 and at `batch`; return the report as a dict."""
     import keras
     import tensorflow as tf
@@ -191,7 +191,7 @@ def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True):
     report = {"model": model_name, "layer": layer, "input": list(shape), "batch": batch,
               "repeats": repeats, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
               "tensorflow": tf.__version__, "keras": keras.__version__,
-              "rows": measure(_contenders(model, layer, class_index))}
+              "rows": measure(_contenders(model, layer, class_index)) if backends else []}
     if methods:
         report["method_rows"] = measure(_method_contenders(model, layer, class_index))
         report["scorecam_rows"] = _scorecam_rows(model, layer, class_index, forward_time[1])
@@ -220,15 +220,15 @@ def table(report):
                          f"| {row[f'batch{b}_ratio']:.2f} | {row['images_per_s']:.1f} |")
         return lines
 
-    lines = rows_table(title + ", Grad-CAM", report["rows"])
+    lines = rows_table(title + ", Grad-CAM", report["rows"]) if report["rows"] else []
     if "method_rows" in report:
-        lines += [""] + rows_table(title + ", eager backend", report["method_rows"])
+        lines += ([""] if lines else []) + rows_table(title + ", eager backend", report["method_rows"])
         lines += ["", f"| {title}, one image | s/image | x one forward pass |", "|---|---:|---:|"]
         lines += [f"| {row['name']} | {row['seconds_per_image']:.2f} "
                   f"| {row['ratio_to_forward']:.0f} |" for row in report["scorecam_rows"]]
     if "labels_rows" in report:
         m = report["labels_model"]
-        lines += [""] + rows_table(
+        lines += ([""] if lines else []) + rows_table(
             f"{m['name']} {'x'.join(map(str, m['input']))}, {m['labels']} sigmoid labels, "
             f"layer {m['layer']}, Grad-CAM of every label", report["labels_rows"])
     return "\n".join(lines)
@@ -242,12 +242,15 @@ def main(argv=None):
     parser.add_argument("--json", default="bench.json", help="where to write the report")
     parser.add_argument("--backends-only", action="store_true",
                         help="skip the per-method, Score-CAM and multi-label tables")
+    parser.add_argument("--labels-only", action="store_true",
+                        help="only the multi-label table (every label in one call)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.batch < 2:
         parser.error("--repeats must be >= 1 and --batch >= 2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    report = run(args.model, args.repeats, args.batch, methods=not args.backends_only,
-                 labels=not args.backends_only)
+    report = run(args.model, args.repeats, args.batch,
+                 methods=not (args.backends_only or args.labels_only),
+                 labels=not args.backends_only, backends=not args.labels_only)
     print(table(report))
     print(f"({report['machine']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}, "
           f"median of {args.repeats})")
