@@ -21,21 +21,29 @@ def _one_conv_model(v, c):
     return model
 
 
-def test_eigencam_is_hot_where_the_layer_is_most_active():
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_eigencam_is_hot_where_the_layer_is_most_active(scale):
     # Every cell's activations are t * v + c: one principal direction, v, whose sign is
     # arbitrary. Its largest entry is negative, but the activations' sum rises with t
     # (sum(v) = 1.5 > 0), so the map must be relu(t - mean t), scaled to a peak of 1. The second
     # image, 1 - t, has the same activations mirrored about their mean: whichever sign the
-    # decomposition returns, one of the two images needs it flipped.
-    v, c = [1.0, 1.0, 1.0, -1.5], [2.0, 0.5, 1.0, 4.0]
+    # decomposition returns, one of the two images needs it flipped. Scaling the activations
+    # down cannot change the map.
+    v, c = scale * np.array([1.0, 1.0, 1.0, -1.5]), scale * np.array([2.0, 0.5, 1.0, 4.0])
     t = np.random.default_rng(0).permutation(36).reshape(6, 6) / 35.0
     x = np.stack([t, 1 - t])[..., None].astype(np.float32)
-    res = cams.explain(_one_conv_model(v, c), x, layer="features", method="eigencam")
+    model = _one_conv_model(v, c)
+    res = cams.explain(model, x, layer="features", method="eigencam")
     for heat, image in zip(res.heatmaps, x[..., 0]):
         expected = np.maximum(image - image.mean(), 0)
         np.testing.assert_allclose(heat, expected / expected.max(), atol=1e-5)
-        A = image[..., None] * np.asarray(v) + np.asarray(c)
+        A = image[..., None] * v + c
         assert np.corrcoef(heat.ravel(), A.sum(axis=-1).ravel())[0, 1] > 0.8
+    # The map ignores the class, but the explanation still carries the model's outputs and
+    # the predicted class, as every method's does.
+    outputs = np.asarray(model(x))
+    np.testing.assert_allclose(res.outputs, outputs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(res.class_index, outputs.argmax(axis=1))
 
 
 # A 1 x 4 map (0, 4, 1, 0) upsampled to 8 columns. Half-pixel centres (what OpenCV and
@@ -60,6 +68,12 @@ def test_energy_in_mask_upsamples_with_half_pixel_centres():
     right = np.zeros((4, 8), bool)
     right[:, 4:] = True
     assert metrics.energy_in_mask(heat, right) == pytest.approx(3.5 / 4, abs=1e-6)
+
+
+def test_upsampling_to_one_pixel_with_aligned_corners_reads_the_first_cell():
+    heat = np.array([[1.0, 3.0], [5.0, 7.0]])
+    np.testing.assert_allclose(cams.upsample(heat, (1, 1), align_corners=True), [[1.0]])
+    np.testing.assert_allclose(cams.upsample(heat, (1, 1)), [[4.0]])  # half-pixel: the centre
 
 
 def _centre_pixel_model(size, weight, bias):
