@@ -16,14 +16,18 @@ def free_port():
 
 
 class DemoServer:
-    """A demo.py process serving on 127.0.0.1:<free port>; `url` once ready."""
+    """A demo.py process serving on 127.0.0.1:<free port>, with extra command-line `args` and
+    environment `env`; `url` once ready, its output in .demo_server.log (`log_text()`)."""
 
-    def __init__(self, timeout=240):
+    def __init__(self, timeout=240, args=(), env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        self.log = open(os.path.join(ROOT, ".demo_server.log"), "w")
-        self.process = subprocess.Popen([sys.executable, "demo.py", "--port", str(self.port)],
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TF_CPP_MIN_LOG_LEVEL": "3",
+               **(env or {})}
+        self.log_path = os.path.join(ROOT, ".demo_server.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen([sys.executable, "demo.py", "--port", str(self.port),
+                                         *args],
                                         cwd=ROOT, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
@@ -37,6 +41,13 @@ class DemoServer:
                 time.sleep(1)
         self.stop()
         raise RuntimeError(f"demo.py did not serve {self.url} within {timeout} s")
+
+    def log_text(self):
+        """What the server has printed so far."""
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
 
     def stop(self):
         self.process.terminate()
