@@ -70,10 +70,14 @@ def test_energy_in_mask_upsamples_with_half_pixel_centres():
     assert metrics.energy_in_mask(heat, right) == pytest.approx(3.5 / 4, abs=1e-6)
 
 
-def test_upsampling_to_one_pixel_with_aligned_corners_reads_the_first_cell():
+def test_aligned_corners_put_the_end_pixels_on_the_end_cells():
     heat = np.array([[1.0, 3.0], [5.0, 7.0]])
+    np.testing.assert_allclose(cams.upsample(heat, (2, 2), align_corners=True), heat)
+    np.testing.assert_allclose(cams.upsample(heat, (3, 3), align_corners=True),
+                               [[1, 2, 3], [3, 4, 5], [5, 6, 7]])
+    # One pixel: the first cell, where half-pixel centres read the middle of the map.
     np.testing.assert_allclose(cams.upsample(heat, (1, 1), align_corners=True), [[1.0]])
-    np.testing.assert_allclose(cams.upsample(heat, (1, 1)), [[4.0]])  # half-pixel: the centre
+    np.testing.assert_allclose(cams.upsample(heat, (1, 1)), [[4.0]])
 
 
 def _centre_pixel_model(size, weight, bias):
