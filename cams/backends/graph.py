@@ -3,7 +3,10 @@
 The model is rebuilt in a private tf.Graph from a placeholder input, with graph variables that
 hold a copy of the live weights; gradients come from tf.compat.v1.gradients (what K.gradients
 calls) and run in the graph's own tf.compat.v1.Session. Eager execution is never switched off.
+Constants that layers hold as eager tensors (Normalization's mean and variance in EfficientNet,
+EfficientNetV2, ConvNeXt) enter the graph by value, as they enter a tf.function.
 """
+import contextlib
 import threading
 import weakref
 
@@ -27,7 +30,7 @@ class GraphBackend(PrimitiveBackend):
         # the guided graph is built later, on first use.
         self._model = weakref.ref(model)
         self._target, self._head, self._score = target, head, score
-        self.graph = tf.Graph()
+        self.graph = _PrivateGraph()
         with self.graph.as_default():
             shape = (None,) + tuple(model.inputs[0].shape[1:])
             self._x = tf.compat.v1.placeholder(tf.float32, shape, name="images")
@@ -49,7 +52,7 @@ class GraphBackend(PrimitiveBackend):
 
     def _build(self, guided=False):
         mapping = [(v, self._graph_vars[id(v)]) for v in self._live]
-        with keras.StatelessScope(state_mapping=mapping):
+        with keras.StatelessScope(state_mapping=mapping), self.graph.tracing():
             return tapped_forward(self._model(), self._x, self._target, self._head,
                                   value_of=lambda v: self._graph_vars[id(v)], guided=guided)
 
@@ -83,6 +86,62 @@ class GraphBackend(PrimitiveBackend):
     def class_scores(self, x, classes):
         """The score of each image for its class (N,)."""
         return self._run(self._fetches["scores"], x, classes)
+
+
+class _PrivateGraph(tf.Graph):
+    """A tf.Graph that takes in the eager tensors a traced model uses, each as a constant.
+
+    Keras 3 runs layers eagerly or inside a tf.function, never in a TF1 graph, so a layer may
+    hold a constant as an eager tensor (Normalization's mean and variance). TensorFlow lets an
+    eager tensor into a graph only while the graph says it is building a function, and then
+    asks the graph to `capture` it; a tf.function takes a small one in as a Const op. While
+    `tracing()`, this graph says so and takes every eager tensor in as a Const (an eager tensor
+    is immutable, so the value is exact). Only the `building_function` property says so:
+    tf.compat.v1.gradients reads the attribute behind it, and as_default, entered before
+    tracing, stays a graph context for tf.init_scope.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._tracing = False
+        self._eager_constants = {}  # id(eager tensor) -> (eager tensor, its Const)
+        self._outside = tf.Graph()
+
+    @property
+    def building_function(self):
+        return self._tracing
+
+    @property
+    def outer_graph(self):
+        """A tf.function traced inside (Keras' grouped convolutions) climbs outer graphs to the
+        first one not building a function: nothing encloses this graph, so an empty one."""
+        return self._outside
+
+    @contextlib.contextmanager
+    def tracing(self):
+        """Within, eager tensors that reach this graph (the default one) become constants."""
+        self._tracing = True
+        try:
+            yield
+        finally:
+            self._tracing = False
+
+    def capture(self, tensor, name=None, shape=None):
+        """The Const standing for an eager `tensor` (one per tensor); a tensor of this graph
+        is itself."""
+        if not isinstance(tensor, tf.__internal__.EagerTensor):
+            if getattr(tensor, "graph", None) is not self:
+                raise ValueError(f"{tensor!r} belongs to another graph")
+            return tensor
+        if tensor.dtype in (tf.resource, tf.variant):
+            raise ValueError("a layer uses an eager TensorFlow resource (a tf.Variable that Keras "
+                             "does not track, or a table), whose state the graph backend cannot "
+                             "copy; backends eager, tf-keras-vis use it as it is")
+        if id(tensor) not in self._eager_constants:  # the tensor is kept: its id stays its own
+            with tf.control_dependencies(None):
+                const = tf.constant(tensor.numpy(), tensor.dtype, name=name or "eager")
+            self._eager_constants[id(tensor)] = (tensor, const)
+        return self._eager_constants[id(tensor)][1]
 
 
 def _unique(variables):
