@@ -9,6 +9,8 @@ PREPROCESSING = {
     "densenet121": ("x / 255, minus ImageNet mean, over ImageNet std (torch)",
                     lambda x: (x / 255.0 - np.array([0.485, 0.456, 0.406], np.float32))
                     / np.array([0.229, 0.224, 0.225], np.float32)),
+    "efficientnetb0": ("pixels as they are, 0..255 (the model rescales and normalizes them "
+                       "itself)", lambda x: x),
     "unit": ("x / 255", lambda x: x / 255.0),
     "none": ("pixels as they are, 0..255", lambda x: x),
 }

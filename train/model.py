@@ -8,6 +8,7 @@ _SPECS = {
     "vgg16": ("VGG16", ("block5_",), "block5_conv3"),
     "mobilenetv2": ("MobileNetV2", ("block_16_", "Conv_1", "out_relu"), "out_relu"),
     "densenet121": ("DenseNet121", ("conv5_block16_", "bn", "relu"), "relu"),
+    "efficientnetb0": ("EfficientNetB0", ("block7a_", "top_"), "top_activation"),
 }
 
 

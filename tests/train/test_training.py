@@ -87,3 +87,28 @@ def test_cli_refuses_an_unknown_base_end(capsys):
     with pytest.raises(SystemExit) as exit_info:
         trainer.main(TINY + ["--epochs", "1", "--base-end", "nope"])
     assert exit_info.value.code == 2 and "no layer 'nope'" in capsys.readouterr().err
+
+
+def test_efficientnetb0_backbone_trains_and_is_explained_in_every_backend(tmp_path):
+    """EfficientNet normalizes inside the model (a Normalization layer with constants): the
+    card says pixels go in as they are, and every backend draws the same map."""
+    import cams
+    from cams import modelcard
+
+    out = tmp_path / "effnet.keras"
+    args = ["--phantoms", "16", "--size", "64", "--backbone", "efficientnetb0", "--weights",
+            "none", "--batch-size", "8", "--seed", "2", "--verbose", "0", "--epochs", "1",
+            "--cam-layer", "top_activation", "--out", str(out)]
+    assert trainer.main(args) == 0
+    model, card = modelcard.load(str(out))
+    assert card.preprocessing == "efficientnetb0" and card.cam_layer.endswith("/top_activation")
+    x = card.preprocess(np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)))
+    maps = {b: cams.explain(model, x, class_index="all", backend=b).heatmaps
+            for b in cams.BACKENDS}
+    # After one epoch a class may have no positive evidence (an all-zero map): the agreement
+    # must rest on maps that are not degenerate, at least two of the four.
+    live = (maps["eager"].max(axis=(2, 3)) > 0.99) & (maps["eager"].std(axis=(2, 3)) > 0.01)
+    assert live.sum() >= 2, live
+    for b in ("graph", "tf-keras-vis"):
+        np.testing.assert_allclose(maps["eager"], maps[b], atol=1e-4)
+        np.testing.assert_allclose(maps["eager"][live], maps[b][live], atol=1e-4)
