@@ -1,32 +1,42 @@
 """The loaded model and the work behind each button: every handler returns data (arrays, numbers,
-names), never page text; text.py formats it."""
+names), never page text; text.py formats it and page.py lays it out.
+
+Images are explained at display size (uploads.DISPLAY_MAX): the overlays are that size, and the
+model gets that image resized to its input.
+"""
 import glob
 import hashlib
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import cv2
 import numpy as np
 
 import cams
-from cams import images, modelcard
+from cams import images, metrics, modelcard, overlays
 from cams.app.uploads import BadInput, read_upload
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "gray")
 PREDICTED = "predicted class"
+TRUST_STEPS = 32  # deletion/insertion points: every 1/32 of the pixels, as cams.report
+GALLERY_SIDE = 1024  # long side of the Compare and Layer sweep tiles
 
 
 @dataclass(frozen=True)
 class Explained:
-    """One image explained: what the Explain tab shows."""
+    """One image explained: what the Explain tab shows and offers for download."""
     probabilities: dict      # class name -> probability
-    overlay: np.ndarray      # uint8 RGB at the upload's size
+    original: np.ndarray     # uint8 RGB, the upload as explained (long side <= DISPLAY_MAX)
+    overlay: np.ndarray      # uint8 RGB, the same size
     raw: np.ndarray          # uint8 RGB, the map at its own resolution, enlarged
-    explanation: object      # the cams.Explanation
+    explanation: object      # the cams.Explanation; its heatmaps[0] is the layer-resolution map
     class_name: str          # the class explained
     seconds: float
     outlined: bool           # the true lesion is drawn (a shipped example)
+    upload: object           # the uploads.Upload: size, kind, DICOM facts
+    record: dict             # the JSON-ready account of it all (no file name, no identifier)
 
 
 @dataclass(frozen=True)
@@ -34,13 +44,33 @@ class Compared:
     """One image through every backend."""
     gallery: list            # [(overlay or the upload, caption)]
     seconds: dict            # backend -> seconds, for the backends that computed the map
-    largest_difference: float  # max |map_a - map_b| over pairs of backends (NaN if < 2)
+    differences: dict        # (backend a, backend b) -> max |map_a - map_b|
+    largest_difference: float  # the largest of them (NaN if < 2 backends computed a map)
     layer: str
+    outlined: bool
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Can the shown map be trusted: its deletion and insertion curves and the randomization
+    check's rank correlation."""
+    fractions: np.ndarray    # (steps + 1,) share of pixels removed / inserted
+    deletion: np.ndarray     # (steps + 1,) the class probability as the top pixels are removed
+    insertion: np.ndarray    # (steps + 1,) ... as they are painted onto a blurred copy
+    deletion_auc: float
+    insertion_auc: float
+    rho: float | None        # Spearman's rho, map vs map of a randomized top (None: not possible)
+    rho_note: str            # why rho is None, else ""
+    class_name: str
+    method: str
+    backend: str
+    layer: str
+    seconds: float
 
 
 def digest(rgb):
     """A content key for an RGB array (uploads of an example are copies of it)."""
-    return hashlib.sha1(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(rgb)).hexdigest()
 
 
 def outline(rgb, mask):
@@ -66,6 +96,14 @@ def examples_in(folder):
     return paths, masks
 
 
+def versions():
+    """{package: version} of what computed an explanation."""
+    import keras
+    import tensorflow as tf
+
+    return {"cams": cams.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
 class App:
     """The loaded model and everything the handlers need; loads once, warms up once."""
 
@@ -80,11 +118,12 @@ class App:
         self.examples, self.masks = examples_in(examples_dir) if examples_dir else ([], {})
 
     def warm_up(self):
-        """Trace and build every backend once, so the first click does not stall."""
-        x = np.zeros((1, self.size, self.size, 3), np.float32)
+        """Trace and build every backend, and the metrics' probability function, once, so the
+        first click does not stall."""
+        x = self.card.preprocess(np.zeros((1, self.size, self.size, 3), np.float32))
         for backend in cams.BACKENDS:
-            cams.explain(self.model, self.card.preprocess(x), layer=self.default_layer,
-                         backend=backend)
+            cams.explain(self.model, x, layer=self.default_layer, backend=backend)
+        metrics.class_probability(self.model, x, [0])
 
     def _target(self, target):
         if target in (None, "", PREDICTED):
@@ -129,37 +168,117 @@ class App:
         small = images.resize(image, self.size)
         return self.card.preprocess(small[None].astype(np.float32))
 
-    def probabilities(self, outputs):
-        """{class name: probability} of one image's outputs (a single sigmoid unit: 1-p, p)."""
-        p = np.asarray(outputs[0], np.float64)
-        if len(p) == 1:
-            p = np.array([1 - p[0], p[0]])
-        return {name: float(v) for name, v in zip(self.classes, p)}
+    @property
+    def head(self):
+        """What the model's outputs are: "multiclass", "multilabel", "binary" or "regression"
+        (cams.scores.KINDS)."""
+        return cams.describe(self.model).head.kind
 
-    def explain(self, path, backend="eager", method="gradcam", layer=None, target=PREDICTED,
-                alpha=0.4, colormap="jet", conventions=False, top_k=0):
-        """Explained for one uploaded image."""
+    def probabilities(self, res):
+        """{class name: probability} of the first image of a cams.Explanation: its
+        `probabilities` row, as cams reads the head (a softmax row; a single sigmoid unit as
+        1 - p, p; each label's own sigmoid for a multi-label head; a regression unit's output
+        as it is). The one place the page's numbers come from."""
+        return {name: float(v) for name, v in zip(self.classes, res.probabilities[0])}
+
+    def preview(self, source, window_center=None, window_width=None):
+        """The upload as it will be explained: an uploads.Upload."""
+        return read_upload(source, window_center, window_width)
+
+    def _explained_map(self, source, backend, method, layer, target, conventions, top_k,
+                       window_center, window_width):
+        """(upload, model input x (1, H, W, 3), cams.Explanation, options, seconds)."""
+        options = self.options(method, backend, conventions, top_k)
+        upload = read_upload(source, window_center, window_width)
+        x = self._batch(upload.image)
+        start = time.perf_counter()
+        res = cams.explain(self.model, x, layer=layer, class_index=self._target(target),
+                           method=method, backend=backend, **options)
+        return upload, x, res, options, time.perf_counter() - start
+
+    def explain(self, source, backend="eager", method="gradcam", layer=None, target=PREDICTED,
+                alpha=0.4, colormap="jet", conventions=False, top_k=0, window_center=None,
+                window_width=None):
+        """Explained for one upload (a path or the file's bytes; DICOM through the window
+        window_center, window_width, None for the file's own)."""
         layer = layer or self.default_layer
         self._check(method, layer, alpha, colormap, backend)
-        options = self.options(method, backend, conventions, top_k)
-        image = read_upload(path)
-        rgb = np.asarray(image)
-        start = time.perf_counter()
-        res = cams.explain(self.model, self._batch(image), layer=layer,
-                           class_index=self._target(target), method=method, backend=backend,
-                           **options)
-        seconds = time.perf_counter() - start
+        upload, _, res, _, seconds = self._explained_map(
+            source, backend, method, layer, target, conventions, top_k, window_center,
+            window_width)
+        rgb = np.asarray(upload.image)
         heat = res.heatmaps[0]
         over = cams.overlay(rgb, heat, alpha=float(alpha), colormap=colormap)
         mask = self.masks.get(digest(rgb))
         if mask is not None:
             over = outline(over, mask)
         raw = cv2.resize(cams.colorize(heat, colormap), (256, 256), interpolation=cv2.INTER_NEAREST)
-        return Explained(self.probabilities(res.outputs), over, raw, res,
-                         self.classes[int(res.class_index[0])], seconds, mask is not None)
+        probabilities = self.probabilities(res)
+        class_name = self.classes[int(res.class_index[0])]
+        record = self.record(res, upload, class_name, probabilities,
+                             {"alpha": float(alpha), "colormap": colormap}, seconds)
+        return Explained(probabilities, rgb, over, raw, res, class_name, seconds,
+                         mask is not None, upload, record)
 
-    def compare(self, path, method="gradcam", layer=None, target=PREDICTED, alpha=0.4,
-                colormap="jet", conventions=True, top_k=0):
+    def record(self, res, upload, class_name, probabilities, display, seconds):
+        """The JSON-ready account of one explanation: what was explained how, by what versions.
+        It names the model file but never the upload's, and of a DICOM file only how it is
+        stored and shown (uploads.DicomFacts)."""
+        facts = upload.dicom
+        return {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": os.path.basename(self.model_path),
+            "classes": list(self.classes),
+            "method": res.method, "backend": res.backend, "layer": res.layer,
+            "score": res.score, "head": res.head,
+            "class_index": int(res.class_index[0]), "class_name": class_name,
+            "probabilities": probabilities,
+            "options": dict(res.options), "display": display,
+            "heatmap": {"shape": list(res.heatmaps.shape[1:]), "dtype": "float32",
+                        "range": [0, 1]},
+            "image": {"kind": upload.kind, "width": upload.width, "height": upload.height,
+                      "explained_at": list(upload.image.size),
+                      "model_input": [self.size, self.size]},
+            "dicom": None if facts is None else {
+                "modality": facts.modality, "rows": facts.rows, "columns": facts.columns,
+                "bits_stored": facts.bits_stored, "photometric": facts.photometric,
+                "window": facts.window, "window_center": facts.center,
+                "window_width": facts.width, "notes": list(facts.notes)},
+            "seconds": round(seconds, 4),
+            "versions": versions(),
+        }
+
+    def trust(self, source, backend="eager", method="gradcam", layer=None, target=PREDICTED,
+              conventions=False, top_k=0, window_center=None, window_width=None,
+              steps=TRUST_STEPS):
+        """Trust for the map explain shows with the same choices: deletion and insertion
+        (cams.metrics.deletion_insertion) and the randomization check's rho."""
+        layer = layer or self.default_layer
+        self._check(method, layer, 0.5, "jet", backend)
+        start = time.perf_counter()
+        _, x, res, options, _ = self._explained_map(
+            source, backend, method, layer, target, conventions, top_k, window_center,
+            window_width)
+        classes = res.class_index
+        curves = metrics.deletion_insertion(self.model, x, res.heatmaps, classes, steps=steps)
+
+        def explain(model, batch):
+            return cams.explain(model, batch, layer=res.layer, class_index=classes,
+                                method=method, backend=backend, **options).heatmaps
+
+        try:
+            rho, note = float(metrics.randomization_check(self.model, x, explain, res.layer)[0]), ""
+        except ValueError as err:  # nothing with weights above the layer
+            rho, note = None, str(err)
+        return Trust(np.linspace(0, 1, steps + 1), curves["deletion_curve"][0],
+                     curves["insertion_curve"][0], float(curves["deletion"][0]),
+                     float(curves["insertion"][0]), rho, note,
+                     self.classes[int(classes[0])], res.method, res.backend, res.layer,
+                     time.perf_counter() - start)
+
+    def compare(self, source, method="gradcam", layer=None, target=PREDICTED, alpha=0.4,
+                colormap="jet", conventions=True, top_k=0, window_center=None,
+                window_width=None):
         """Every backend on the same image: Compared.
 
         With conventions (the default), every backend computes tf-keras-vis' variant of the
@@ -167,8 +286,9 @@ class App:
         layer = layer or self.default_layer
         self._check(method, layer, alpha, colormap)
         options = self.options(method, "eager", conventions, top_k)
-        image = read_upload(path)
-        rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
+        upload = read_upload(source, window_center, window_width)
+        rgb, x, cls = np.asarray(upload.image), self._batch(upload.image), self._target(target)
+        mask = self.masks.get(digest(rgb))
         maps, gallery, seconds = {}, [], {}
         for backend in cams.BACKENDS:
             start = time.perf_counter()
@@ -176,30 +296,33 @@ class App:
                 res = cams.explain(self.model, x, layer=layer, class_index=cls, method=method,
                                    backend=backend, **options)
             except ValueError as err:  # a method this backend cannot express
-                gallery.append((rgb, f"{backend}: {err}"))
+                gallery.append((overlays.shrink(rgb, GALLERY_SIDE), f"{backend}: {err}"))
                 continue
             seconds[backend] = time.perf_counter() - start
             maps[backend] = res.heatmaps[0]
-            gallery.append((cams.overlay(rgb, res.heatmaps[0], float(alpha), colormap),
+            over = cams.overlay(rgb, res.heatmaps[0], float(alpha), colormap, GALLERY_SIDE)
+            gallery.append((over if mask is None else outline(over, mask),
                             f"{backend} · {seconds[backend] * 1000:.0f} ms"))
         names = list(maps)
-        diffs = [float(np.abs(maps[a] - maps[b]).max())
-                 for i, a in enumerate(names) for b in names[i + 1:]]
-        return Compared(gallery, seconds, max(diffs) if diffs else float("nan"), layer)
+        differences = {(a, b): float(np.abs(maps[a] - maps[b]).max())
+                       for i, a in enumerate(names) for b in names[i + 1:]}
+        largest = max(differences.values()) if differences else float("nan")
+        return Compared(gallery, seconds, differences, largest, layer, mask is not None)
 
-    def sweep(self, path, layers, method="gradcam", target=PREDICTED, colormap="jet"):
+    def sweep(self, source, layers, method="gradcam", target=PREDICTED, colormap="jet",
+              window_center=None, window_width=None):
         """A heatmap per chosen layer: [(overlay, layer path, (h, w))]."""
         if not layers:
             raise BadInput("Choose at least one layer to sweep.")
         for layer in layers:
             self._check(method, layer, 0.5, colormap)
-        image = read_upload(path)
-        rgb, x, cls = np.asarray(image), self._batch(image), self._target(target)
+        upload = read_upload(source, window_center, window_width)
+        rgb, x, cls = np.asarray(upload.image), self._batch(upload.image), self._target(target)
         options = self.options(method, "eager", top_k=16 if method == "scorecam" else 0)
         found = []
         for layer in layers:
             res = cams.explain(self.model, x, layer=layer, class_index=cls, method=method,
                                **options)
-            found.append((cams.overlay(rgb, res.heatmaps[0], 0.5, colormap), layer,
+            found.append((cams.overlay(rgb, res.heatmaps[0], 0.5, colormap, GALLERY_SIDE), layer,
                           res.heatmaps.shape[1:]))
         return found

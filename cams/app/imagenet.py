@@ -36,12 +36,13 @@ class ImageNetDemo:
                 raise BadInput(self.failure) from None
         return self._model
 
-    def run(self, path, class_index=251):
-        """({class name: probability} of the top 3, overlay RGB at the photo's size)."""
+    def run(self, source, class_index=251):
+        """({class name: probability} of the top 3, overlay RGB at the photo's size, its long
+        side at most uploads.DISPLAY_MAX). source: a path or the file's bytes."""
         from keras.applications import vgg16
 
         model = self._vgg16()
-        image = read_upload(path)
+        image = read_upload(source).image
         x = vgg16.preprocess_input(images.resize(image, 224)[None].astype(np.float32))
         # Chollet differentiates the class's softmax output, as score="probability" does.
         res = cams.explain(model, x, layer=LAYER, class_index=int(class_index), backend="graph",

@@ -33,12 +33,20 @@ class TfKerasVisBackend(Backend):
 
     def __init__(self, model, target, head, score):
         self._head, self._score, self._layer_name = head, score, target.path.split("/")[-1]
-        self._full = layers.flat_model(model)
-        self._logit_model = (layers.flat_model(model, end_before=head.layer)
-                             if head.logit_is_input else self._full)
+        if not isinstance(target.layer, keras.layers.Layer):  # e.g. ConvNeXt's `x + y`
+            raise ValueError(f"{target.path!r} is an operation ({type(target.layer).__name__}), "
+                             "not a layer, and tf-keras-vis finds only layers; backends "
+                             f"{OTHERS} explain it")
+        try:
+            self._full = layers.flat_model(model)
+            self._logit_model = (layers.flat_model(model, end_before=head.layer)
+                                 if head.logit_is_input else self._full)
+        except ValueError as err:
+            raise ValueError(f"{err} tf-keras-vis needs one flat model; backends {OTHERS} "
+                             f"explain {model.name!r} as it is.") from err
         if sum(layer.name == self._layer_name for layer in self._full.layers) != 1:
             raise ValueError(f"tf-keras-vis finds layers by name, and {self._layer_name!r} is not "
-                             "unique once nested models are flattened; use another backend.")
+                             f"unique once nested models are flattened; use backends {OTHERS}.")
         self._watch = cache.WeightsWatch(model.variables)
         self._clones = {}
         self._outputs = tf.function(lambda x: self._full(x, training=False))

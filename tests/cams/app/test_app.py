@@ -1,6 +1,7 @@
 """The app's handlers and endpoints, every bad input included, on the shipped model."""
 import os
 import shutil
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -8,59 +9,47 @@ import pytest
 from PIL import Image
 
 import cams
-from cams.app import handlers, imagenet, page
+from cams.app import handlers, imagenet, page, serving
 from cams.app.handlers import PREDICTED
 from cams.app.uploads import BadInput
+from tests.cams.app.files import MODEL, example, save_image
 
-MODEL = "models/xray_phantoms.keras"
-EXAMPLES = "models/examples"
-
-
-@pytest.fixture(scope="module")
-def app():
-    application = handlers.App(MODEL, EXAMPLES)
-    application.warm_up()
-    return application
-
-
-@pytest.fixture(scope="module")
-def calls(app):
-    """The page's endpoints, by API name."""
-    return page.endpoints(app, imagenet.ImageNetDemo())
-
-
-def _png(tmp_path, name, array, mode=None):
-    path = tmp_path / name
-    (Image.fromarray(array, mode) if mode else Image.fromarray(array)).save(path)
-    return str(path)
+_png = save_image
+ACCEPTED = ("PNG, JPEG, TIFF, BMP or GIF", "DICOM")  # every message that lists formats has both
 
 
 def _opacity_example(app):
-    return next(p for p in app.examples if os.sep + "opacity" + os.sep in p)
+    return example(app, "opacity")
 
 
 def test_explain_an_example_with_its_lesion_outlined(app, calls):
-    probs, overlay, raw, timing = calls["explain"](_opacity_example(app))
+    probs, (original, overlay), raw, files, timing = calls["explain"](_opacity_example(app))
     assert set(probs) == set(app.classes) and sum(probs.values()) == pytest.approx(1, abs=1e-5)
     assert overlay.shape == (224, 224, 3) and overlay.dtype == np.uint8
+    np.testing.assert_array_equal(original, np.asarray(Image.open(_opacity_example(app))
+                                                       .convert("RGB")))
     assert raw.shape == (256, 256, 3)
     assert "true lesion outlined" in timing
     assert (overlay == 255).all(axis=-1).sum() > 20  # the white outline
+    assert (original == 255).all(axis=-1).sum() < (overlay == 255).all(axis=-1).sum()
+    assert [os.path.basename(f) for f in files] == [
+        "overlay-gradcam-opacity.png", "heatmap-gradcam-opacity.npy",
+        "explanation-gradcam-opacity.json"]
 
 
 @pytest.mark.parametrize("backend", cams.BACKENDS)
 def test_every_backend_and_target(app, calls, backend):
     path = _opacity_example(app)
     for target in [PREDICTED] + app.classes:
-        probs, overlay, raw, timing = calls["explain"](path, backend, "gradcam", app.default_layer,
-                                                  target, 0.5, "turbo")
+        probs, (_, overlay), raw, _, timing = calls["explain"](
+            path, backend, "gradcam", app.default_layer, target, 0.5, "turbo")
         assert backend in timing and overlay.shape == (224, 224, 3)
 
 
 @pytest.mark.parametrize("method", cams.METHODS)
 def test_every_method_in_the_menu(app, calls, method):
-    probs, overlay, raw, timing = calls["explain"](_opacity_example(app), "eager", method,
-                                              top_k=8)
+    probs, (_, overlay), raw, _, timing = calls["explain"](_opacity_example(app), "eager",
+                                                            method, top_k=8)
     assert overlay.shape == (224, 224, 3) and method in timing
     assert "top_k" in timing if method == "scorecam" else "top_k" not in timing
 
@@ -78,42 +67,62 @@ def test_bad_top_k(app, calls, top_k):
         calls["explain"](_opacity_example(app), "eager", "scorecam", top_k=top_k)
 
 
+def _ramp(dtype=np.uint8, top=255, channels=None):
+    """A (260, 300) ramp (so an upload read wrongly shows), with channels if given."""
+    ramp = np.linspace(0, top, 300)[None, :].repeat(260, axis=0).astype(dtype)
+    return ramp if channels is None else np.stack([ramp] * channels, axis=-1)
+
+
 @pytest.mark.parametrize("name, array, mode", [
-    ("gray.png", np.full((260, 300), 120, np.uint8), None),
-    ("rgba.png", np.full((260, 300, 4), 200, np.uint8), None),
-    ("deep.png", np.full((260, 300), 40000, np.uint16), None),
-    ("photo.jpg", np.full((260, 300, 3), 90, np.uint8), None),
+    ("gray.png", _ramp(), None),
+    ("rgba.png", _ramp(channels=4), None),
+    ("deep.png", _ramp(np.uint16, 65535), None),
+    ("photo.jpg", _ramp(channels=3), None),
+    ("scan.tif", _ramp(np.uint16, 65535), None),
+    ("scan.bmp", _ramp(channels=3), None),
+    ("anim.gif", _ramp(), None),
 ])
 def test_uploads_of_any_kind_and_size(app, calls, tmp_path, name, array, mode):
-    probs, overlay, _, timing = calls["explain"](_png(tmp_path, name, array, mode))
-    assert overlay.shape == (260, 300, 3)
+    path = _png(tmp_path, name, array, mode)
+    probs, (original, overlay), _, _, timing = calls["explain"](path)
+    assert overlay.shape == original.shape == (260, 300, 3)
     assert "outlined" not in timing
+    gray = original.astype(int).mean(axis=-1)
+    assert gray[:, 0].max() <= 3 and gray[:, -1].min() >= 250  # dark left, bright right
+    # the bytes of the file, as the page's upload hands them over, read the same
+    np.testing.assert_array_equal(calls["explain"](Path(path).read_bytes())[1][0], original)
 
 
 def _bad_files(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "notes.png").write_text("this is not an image")
     good = _png(tmp_path, "good.png", np.zeros((64, 64), np.uint8))
-    (tmp_path / "cut.png").write_bytes(open(good, "rb").read()[:60])
+    (tmp_path / "cut.png").write_bytes(Path(good).read_bytes()[:60])
     tiny = _png(tmp_path, "tiny.png", np.zeros((1, 1), np.uint8))
     huge = tmp_path / "huge.png"
     Image.new("L", (10000, 10000)).save(huge)
-    return {"none": (None, "Upload an image first"),
-            "missing": (str(tmp_path / "gone.png"), "did not arrive"),
-            "empty": (str(tmp_path / "empty.png"), "empty"),
-            "not an image": (str(tmp_path / "notes.png"), "not an image"),
-            "corrupt": (str(tmp_path / "cut.png"), "corrupt"),
-            "1x1": (tiny, "too small"),
-            "10000x10000": (str(huge), "too large")}
+    dicom = tmp_path / "cut.dcm"
+    dicom.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI" + b"\xff" * 40)
+    return {"none": (None, "Upload an image first", True),
+            "missing": (str(tmp_path / "gone.png"), "did not arrive", True),
+            "empty": (str(tmp_path / "empty.png"), "empty", True),
+            "empty bytes": (b"", "empty", True),
+            "not an image": (str(tmp_path / "notes.png"), "not an image", True),
+            "corrupt": (str(tmp_path / "cut.png"), "corrupt", True),
+            "damaged DICOM": (str(dicom), "DICOM file cannot be used", True),
+            "1x1": (tiny, "too small", False),
+            "10000x10000": (str(huge), "too large", False)}
 
 
 def test_bad_uploads_get_clear_errors_and_the_app_keeps_working(app, calls, tmp_path):
-    for kind, (path, message) in _bad_files(tmp_path).items():
-        with pytest.raises(BadInput, match=message):
+    for kind, (path, message, lists_formats) in _bad_files(tmp_path).items():
+        with pytest.raises(BadInput, match=message) as raised:
             calls["explain"](path)
+        if lists_formats:  # a message about the file says every format that is accepted
+            assert all(f in str(raised.value) for f in ACCEPTED), (kind, str(raised.value))
         with pytest.raises(gr.Error, match=message):  # what the person sees in the page
-            page.guard(calls["explain"])(path)
-    assert calls["explain"](_opacity_example(app))[1].shape == (224, 224, 3)
+            serving.guard(calls["explain"])(path)
+    assert calls["explain"](_opacity_example(app))[1][1].shape == (224, 224, 3)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -131,9 +140,23 @@ def test_compare_shows_all_backends_agreeing(app, calls):
     assert len(gallery) == len(cams.BACKENDS)
     assert all(img.shape == (224, 224, 3) for img, _ in gallery)
     largest = float(summary.split("backends:** ")[1].split()[0])
-    assert largest <= 1e-4
+    assert largest <= 1e-4 and "the backends agree" in summary
     for backend in cams.BACKENDS:
         assert f"| {backend} |" in summary
+    assert "true lesion outlined" in summary
+    assert all((img == 255).all(axis=-1).sum() > 20 for img, _ in gallery)  # the outline
+
+
+def test_compare_has_opacity_and_colormap_as_explain_does(app, calls):
+    plain, _ = calls["compare"](_opacity_example(app), alpha=0.0)
+    jet, _ = calls["compare"](_opacity_example(app), alpha=0.8, colormap="jet")
+    gray, _ = calls["compare"](_opacity_example(app), alpha=0.8, colormap="gray")
+    original = np.asarray(Image.open(_opacity_example(app)).convert("RGB"))
+    outline = (plain[0][0] == 255).all(axis=-1)
+    np.testing.assert_array_equal(plain[0][0][~outline], original[~outline])
+    assert np.abs(jet[0][0].astype(int) - original).mean() > 20
+    colour = lambda img: np.abs(img[..., 0].astype(int) - img[..., 2]).mean()  # noqa: E731
+    assert colour(jet[0][0]) > 10 * max(colour(gray[0][0]), 1)
 
 
 def test_compare_a_method_tf_keras_vis_has_and_one_it_lacks(app, calls):
@@ -147,7 +170,11 @@ def test_compare_a_method_tf_keras_vis_has_and_one_it_lacks(app, calls):
 def test_layer_sweep(app, calls):
     layers = app.layers[-3:]
     gallery = calls["sweep"](_opacity_example(app), layers)
-    assert [caption.split()[0] for _, caption in gallery] == layers
+    sizes = [cams.explain(app.model, np.zeros((1, 224, 224, 3)), layer=layer).heatmaps.shape[1:]
+             for layer in layers]
+    assert [caption for _, caption in gallery] == [
+        f"{layer.rsplit('/', 1)[-1]} · {h}x{w}" for layer, (h, w) in zip(layers, sizes)]
+    assert all("/" not in caption for _, caption in gallery)
     with pytest.raises(BadInput, match="at least one layer"):
         calls["sweep"](_opacity_example(app), [])
     gallery = calls["sweep"](_opacity_example(app), layers[-1:], "layercam")
@@ -178,6 +205,7 @@ def test_imagenet_tab_explains_with_the_graph_backend(tmp_path):
                                                                         dtype=np.uint8))
     top, overlay = tab.run(photo, 251)
     assert len(top) == 3 and overlay.shape == (50, 60, 3)
+    assert tab.run(Path(photo).read_bytes(), 251)[1].shape == (50, 60, 3)  # the page's bytes
 
 
 def test_model_without_json_uses_stated_defaults(tmp_path):
