@@ -172,7 +172,7 @@ def read(source):
     info = DicomInfo(
         modality=str(ds.get("Modality") or "") or None, rows=values.shape[0],
         columns=values.shape[1], bits_stored=int(ds.get("BitsStored") or 0),
-        photometric=photometric, frames=frames, transfer_syntax=ts.name,
+        photometric=photometric, frames=frames, transfer_syntax=_syntax_name(ts),
         window_center=center, window_width=width, voi_function=function,
         has_voi_lut=bool(ds.get("VOILUTSequence")), notes=notes + window_notes + lut_notes)
     return DicomImage(values, info, lut_display, lut_window)
@@ -229,6 +229,19 @@ def _open(source):
             return dcmread(source, force=False)  # reads everything, pixel data included
 
 
+# The standard's codes (PS3.3 C.7.6.3.1.2); anything else is the file's own text, never quoted.
+_PHOTOMETRIC_CODES = {"MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK",
+                      "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420",
+                      "YBR_ICT", "YBR_RCT"}
+
+
+def _syntax_name(ts):
+    """A transfer syntax's registered name; an unregistered UID is the file's own text (a
+    badly made file may hold anything there, a name included) and is never quoted."""
+    name = ts.name
+    return "an unregistered transfer syntax" if name == str(ts) else name
+
+
 def _transfer_syntax(ds):
     """The file's transfer syntax UID, or ValueError when its meta header names none."""
     meta = getattr(ds, "file_meta", None)
@@ -274,7 +287,7 @@ def _first_frame(ds, ts):
         plugins = ", ".join(decoder.available_plugins)
         failed = _cannot_decode(ts, f"the installed decoder ({plugins}) could not read this file")
     else:
-        failed = (f"the pixel data ({ts.name}) cannot be read: the image's rows, columns or bits "
+        failed = (f"the pixel data ({_syntax_name(ts)}) cannot be read: the image's rows, columns or bits "
                   f"are missing or do not match it, or the file is truncated; {_ACCEPTED}")
     with _damaged(failed):
         return pixel_array(ds, index=0)  # decodes frame 1 only
@@ -292,7 +305,7 @@ def _cannot_decode(ts, reason):
             return False
 
     names = [uid.name for uid in AllTransferSyntaxes if uid.is_compressed and readable(uid)]
-    return (f"cannot decode pixel data compressed with {ts.name}: {reason}; this installation "
+    return (f"cannot decode pixel data compressed with {_syntax_name(ts)}: {reason}; this installation "
             f"reads uncompressed files and {', '.join(names) or 'no compressed ones'} "
             f"({_MORE_DECODERS})")
 
@@ -315,10 +328,11 @@ def _gray_values(ds, pixels, photometric):
         with _damaged(f"the file's palette colour lookup tables are missing or damaged; "
                       f"{_ACCEPTED}"):
             pixels = apply_color_lut(pixels, ds)
-    elif pixels.ndim != 3 or pixels.shape[-1] != 3:
-        raise ValueError(f"unsupported photometric interpretation {photometric[:16]!r}; "
+    shown = photometric if photometric in _PHOTOMETRIC_CODES else "unrecognised"
+    if photometric != "PALETTE COLOR" and (pixels.ndim != 3 or pixels.shape[-1] != 3):
+        raise ValueError(f"unsupported photometric interpretation ({shown}); "
                          "accepted: MONOCHROME1, MONOCHROME2, PALETTE COLOR, RGB and YBR colour")
-    note = (f"{photometric} colour file: converted to gray by luma "
+    note = (f"{shown} colour file: converted to gray by luma "
             f"(0.299 R + 0.587 G + 0.114 B)")
     return (pixels @ _LUMA).astype(np.float32), (note,)
 

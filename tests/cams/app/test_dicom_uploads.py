@@ -164,8 +164,6 @@ def test_no_patient_identifier_reaches_the_page_the_files_or_the_log(calls, tmp_
     assert not _leaks(said)
 
 
-@pytest.mark.xfail(strict=True, reason="cams.dicom names an unknown transfer syntax by its UID, "
-                                       "which is the file's own text (reported to the lead)")
 def test_an_unreadable_transfer_syntax_is_not_quoted(calls):
     with pytest.raises(BadInput) as raised:
         calls["explain"](_with_a_name_where_a_code_belongs("TransferSyntaxUID"))
