@@ -19,6 +19,7 @@ def test_eager_traces_once_across_calls_batch_sizes_and_methods(fashion_cnn):
         for method in ("gradcam", "layercam", "eigencam", "guided-backprop", "guided-gradcam"):
             cams.explain(fashion_cnn, x, layer="final", method=method)
         cams.explain(fashion_cnn, x, layer="final", method="scorecam", score="logit", top_k=5)
+        cams.explain(fashion_cnn, x, layer="final", class_index=[[n % 10, 3]] * n)  # all-labels
     engine = _engine(fashion_cnn, "eager", "final")
     for name, fn in engine._compiled.items():
         assert fn.experimental_get_tracing_count() == 1, name
