@@ -132,3 +132,52 @@ def test_a_float_image_in_0_1_looks_like_its_uint8_twin(alpha):
         np.testing.assert_array_equal(cams.overlay(image, heat, alpha=alpha), expected)
         np.testing.assert_array_equal(cams.overlay(image[..., 0], heat, alpha=alpha),
                                       cams.overlay(u8[..., 0], heat, alpha=alpha))
+
+
+def _pooled_model(head_units, activation, bias, kernel=None, channels=1):
+    """Input (6, 6, channels) -> identity 1x1 conv "features" (A = x) -> average pool ->
+    Dense(head_units, activation) with the given kernel (default zeros) and bias."""
+    inputs = keras.Input((6, 6, channels))
+    features = keras.layers.Conv2D(channels, 1, name="features")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    outputs = keras.layers.Dense(head_units, activation=activation)(pooled)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("features").set_weights([np.eye(channels, dtype=np.float32)[None, None],
+                                             np.zeros(channels, np.float32)])
+    kernel = np.zeros((channels, head_units)) if kernel is None else kernel
+    model.layers[-1].set_weights([np.asarray(kernel, np.float32),
+                                  np.asarray(bias, np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("score", ["logit", "probability"])
+def test_a_single_sigmoid_unit_predicts_class_1_above_one_half(score):
+    # The logit is the bias here: z = 0.5 (p = 0.62) is class 1, z = -0.5 class 0, and the
+    # tie z = 0 (p = 1/2 exactly) class 0, whether read from the logit or the probability.
+    x = np.random.default_rng(1).uniform(size=(2, 6, 6, 1)).astype(np.float32)
+    for z, expected in ((0.5, 1), (-0.5, 0), (0.0, 0)):
+        res = cams.explain(_pooled_model(1, "sigmoid", [z]), x, layer="features", score=score)
+        assert list(res.class_index) == [expected] * 2, f"z = {z}"
+
+
+def test_scorecam_weighs_a_multilabel_head_by_each_labels_own_sigmoid():
+    # Three independent labels (sigmoid units): Score-CAM's weight of channel k is the
+    # probability of the label asked for on the image masked by channel k, sigmoid(z_label),
+    # not a softmax across the labels. Here A = x (three channels), so each mask is a channel
+    # of x min-max scaled, and the logits of an image are W^T mean(image) + b.
+    x = np.random.default_rng(2).uniform(0.2, 1, size=(1, 6, 6, 3)).astype(np.float32)
+    W, b = np.array([[6.0, -4.0, 1.0], [-3.0, 2.0, 8.0], [1.0, 5.0, -6.0]]), [0.1, -0.2, 0.3]
+    model = _pooled_model(3, "sigmoid", b, W, channels=3)
+    A = x[0].astype(np.float64)
+    expected = {}
+    for squash in ("sigmoid", "softmax"):
+        cam = np.zeros((6, 6))
+        for k in range(3):
+            mask = (A[..., k] - A[..., k].min()) / (A[..., k].max() - A[..., k].min())
+            z = W.T @ (A * mask[..., None]).mean(axis=(0, 1)) + b
+            p = 1 / (1 + np.exp(-z)) if squash == "sigmoid" else np.exp(z) / np.exp(z).sum()
+            cam += p[2] * A[..., k]
+        expected[squash] = cam / cam.max()
+    res = cams.explain(model, x, layer="features", class_index=2, method="scorecam")
+    np.testing.assert_allclose(res.heatmaps[0], expected["sigmoid"], atol=1e-5)
+    assert np.abs(expected["sigmoid"] - expected["softmax"]).max() > 0.04  # the test can tell
