@@ -31,19 +31,23 @@ class Explanation:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What cams reads off a model: its input shape and its classifier head."""
-    input_shape: tuple     # (None, H, W, C)
+    """What cams reads off a model: its image input's shape, all its inputs, its head."""
+    input_shape: tuple     # (None, H, W, C) of the image input
     head: scores.Head      # head.n_classes, head.activation, head.binary, ...
+    inputs: layers.Inputs  # every input; inputs.image is the image's index
 
 
-def describe(model):
-    """The ModelInfo of `model`, cached with it; ValueError for a model cams cannot explain."""
-    return cache.cached(model, "describe", lambda: ModelInfo(
-        layers.input_shape(model), scores.head_of(model, layers.leaves(model)[-1])))
+def describe(model, image_input=None):
+    """The ModelInfo of `model`, cached with it; ValueError for a model cams cannot explain.
+    image_input: which input is the image, for a model with several (default: the only 4-D)."""
+    def read():
+        spec = layers.model_inputs(model, image_input)
+        return ModelInfo(spec.image_shape, scores.head_of(model, layers.leaves(model)[-1]), spec)
+    return cache.cached(model, ("describe", image_input), read)
 
 
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend="eager",
-            score=None, output=None, **options):
+            score=None, output=None, image_input=None, **options):
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
 
     layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
@@ -56,6 +60,9 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
     cams.METHODS[name].options. output: for a model with several outputs, the name (or index)
     of the one to explain.
+    A model with several inputs (an image and clinical data, say) takes `images` as a dict
+    {input name: array} or a list in the model's input order; the maps are drawn on the image
+    input (image_input= its name when several are 4-D) and the others are passed through.
     """
     model = keras2.as_keras3(model)  # a tf_keras model is explained through its Keras 3 twin
     if output is not None or len(getattr(model, "outputs", None) or ()) > 1:
@@ -67,14 +74,15 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     options = METHODS[method].check_options(options)
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
-    info = describe(model)
-    x = inputs.check_images(images, info.input_shape)
-    target = cache.cached(model, ("layer", layer), lambda: layers.resolve(model, layer))
+    info = describe(model, image_input)
+    x, extras = inputs.check_inputs(images, info.inputs)
+    target = cache.cached(model, ("layer", layer, info.inputs.image),
+                          lambda: layers.resolve(model, layer, info.inputs.image))
     classes = inputs.check_classes(class_index, len(x), info.head.n_classes)
     engine = cache.cached(
-        model, (backend, target.path, score),
-        lambda: backend_class(backend)(model, target, info.head, score))
-    maps = engine.cam(x, classes, method, options)
+        model, (backend, target.path, score, info.inputs.image),
+        lambda: backend_class(backend)(model, target, info, score))
+    maps = engine.cam(x, classes, method, options, extras)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,
                        np.asarray(maps.outputs), method, backend, score, options, attributions,

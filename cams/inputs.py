@@ -34,6 +34,50 @@ def check_images(images, input_shape):
     return x
 
 
+def check_inputs(images, spec):
+    """(x, extras): the image batch checked as check_images does and the model's other inputs
+    in its order, each (N, ...) in its input's dtype. `spec` is the model's layers.Inputs;
+    a model with several inputs takes a dict {name: array} or a list in its input order."""
+    if len(spec.names) == 1:
+        return check_images(images, spec.image_shape), ()
+    listed = ", ".join(f"{n} (N, " + ", ".join("any" if d is None else str(d) for d in s[1:])
+                       + ")" for n, s in zip(spec.names, spec.shapes))
+    if isinstance(images, dict):
+        unknown = sorted(set(images) - set(spec.names))
+        missing = [n for n in spec.names if n not in images]
+        if unknown or missing:
+            raise ValueError(f"the model takes inputs {listed}; got "
+                             + "; ".join(f"{label} {', '.join(map(str, names))}" for label, names
+                                         in (("unknown", unknown), ("missing", missing)) if names))
+        values = [images[n] for n in spec.names]
+    elif isinstance(images, (list, tuple)) and len(images) == len(spec.names):
+        values = list(images)
+    else:
+        raise ValueError(f"the model takes {len(spec.names)} inputs, {listed}: pass a dict "
+                         "{name: array} or a list in that order")
+    x = check_images(values[spec.image], spec.image_shape)
+    extras = tuple(_check_other(values[k], spec.names[k], spec.shapes[k], spec.dtypes[k], len(x))
+                   for k in spec.others)
+    return x, extras
+
+
+def _check_other(value, name, shape, dtype, n_images):
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"input {name!r} must be a numeric array; {err}") from None
+    expected = "(N, " + ", ".join("any" if d is None else str(d) for d in shape[1:]) + ")"
+    if array.ndim != len(shape) or any(want is not None and got != want
+                                       for got, want in zip(array.shape[1:], shape[1:])):
+        raise ValueError(f"input {name!r} must have shape {expected}; got {array.shape}")
+    if len(array) != n_images:
+        raise ValueError(f"input {name!r} has {len(array)} rows for {n_images} images; give one "
+                         "row per image")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"input {name!r} contains NaN or infinite values")
+    return array
+
+
 def check_classes(class_index, n_images, n_classes):
     """Class per image as int32 (N,), -1 where the predicted class is wanted (class_index None);
     or (N, L) for several classes per image: class_index "all", or one list per image."""

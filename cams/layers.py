@@ -102,14 +102,44 @@ def conv_layers(model):
     return [leaf.path for leaf in leaves(model) if is_spatial(leaf.shape)]
 
 
-def resolve(model, layer=None):
-    """The Leaf that `layer` names: a path, a unique bare name, or None for the default."""
+class _From:
+    """What a tensor is computed from during `reads_input`: the indices of model inputs."""
+
+    def __init__(self, indices):
+        self.indices = frozenset(indices)
+
+
+def reads_input(model, image):
+    """The paths of the leaves whose output is computed from model input number `image`."""
+    graph = _functional(model)
+    found = set()
+
+    def call(path, layer, args, kwargs):
+        indices = set()
+        for value in tree.flatten((args, kwargs)):
+            if isinstance(value, _From):
+                indices |= value.indices
+        if image in indices:
+            found.add(path)
+        return _From(indices)
+
+    walk(model, [_From([k]) for k in range(len(graph.inputs))], call)
+    return found
+
+
+def resolve(model, layer=None, image=0):
+    """The Leaf that `layer` names: a path, a unique bare name, or None for the default (the
+    last spatial layer computed from model input number `image`, the image input)."""
     all_leaves = leaves(model)
     usable = [leaf for leaf in all_leaves if is_spatial(leaf.shape)]
+    if len(_functional(model).inputs) > 1:
+        computed = reads_input(model, image)
+        usable = [leaf for leaf in usable if leaf.path in computed]
     if layer is None:
         if not usable:
             raise ValueError(f"model {model.name!r} has no layer with a spatial 4-D output "
-                             "(N, h, w, channels); Grad-CAM needs a convolutional feature map.")
+                             "(N, h, w, channels) computed from its image input; Grad-CAM needs "
+                             "a convolutional feature map.")
         return usable[-1]
     matches = [leaf for leaf in all_leaves if leaf.path == layer]
     if not matches:
@@ -121,25 +151,83 @@ def resolve(model, layer=None):
         raise ValueError(f"unknown layer {layer!r}; valid layers are: "
                          + ", ".join(leaf.path for leaf in usable))
     leaf = matches[0]
-    if not is_spatial(leaf.shape):
-        raise ValueError(f"layer {leaf.path!r} has output shape {leaf.shape}, not a spatial "
-                         "4-D feature map (N, h, w, channels) larger than 1x1; valid layers are: "
+    if leaf not in usable:
+        why = (f"has output shape {leaf.shape}, not a spatial 4-D feature map (N, h, w, "
+               "channels) larger than 1x1" if not is_spatial(leaf.shape)
+               else "is not computed from the image input")
+        raise ValueError(f"layer {leaf.path!r} {why}; valid layers are: "
                          + ", ".join(x.path for x in usable))
     return leaf
 
 
-def input_shape(model):
-    """The model's single input shape, e.g. (None, 224, 224, 3); refuses multi-input models."""
+@dataclass(frozen=True)
+class Inputs:
+    """A model's inputs in its own order: names, shapes (None, ...), dtypes, and which one is
+    the image the maps are drawn on. The others (clinical data, say) are passed through."""
+    names: tuple
+    shapes: tuple
+    dtypes: tuple
+    image: int
+
+    @property
+    def image_shape(self):
+        return self.shapes[self.image]
+
+    @property
+    def others(self):
+        """Indices of the inputs that are not the image."""
+        return tuple(k for k in range(len(self.names)) if k != self.image)
+
+    def assemble(self, x, extras):
+        """The model's input list: the image x where it belongs, the others around it."""
+        values = list(extras)
+        values.insert(self.image, x)
+        return values
+
+
+def _describe_input(t):
+    return f"{t.name} {tuple(t.shape)}"
+
+
+def model_inputs(model, image_input=None):
+    """The model's Inputs, its image being `image_input` (a name or index) or else the only
+    4-D input; ValueError saying what was found otherwise."""
     graph = _functional(model)
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise ValueError(f"cams explains models with one input and one output (choose an output "
-                         f"with output=); {model.name!r} has {len(graph.inputs)} inputs and "
-                         f"{len(graph.outputs)} outputs.")
-    shape = tuple(graph.inputs[0].shape)
-    if len(shape) != 4:
-        raise ValueError(f"cams explains image models with input (N, H, W, C); "
-                         f"{model.name!r} takes {shape}.")
-    return shape
+    tensors = list(graph.inputs)
+    names = tuple(t.name for t in tensors)
+    found = ", ".join(_describe_input(t) for t in tensors)
+    if image_input is None:
+        images = [k for k, t in enumerate(tensors) if len(t.shape) == 4]
+        if len(images) != 1:
+            if images:
+                raise ValueError(f"{model.name!r} has several image inputs ({found}); pass "
+                                 "image_input= the name of the one to explain")
+            raise ValueError(f"cams explains image models with an input (N, H, W, C); "
+                             f"{model.name!r} takes {found}")
+        image = images[0]
+    elif isinstance(image_input, str):
+        if image_input not in names:
+            raise ValueError(f"unknown image_input {image_input!r}; {model.name!r} takes {found}")
+        image = names.index(image_input)
+    elif isinstance(image_input, int) and not isinstance(image_input, bool) \
+            and 0 <= image_input < len(names):
+        image = image_input
+    else:
+        raise ValueError(f"image_input must be an input's name or index; {model.name!r} takes "
+                         f"{found}; got {image_input!r}")
+    if len(tensors[image].shape) != 4:
+        raise ValueError(f"image_input {names[image]!r} has shape {tuple(tensors[image].shape)}; "
+                         "cams explains an image input (N, H, W, C)")
+    if len(graph.outputs) != 1:
+        raise ValueError(f"{model.name!r} has {len(graph.outputs)} outputs; choose one with "
+                         "output=")
+    return Inputs(names, tuple(tuple(t.shape) for t in tensors),
+                  tuple(str(t.dtype) for t in tensors), image)
+
+
+def input_shape(model):
+    """The model's image input shape, e.g. (None, 224, 224, 3)."""
+    return model_inputs(model).image_shape
 
 
 def flat_model(model, end_before=None):
@@ -148,7 +236,9 @@ def flat_model(model, end_before=None):
     With end_before=<a leaf layer>, the model ends at that layer's input instead (the logits
     behind a standalone softmax layer, say).
     """
-    inputs = keras.Input(batch_shape=input_shape(model))
+    spec = model_inputs(model)
+    inputs = [keras.Input(batch_shape=shape, dtype=dtype, name=name)
+              for name, shape, dtype in zip(spec.names, spec.shapes, spec.dtypes)]
     taps = {}
 
     def call(path, layer, args, kwargs):
@@ -159,7 +249,7 @@ def flat_model(model, end_before=None):
     outputs = walk(model, inputs, call)
     suffix = "_flat" if end_before is None else f"_flat_to_{end_before.name}"
     try:
-        return keras.Model(inputs, taps["input"] if end_before is not None else outputs,
+        return keras.Model(inputs if len(inputs) > 1 else inputs[0], taps["input"] if end_before is not None else outputs,
                            name=model.name + suffix)
     except ValueError as err:
         raise ValueError(f"cannot flatten {model.name!r} into one model: {err}") from err

@@ -105,4 +105,9 @@ def load(model_path):
 
     model = load_model(model_path)
     info = describe(model)
+    if len(info.inputs.names) > 1:
+        raise ValueError(
+            f"{os.path.basename(model_path)} takes {len(info.inputs.names)} inputs ("
+            f"{', '.join(info.inputs.names)}), and the command-line tools and the demo give a "
+            "model one image; explain it from Python: cams.explain(model, {name: array, ...})")
     return model, read(model_path, info.head.n_classes, info.input_shape[1:])

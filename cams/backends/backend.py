@@ -17,14 +17,15 @@ class Backend(abc.ABC):
     name = None  # the name cams.explain(backend=...) takes
 
     @abc.abstractmethod
-    def __init__(self, model, target, head, score):
+    def __init__(self, model, target, info, score):
         """model: the caller's Keras model (never modified); target: the layers.Leaf to explain;
-        head: scores.Head of the model; score: "logit" or "probability"."""
+        info: the model's ModelInfo (info.head, info.inputs); score: "logit" or "probability"."""
 
     @abc.abstractmethod
-    def cam(self, x, classes, method, options):
+    def cam(self, x, classes, method, options, extras=()):
         """methods.Maps of `method` with checked `options` on float32 x (N, H, W, C);
-        classes (N,) int32, -1 meaning the predicted class, or (N, L) for L maps per image."""
+        classes (N,) int32, -1 meaning the predicted class, or (N, L) for L maps per image;
+        extras: the model's other inputs (each (N, ...)), in its input order."""
 
 
 def each_class(cam_of_one, x, classes):
@@ -36,36 +37,80 @@ def each_class(cam_of_one, x, classes):
                 attributions)
 
 
+def concatenate(parts):
+    """Maps of consecutive batches joined into one."""
+    attributions = (None if parts[0].attributions is None
+                    else np.concatenate([p.attributions for p in parts]))
+    return Maps(*(np.concatenate([getattr(p, k) for p in parts])
+                  for k in ("cam", "outputs", "classes")), attributions)
+
+
 class PrimitiveBackend(Backend):
-    """A backend offering cams' primitives; each method's math (cams.methods) makes the map."""
+    """A backend offering cams' primitives; each method's math (cams.methods) makes the map.
+    Each primitive takes the model's other inputs as `extras` (each (N, ...)), if it has any."""
 
     @abc.abstractmethod
-    def gradients(self, x, classes):
+    def gradients(self, x, classes, extras=()):
         """(A, G = dS/dA, outputs, classes) as NumPy arrays, classes -1 resolved."""
 
     @abc.abstractmethod
-    def forward(self, x, classes):
+    def forward(self, x, classes, extras=()):
         """(A, outputs, classes) without gradients."""
 
     @abc.abstractmethod
-    def guided_gradients(self, x, classes):
+    def guided_gradients(self, x, classes, extras=()):
         """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
 
     @abc.abstractmethod
-    def class_scores(self, x, classes):
+    def class_scores(self, x, classes, extras=()):
         """The score (N,) of each image for its class."""
 
-    def gradients_all(self, x, classes):
+    def gradients_all(self, x, classes, extras=()):
         """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L): the gradient of each of
         the L scores; here one backward pass per class, backends may do it in one."""
-        found = [self.gradients(x, np.ascontiguousarray(classes[:, j]))
+        found = [self.gradients(x, np.ascontiguousarray(classes[:, j]), extras)
                  for j in range(classes.shape[1])]
         return found[0][0], np.stack([f[1] for f in found], axis=1), found[0][2], classes
 
-    def cam(self, x, classes, method, options):
-        spec = METHODS[method]
-        if classes.ndim == 1:
-            return spec.run(self, x, classes, **options)
-        if spec.run_all is not None:
-            return spec.run_all(self, x, classes, **options)
-        return each_class(lambda xs, c: spec.run(self, xs, c, **options), x, classes)
+    def cam(self, x, classes, method, options, extras=()):
+        if not extras:
+            return _run(METHODS[method], self, x, classes, options)
+        # One image at a time with its own other inputs: a method's batch of variants of one
+        # image (Score-CAM's masked copies) then gets that image's values, repeated.
+        return concatenate([
+            _run(METHODS[method], _WithInputs(self, [e[i:i + 1] for e in extras]),
+                 x[i:i + 1], classes[i:i + 1], options) for i in range(len(x))])
+
+
+def _run(spec, backend, x, classes, options):
+    if classes.ndim == 1:
+        return spec.run(backend, x, classes, **options)
+    if spec.run_all is not None:
+        return spec.run_all(backend, x, classes, **options)
+    return each_class(lambda xs, c: spec.run(backend, xs, c, **options), x, classes)
+
+
+class _WithInputs:
+    """A backend's primitives for batches of one image's variants, whose other inputs are the
+    given single rows, repeated to each batch's size."""
+
+    def __init__(self, backend, extras):
+        self._backend, self._extras = backend, extras
+
+    def _repeated(self, x):
+        return tuple(np.repeat(e, len(x), axis=0) for e in self._extras)
+
+    def gradients(self, x, classes):
+        return self._backend.gradients(x, classes, self._repeated(x))
+
+    def gradients_all(self, x, classes):
+        return self._backend.gradients_all(x, classes, self._repeated(x))
+
+    def forward(self, x, classes):
+        return self._backend.forward(x, classes, self._repeated(x))
+
+    def guided_gradients(self, x, classes):
+        return self._backend.guided_gradients(x, classes, self._repeated(x))
+
+    def class_scores(self, x, classes):
+        return self._backend.class_scores(x, classes, self._repeated(x))

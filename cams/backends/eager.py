@@ -13,72 +13,77 @@ class EagerBackend(PrimitiveBackend):
 
     name = "eager"
 
-    def __init__(self, model, target, head, score):
+    def __init__(self, model, target, info, score):
         # A weak reference: the per-model cache holds this object, and must not pin the model.
         self._model = weakref.ref(model)
-        self._target, self._head, self._score = target, head, score
-        signature = [tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32),
-                     tf.TensorSpec((None,), tf.int32)]
+        self._target, self._head, self._score = target, info.head, score
+        self._inputs = info.inputs
+        images = tf.TensorSpec((None,) + info.input_shape[1:], tf.float32)
+        extras = [tf.TensorSpec((None,) + info.inputs.shapes[k][1:], info.inputs.dtypes[k])
+                  for k in info.inputs.others]
+        signature = [images, tf.TensorSpec((None,), tf.int32), *extras]
         self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
             ("gradients", self._gradients), ("forward", self._forward),
             ("guided", self._guided), ("scores", self._class_scores))}
         self._compiled["all"] = tf.function(self._gradients_all, input_signature=[
-            signature[0], tf.TensorSpec((None, None), tf.int32)])
+            images, tf.TensorSpec((None, None), tf.int32), *extras])
 
-    def _run(self, x, classes, guided=False, on_target=lambda a: None):
+    def _run(self, x, extras, guided=False, on_target=lambda a: None):
         return tapped_forward(self._model(), x, self._target, self._head,
-                              value_of=lambda v: v.value, on_target=on_target, guided=guided)
+                              value_of=lambda v: v.value, on_target=on_target, guided=guided,
+                              inputs=self._inputs, extras=extras)
 
-    def _gradients(self, x, classes):
+    def _gradients(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            A, logits, outputs = self._run(x, classes, on_target=tape.watch)
+            A, logits, outputs = self._run(x, extras, on_target=tape.watch)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return A, tape.gradient(S, A), outputs, chosen
 
-    def _gradients_all(self, x, classes):
+    def _gradients_all(self, x, classes, *extras):
         # One forward pass; the Jacobian of the (N, L) scores with respect to A, vectorized
         # over the L classes (each image's scores depend on its own A only).
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            A, logits, outputs = self._run(x, classes, on_target=tape.watch)
+            A, logits, outputs = self._run(x, extras, on_target=tape.watch)
             S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
         return A, tape.batch_jacobian(S, A), outputs, classes
 
-    def _forward(self, x, classes):
-        A, logits, outputs = self._run(x, classes)
+    def _forward(self, x, classes, *extras):
+        A, logits, outputs = self._run(x, extras)
         _, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return A, outputs, chosen
 
-    def _guided(self, x, classes):
+    def _guided(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
-            _, logits, outputs = self._run(x, classes, guided=True)
+            _, logits, outputs = self._run(x, extras, guided=True)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return tape.gradient(S, x), outputs, chosen
 
-    def _class_scores(self, x, classes):
-        _, logits, _ = self._run(x, classes)
+    def _class_scores(self, x, classes, *extras):
+        _, logits, _ = self._run(x, extras)
         return class_score(logits, classes, self._head, self._score)
 
-    def _call(self, name, x, classes):
-        out = self._compiled[name](tf.constant(x, tf.float32), tf.constant(classes, tf.int32))
+    def _call(self, name, x, classes, extras):
+        out = self._compiled[name](tf.constant(x, tf.float32), tf.constant(classes, tf.int32),
+                                   *extras)
         return tuple(t.numpy() for t in out) if isinstance(out, tuple) else out.numpy()
 
-    def gradients(self, x, classes):
+    def gradients(self, x, classes, extras=()):
         """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
-        return self._call("gradients", x, classes)
+        return self._call("gradients", x, classes, extras)
 
-    def forward(self, x, classes):
+    def forward(self, x, classes, extras=()):
         """(A, outputs, classes) without gradients."""
-        return self._call("forward", x, classes)
+        return self._call("forward", x, classes, extras)
 
-    def gradients_all(self, x, classes):
+    def gradients_all(self, x, classes, extras=()):
         """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
-        return self._call("all", x, classes)
+        return self._call("all", x, classes, extras)
 
-    def guided_gradients(self, x, classes):
+    def guided_gradients(self, x, classes, extras=()):
         """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
-        return self._call("guided", x, classes)
+        return self._call("guided", x, classes, extras)
 
-    def class_scores(self, x, classes):
+    def class_scores(self, x, classes, extras=()):
         """The score of each image for its class (N,)."""
-        return self._call("scores", x, classes)
+        return self._call("scores", x, classes, extras)

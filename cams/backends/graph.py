@@ -23,18 +23,23 @@ class GraphBackend(PrimitiveBackend):
 
     name = "graph"
 
-    def __init__(self, model, target, head, score):
+    def __init__(self, model, target, info, score):
+        head = info.head
         self._live = _unique(model.variables)
         self._watch = cache.WeightsWatch(self._live)
         # A weak reference: the per-model cache holds this object, and must not pin the model;
         # the guided graph is built later, on first use.
         self._model = weakref.ref(model)
         self._target, self._head, self._score = target, head, score
+        self._inputs = info.inputs
         self.graph = _PrivateGraph()
         with self.graph.as_default():
-            shape = (None,) + tuple(model.inputs[0].shape[1:])
-            self._x = tf.compat.v1.placeholder(tf.float32, shape, name="images")
+            self._x = tf.compat.v1.placeholder(tf.float32, (None,) + info.input_shape[1:],
+                                               name="images")
             self._classes = tf.compat.v1.placeholder(tf.int32, (None,), name="classes")
+            self._extras = [tf.compat.v1.placeholder(info.inputs.dtypes[k],
+                                                     (None,) + info.inputs.shapes[k][1:])
+                            for k in info.inputs.others]
             self._loaders, self._graph_vars = [], {}
             for v in self._live:
                 feed = tf.compat.v1.placeholder(v.dtype, v.shape)
@@ -54,7 +59,8 @@ class GraphBackend(PrimitiveBackend):
         mapping = [(v, self._graph_vars[id(v)]) for v in self._live]
         with keras.StatelessScope(state_mapping=mapping), self.graph.tracing():
             return tapped_forward(self._model(), self._x, self._target, self._head,
-                                  value_of=lambda v: self._graph_vars[id(v)], guided=guided)
+                                  value_of=lambda v: self._graph_vars[id(v)], guided=guided,
+                                  inputs=self._inputs, extras=self._extras)
 
     def _guided_fetches(self):
         with self._building, self.graph.as_default():  # the demo serves two requests at once
@@ -65,27 +71,28 @@ class GraphBackend(PrimitiveBackend):
                 self._fetches["guided"] = (R, outputs, chosen)
             return self._fetches["guided"]
 
-    def _run(self, fetches, x, classes):
+    def _run(self, fetches, x, classes, extras):
         if self._watch.changed():
             ops = [op for op, _, _ in self._loaders]
             self.session.run(ops, {feed: v.numpy() for _, feed, v in self._loaders})
-        return self.session.run(fetches, {self._x: x, self._classes: classes})
+        feed = {self._x: x, self._classes: classes, **dict(zip(self._extras, extras))}
+        return self.session.run(fetches, feed)
 
-    def gradients(self, x, classes):
+    def gradients(self, x, classes, extras=()):
         """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
-        return self._run(self._fetches["gradients"], x, classes)
+        return self._run(self._fetches["gradients"], x, classes, extras)
 
-    def forward(self, x, classes):
+    def forward(self, x, classes, extras=()):
         """(A, outputs, classes) without gradients."""
-        return self._run(self._fetches["forward"], x, classes)
+        return self._run(self._fetches["forward"], x, classes, extras)
 
-    def guided_gradients(self, x, classes):
+    def guided_gradients(self, x, classes, extras=()):
         """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
-        return self._run(self._guided_fetches(), x, classes)
+        return self._run(self._guided_fetches(), x, classes, extras)
 
-    def class_scores(self, x, classes):
+    def class_scores(self, x, classes, extras=()):
         """The score of each image for its class (N,)."""
-        return self._run(self._fetches["scores"], x, classes)
+        return self._run(self._fetches["scores"], x, classes, extras)
 
 
 class _PrivateGraph(tf.Graph):

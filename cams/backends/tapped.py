@@ -22,8 +22,10 @@ def positive_gradient(y):
     return tf.identity(y), grad
 
 
-def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, guided=False):
-    """Run `model` on `x`; return (A, logits, outputs).
+def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, guided=False,
+                   inputs=None, extras=()):
+    """Run `model` on the image batch `x` (and its other inputs `extras`, placed as the
+    layers.Inputs `inputs` says); return (A, logits, outputs).
 
     `target` is the layers.Leaf to tap; `on_target(A)` runs as soon as A exists (a tape watches
     it there). `value_of(variable)` gives a variable's current value in this context. With
@@ -48,7 +50,7 @@ def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, g
             out = positive_gradient(out)
         return out
 
-    outputs = layers.walk(model, x, call)
+    outputs = layers.walk(model, x if inputs is None else inputs.assemble(x, extras), call)
     return taps["A"], taps["logits"], outputs
 
 

@@ -31,8 +31,10 @@ class TfKerasVisBackend(Backend):
 
     name = "tf-keras-vis"
 
-    def __init__(self, model, target, head, score):
-        self._head, self._score, self._layer_name = head, score, target.path.split("/")[-1]
+    def __init__(self, model, target, info, score):
+        head = self._head = info.head
+        self._inputs = info.inputs
+        self._score, self._layer_name = score, target.path.split("/")[-1]
         if not isinstance(target.layer, keras.layers.Layer):  # e.g. ConvNeXt's `x + y`
             raise ValueError(f"{target.path!r} is an operation ({type(target.layer).__name__}), "
                              "not a layer, and tf-keras-vis finds only layers; backends "
@@ -51,6 +53,10 @@ class TfKerasVisBackend(Backend):
         self._clones = {}
         self._outputs = tf.function(lambda x: self._full(x, training=False))
 
+    def _seed(self, x, extras):
+        """What tf-keras-vis is given: the images, or every input in the model's order."""
+        return self._inputs.assemble(x, extras) if extras else x
+
     def _clone(self, logits):
         """tf-keras-vis asks each layer for `.output`, its first call's: only a clone of the flat
         model has layers called once. The clone holds a copy of the weights, kept in sync."""
@@ -65,7 +71,7 @@ class TfKerasVisBackend(Backend):
             self._clones[logits] = (clone, source)
         return self._clones[logits][0]
 
-    def _check(self, method, options):
+    def _check(self, method, options, extras):
         if method not in CONVENTIONS:
             raise ValueError(f"method {method!r} is not in tf-keras-vis; backends {OTHERS} "
                              f"compute it (tf-keras-vis has {', '.join(CONVENTIONS)})")
@@ -75,6 +81,9 @@ class TfKerasVisBackend(Backend):
                     f"tf-keras-vis computes {method} with {key}={value!r} only; pass {key}="
                     f"{value!r}, or use backend {OTHERS} for {key}={options.get(key)!r}")
         if method == "scorecam":
+            if extras:
+                raise ValueError("tf-keras-vis' Scorecam masks every input of the model, the "
+                                 "non-image ones too; backends eager, graph mask the image only")
             if self._score != "probability":
                 raise ValueError("tf-keras-vis' Scorecam always weighs channels by the softmax "
                                  "probability; use score='probability', or backends "
@@ -86,15 +95,15 @@ class TfKerasVisBackend(Backend):
                                  f"multi-label one); backends {OTHERS} compute Score-CAM "
                                  "correctly for it")
 
-    def cam(self, x, classes, method, options):
+    def cam(self, x, classes, method, options, extras=()):
         """methods.Maps computed by tf-keras-vis (several classes per image: one at a time)."""
-        self._check(method, options)
+        self._check(method, options, extras)
         if classes.ndim == 2:
-            return each_class(lambda xs, c: self.cam(xs, c, method, options), x, classes)
+            return each_class(lambda xs, c: self.cam(xs, c, method, options, extras), x, classes)
         if self._watch.changed():
             for clone, source in self._clones.values():
                 clone.set_weights(source.get_weights())
-        outputs = self._outputs(tf.constant(x)).numpy()
+        outputs = self._outputs(self._seed(tf.constant(x), extras)).numpy()
         best = scores.predicted_from_outputs(outputs, self._head).numpy()
         chosen = np.where(classes < 0, best, classes).astype(np.int32)
         if method == "scorecam":
@@ -103,7 +112,7 @@ class TfKerasVisBackend(Backend):
             logits = self._score == "logit"
             kind = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam}[method]
             cam = kind(self._clone(logits), clone=False)(
-                self._target(chosen), x, penultimate_layer=self._layer_name,
+                self._target(chosen), self._seed(x, list(extras)), penultimate_layer=self._layer_name,
                 seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=False)
         return methods.Maps(np.asarray(cam), outputs, chosen)
 

@@ -7,10 +7,14 @@ from cams import cache, layers, scores
 
 
 def _probabilities_fn(model):
+    spec = layers.model_inputs(model)
+    if len(spec.names) > 1:
+        raise ValueError(f"the metrics perturb a model's only input; {model.name!r} takes "
+                         f"{', '.join(spec.names)}")
     head = scores.head_of(model, layers.leaves(model)[-1])
 
     @tf.function(input_signature=[
-        tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32),
+        tf.TensorSpec((None,) + spec.image_shape[1:], tf.float32),
         tf.TensorSpec((None,), tf.int32)])
     def probability(x, classes):
         return scores.probability_from_outputs(model(x, training=False), classes, head)
