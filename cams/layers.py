@@ -49,6 +49,10 @@ def _nodes(graph):
 
 def leaves(model, prefix=""):
     """Every leaf layer of `model` in execution order, descending into nested models."""
+    from cams import subclassed
+
+    if not prefix and subclassed.is_subclassed(model):
+        return subclassed.leaves(model)
     found = []
     for node in _nodes(_functional(model)):
         layer = node.operation
@@ -132,7 +136,7 @@ def resolve(model, layer=None, image=0):
     last spatial layer computed from model input number `image`, the image input)."""
     all_leaves = leaves(model)
     usable = [leaf for leaf in all_leaves if is_spatial(leaf.shape)]
-    if len(_functional(model).inputs) > 1:
+    if len(model_inputs(model).names) > 1:
         computed = reads_input(model, image)
         usable = [leaf for leaf in usable if leaf.path in computed]
     if layer is None:
@@ -192,6 +196,10 @@ def _describe_input(t):
 def model_inputs(model, image_input=None):
     """The model's Inputs, its image being `image_input` (a name or index) or else the only
     4-D input; ValueError saying what was found otherwise."""
+    from cams import subclassed
+
+    if subclassed.is_subclassed(model):
+        return subclassed.model_inputs(model)
     graph = _functional(model)
     tensors = list(graph.inputs)
     names = tuple(t.name for t in tensors)

@@ -75,8 +75,10 @@ def head_of(model, final_leaf):
 
 
 def _input_shape(layer):
-    node = layer._inbound_nodes[0]
-    return tuple(node.input_tensors[0].shape)
+    if layer._inbound_nodes:
+        return tuple(layer._inbound_nodes[0].input_tensors[0].shape)
+    (shape,) = layer._build_shapes_dict.values()  # a layer of a subclassed model
+    return (None,) + tuple(shape[1:])
 
 
 def twin_logit(head, x, value_of):

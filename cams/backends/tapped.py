@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from cams import layers, scores
+from cams import layers, scores, subclassed
 
 _RELUS = ("relu", "relu6")
 
@@ -50,7 +50,36 @@ def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, g
             out = positive_gradient(out)
         return out
 
+    if subclassed.is_subclassed(model):
+        return _tapped_call(model, x, target, head, value_of, on_target, guided)
     outputs = layers.walk(model, x if inputs is None else inputs.assemble(x, extras), call)
+    return taps["A"], taps["logits"], outputs
+
+
+def _tapped_call(model, x, target, head, value_of, on_target, guided):
+    """tapped_forward for a subclassed model: its own call, with the layers it uses tapped."""
+    taps = {}
+
+    def at_target(args, out):
+        if "A" not in taps:  # a layer called twice is tapped at its first call
+            taps["A"] = out
+            on_target(out)
+        return out
+
+    def at_head(args, out):
+        taps["logits"] = (scores.twin_logit(head, args[0], value_of) if head.twin is not None
+                          else args[0] if head.logit_is_input else out)
+        return out
+
+    calls = {}
+    if guided:
+        relus = [leaf.layer for leaf in layers.leaves(model) if is_relu(leaf.layer)]
+        calls.update({layer: lambda args, out: positive_gradient(out) for layer in relus})
+    for layer, fn in ((target.layer, at_target), (head.layer, at_head)):
+        before = calls.get(layer)
+        calls[layer] = fn if before is None else (
+            lambda args, out, fn=fn, before=before: before(args, fn(args, out)))
+    outputs = subclassed.run(model, x, calls)
     return taps["A"], taps["logits"], outputs
 
 

@@ -18,7 +18,7 @@ from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
-from cams import cache, layers, methods, scores
+from cams import cache, layers, methods, scores, subclassed
 from cams.backends import CONVENTIONS as _ALL_CONVENTIONS
 from cams.backends.backend import Backend, each_class
 
@@ -39,6 +39,10 @@ class TfKerasVisBackend(Backend):
             raise ValueError(f"{target.path!r} is an operation ({type(target.layer).__name__}), "
                              "not a layer, and tf-keras-vis finds only layers; backends "
                              f"{OTHERS} explain it")
+        if subclassed.is_subclassed(model):
+            raise ValueError(f"tf-keras-vis reads layer outputs off a Functional graph, and "
+                             f"{model.name!r} is a subclassed model; backends {OTHERS} explain "
+                             "it as it is")
         try:
             self._full = layers.flat_model(model)
             self._logit_model = (layers.flat_model(model, end_before=head.layer)

@@ -36,22 +36,6 @@ def test_an_output_is_chosen_by_name_or_index_and_explained_as_its_own_model():
     assert res.head == "regression" and res.outputs.shape == (2, 1)
 
 
-def test_a_subclassed_model_is_refused_with_the_way_out():
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.conv = keras.layers.Conv2D(2, 3)
-            self.pool = keras.layers.GlobalAveragePooling2D()
-
-        def call(self, x):
-            return self.pool(self.conv(x))
-
-    net = Net()
-    net(np.zeros((1, 8, 8, 1), np.float32))
-    with pytest.raises(ValueError, match="Functional or Sequential.*keras.Model.inputs, outputs"):
-        cams.explain(net, np.zeros((1, 8, 8, 1)))
-
-
 def test_a_volume_input_is_refused():
     inputs = keras.Input((8, 16, 16, 1))
     x = keras.layers.Conv3D(2, 3)(inputs)
