@@ -10,7 +10,7 @@ from tests import models
 
 
 def _engine(model, backend, layer_path, score="logit"):
-    return cache._CACHES[model][(backend, layer_path, score)]
+    return cache._CACHES[model][(backend, layer_path, score, 0)]  # 0: the image input
 
 
 def test_eager_traces_once_across_calls_batch_sizes_and_methods(fashion_cnn):
