@@ -136,7 +136,9 @@ def resolve(model, layer=None, image=0):
     last spatial layer computed from model input number `image`, the image input)."""
     all_leaves = leaves(model)
     usable = [leaf for leaf in all_leaves if is_spatial(leaf.shape)]
-    if len(model_inputs(model).names) > 1:
+    from cams import subclassed
+
+    if not subclassed.is_subclassed(model) and len(_functional(model).inputs) > 1:
         computed = reads_input(model, image)
         usable = [leaf for leaf in usable if leaf.path in computed]
     if layer is None:
