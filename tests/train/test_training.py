@@ -29,7 +29,9 @@ def test_cli_writes_model_json_and_figures(tmp_path):
 
 
 def test_cached_features_train_the_same_head_as_end_to_end(tmp_path):
-    frozen = TINY + ["--freeze-base", "--no-augment", "--epochs", "2"]
+    # --cam-layer: no layer selection (test_cli_writes_model_json_and_figures covers it)
+    frozen = TINY + ["--freeze-base", "--no-augment", "--epochs", "2",
+                     "--cam-layer", "out_relu"]
     assert trainer.main(frozen + ["--out", str(tmp_path / "cached.keras")]) == 0
     assert trainer.main(frozen + ["--no-cache-features", "--out", str(tmp_path / "e2e.keras")]) == 0
     cached = json.loads((tmp_path / "cached.json").read_text())
