@@ -12,7 +12,6 @@ import functools
 import io
 import math
 import os
-import re
 from dataclasses import dataclass
 
 from PIL import Image
@@ -26,7 +25,14 @@ MAX_FILE_SIZE = "25mb"
 IMAGES = "PNG, JPEG, TIFF, BMP or GIF (grayscale, RGB, RGBA or 16-bit)"
 ACCEPTED = f"{IMAGES}, or DICOM (.dcm: one 2-D image, or the first frame of a series)"
 
-_CODE = re.compile(r"[A-Z0-9_ ]{1,16}")  # a DICOM code string (VR CS), e.g. a modality "DX"
+# The Modality codes DICOM defines (PS3.3 C.7.3.1.1.1, retired ones included). A value is shown
+# only if it is one of them: "SMITH JOHN" is a valid code string (VR CS) too.
+MODALITIES = frozenset("""
+    AR ASMT AU BDUS BI BMD CR CT CTPROTOCOL DG DOC DX ECG EPS ES FID GM HC HD IO IOL IVOCT IVUS
+    KER KO LEN LS M3D MG MR NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN POS PR PT PX REG
+    RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR
+    SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC
+    AS CD CF CP CS DD DF DM DS EC FA FS LP MA MS OPR ST VF""".split())
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL refuses decompression bombs beyond this
 
@@ -158,9 +164,11 @@ def _read_dicom(source, center, width):
     limits = _window_limits(image)
     gray, label, applied = _windowed(image, limits, center, width)
     modality, notes = info.modality, info.notes
-    if modality is not None and not _CODE.fullmatch(modality):  # free text: it could be anything
-        modality, notes = None, notes + ("the file's Modality is not a DICOM code, so it is not "
-                                         "shown",)
+    if modality is not None and modality.strip() not in MODALITIES:  # it could be anything
+        modality, notes = None, notes + ("the file's Modality is not a DICOM modality code, so "
+                                         "it is not shown",)
+    elif modality is not None:
+        modality = modality.strip()
     facts = DicomFacts(modality, info.rows, info.columns, info.bits_stored, info.photometric,
                        label, *applied, limits["default"], limits["center_range"],
                        limits["width_range"], limits["step"], notes)

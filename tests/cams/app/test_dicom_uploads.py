@@ -153,15 +153,17 @@ def test_no_patient_identifier_reaches_the_page_the_files_or_the_log(calls, tmp_
         said += _everything_said(calls["compare"](source))
         said += _everything_said(calls["sweep"](source, ["mobilenetv2_0.35_224/Conv1"]))
     said += _everything_said(calls["trust"](named))
-    odd = _with_a_name_where_a_code_belongs("Modality")
-    facts = calls["preview"](odd)[1]
-    assert "modality not stated" in facts and "Modality is not a DICOM code" in facts
-    said += _everything_said(calls["explain"](odd)) + [facts]
+    # A name where the modality belongs: free text, and one written as a valid code string.
+    for value in ("Quixwell^Zorbina", "QUIXWELL ZORBINA"):
+        odd = _with_a_name_where_a_code_belongs("Modality", value)
+        facts = calls["preview"](odd)[1]
+        assert "modality not stated" in facts and "not a DICOM modality code" in facts
+        said += _everything_said(calls["explain"](odd)) + [facts]
     out, err = capsys.readouterr()
     said += [caplog.text, out, err] + [str(w.message) for w in recwarn]
     text = "\n".join(said)
     assert "DICOM" in text and "modality DX" in text and "narrow" not in text  # searched
-    assert not _leaks(said)
+    assert not _leaks(said) and "QUIXWELL" not in text
 
 
 def test_an_unreadable_transfer_syntax_is_not_quoted(calls):
