@@ -63,9 +63,17 @@ def check_inputs(images, spec):
 
 def _check_other(value, name, shape, dtype, n_images):
     try:
-        array = np.asarray(value, dtype=dtype)
+        given = np.asarray(value)
+        array = given.astype(dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(f"input {name!r} must be a numeric array; {err}") from None
+    if given.dtype.kind not in "biuf":
+        raise ValueError(f"input {name!r} must be a numeric array; got {given.dtype}")
+    if given.dtype.kind == "f" and not np.isfinite(given).all():
+        raise ValueError(f"input {name!r} contains NaN or infinite values")
+    if array.dtype.kind in "iu" and not np.array_equal(array, given):
+        raise ValueError(f"input {name!r} takes {dtype} values; got {given.dtype} values that "
+                         "are not whole numbers in its range")
     expected = "(N, " + ", ".join("any" if d is None else str(d) for d in shape[1:]) + ")"
     if array.ndim != len(shape) or any(want is not None and got != want
                                        for got, want in zip(array.shape[1:], shape[1:])):
@@ -73,8 +81,6 @@ def _check_other(value, name, shape, dtype, n_images):
     if len(array) != n_images:
         raise ValueError(f"input {name!r} has {len(array)} rows for {n_images} images; give one "
                          "row per image")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise ValueError(f"input {name!r} contains NaN or infinite values")
     return array
 
 

@@ -31,12 +31,15 @@ def _functional(model):
     if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
         return model
     raise ValueError(
-        f"cams needs a Functional or Sequential Keras model; got {type(model).__name__}, "
-        "whose layers cannot be walked. Wrap its layers in keras.Model(inputs, outputs).")
+        f"cams explains Keras 3 models (keras.Model: Functional, Sequential or subclassed); "
+        f"got {type(model).__name__}")
 
 
 def _is_model(layer):
-    return isinstance(layer, keras.Model)
+    """A nested model whose layers `walk` enters; a subclassed one is run as one leaf."""
+    from cams import subclassed
+
+    return isinstance(layer, keras.Model) and not subclassed.is_subclassed(layer)
 
 
 def _nodes(graph):
@@ -81,7 +84,10 @@ def walk(model, x, call, prefix=""):
             result = walk(layer, args[0], call, path + "/")
         else:
             result = call(path, layer, args, kwargs)
-        for ref, value in zip(node.outputs, tree.flatten(result)):
+        results = tree.flatten(result)
+        if len(results) == 1 < len(node.outputs):  # reads_input's one _From for all outputs
+            results = results * len(node.outputs)
+        for ref, value in zip(node.outputs, results):
             values[id(ref)] = value
     return values[id(graph.outputs[0])]
 
@@ -235,20 +241,14 @@ def model_inputs(model, image_input=None):
                   tuple(str(t.dtype) for t in tensors), image)
 
 
-def input_shape(model):
-    """The model's image input shape, e.g. (None, 224, 224, 3)."""
-    return model_inputs(model).image_shape
-
-
 def flat_model(model, end_before=None):
     """An equivalent Functional model with every nested layer inlined, sharing the weights.
 
     With end_before=<a leaf layer>, the model ends at that layer's input instead (the logits
     behind a standalone softmax layer, say).
     """
-    spec = model_inputs(model)
-    inputs = [keras.Input(batch_shape=shape, dtype=dtype, name=name)
-              for name, shape, dtype in zip(spec.names, spec.shapes, spec.dtypes)]
+    inputs = [keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=t.name)
+              for t in _functional(model).inputs]
     taps = {}
 
     def call(path, layer, args, kwargs):
@@ -273,6 +273,13 @@ def output_names(model):
 def output_view(model, output=None):
     """`model` itself when it has one output; else a model sharing its layers that ends at the
     output named (or indexed) by `output`. ValueError naming the outputs otherwise."""
+    from cams import subclassed
+
+    if subclassed.is_subclassed(model):
+        if output in (None, 0):
+            return model
+        raise ValueError(f"{model.name!r} is a subclassed model, explained through its one "
+                         f"output; output= {output!r} is not available for it")
     graph = _functional(model)
     if len(graph.outputs) == 1 and output in (None, 0, output_names(model)[0]):
         return model

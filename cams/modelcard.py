@@ -104,10 +104,11 @@ def load(model_path):
     from cams.explanation import describe
 
     model = load_model(model_path)
-    info = describe(model)
-    if len(info.inputs.names) > 1:
+    names = [t.name for t in getattr(model, "inputs", None) or ()]
+    if len(names) > 1:
         raise ValueError(
-            f"{os.path.basename(model_path)} takes {len(info.inputs.names)} inputs ("
-            f"{', '.join(info.inputs.names)}), and the command-line tools and the demo give a "
-            "model one image; explain it from Python: cams.explain(model, {name: array, ...})")
+            f"{os.path.basename(model_path)} takes {len(names)} inputs ({', '.join(names)}), "
+            "and the command-line tools and the demo give a model one image; explain it from "
+            "Python: cams.explain(model, {name: array, ...})")
+    info = describe(model)
     return model, read(model_path, info.head.n_classes, info.input_shape[1:])

@@ -47,11 +47,12 @@ def tapping(callbacks):
     """Within, each layer in `callbacks` ({layer: fn(args, output) -> output}) passes its output
     through fn in this thread."""
     with _lock:
+        for layer in callbacks:  # all checked before any is changed
+            if id(layer) not in _users and "call" in vars(layer):
+                raise ValueError(f"layer {layer.name!r} has its own `call` attribute on the "
+                                 "instance; cams cannot tap it")
         for layer in callbacks:
             if id(layer) not in _users:
-                if "call" in vars(layer):
-                    raise ValueError(f"layer {layer.name!r} has its own `call` attribute on the "
-                                     "instance; cams cannot tap it")
                 _install(layer)
                 _users[id(layer)] = (layer, 0)
             _users[id(layer)] = (layer, _users[id(layer)][1] + 1)
@@ -91,9 +92,14 @@ def model_inputs(model):
     """The Inputs of a subclassed model: the one batch shape it was built with."""
     built = getattr(model, "_build_shapes_dict", None) or {}
     shapes = list(built.values())
-    if not getattr(model, "built", False) or len(shapes) != 1 or not isinstance(shapes[0], tuple):
+    if not getattr(model, "built", False) or not shapes:
         raise ValueError(f"subclassed model {model.name!r} has not been called on one image "
                          "batch yet: call it once, e.g. model(images[:1]), before explaining it")
+    if len(shapes) != 1 or not isinstance(shapes[0], tuple) or not all(
+            isinstance(d, (int, type(None))) for d in shapes[0]):
+        raise ValueError(f"subclassed model {model.name!r} was built with several inputs "
+                         f"({built}); cams explains subclassed models of one image input; "
+                         "build it as a Functional model to pass other inputs")
     shape = (None,) + tuple(shapes[0][1:])
     if len(shape) != 4:
         raise ValueError(f"cams explains image models with an input (N, H, W, C); "

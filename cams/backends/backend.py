@@ -73,12 +73,15 @@ class PrimitiveBackend(Backend):
         return found[0][0], np.stack([f[1] for f in found], axis=1), found[0][2], classes
 
     def cam(self, x, classes, method, options, extras=()):
+        spec = METHODS[method]
         if not extras:
-            return _run(METHODS[method], self, x, classes, options)
-        # One image at a time with its own other inputs: a method's batch of variants of one
-        # image (Score-CAM's masked copies) then gets that image's values, repeated.
+            return _run(spec, self, x, classes, options)
+        if "class_scores" not in spec.needs:  # every primitive sees the batch as given
+            return _run(spec, _WithInputs(self, extras), x, classes, options)
+        # Score-CAM scores a batch of masked copies of one image: one image at a time, so
+        # that each copy gets that image's other inputs, repeated.
         return concatenate([
-            _run(METHODS[method], _WithInputs(self, [e[i:i + 1] for e in extras]),
+            _run(spec, _WithInputs(self, [e[i:i + 1] for e in extras]),
                  x[i:i + 1], classes[i:i + 1], options) for i in range(len(x))])
 
 
@@ -91,14 +94,15 @@ def _run(spec, backend, x, classes, options):
 
 
 class _WithInputs:
-    """A backend's primitives for batches of one image's variants, whose other inputs are the
-    given single rows, repeated to each batch's size."""
+    """A backend's primitives with the model's other inputs bound: one row per image of the
+    batch, or a single row (one image's) repeated to each batch's size."""
 
     def __init__(self, backend, extras):
         self._backend, self._extras = backend, extras
 
     def _repeated(self, x):
-        return tuple(np.repeat(e, len(x), axis=0) for e in self._extras)
+        return tuple(e if len(e) == len(x) else np.repeat(e, len(x), axis=0)
+                     for e in self._extras)
 
     def gradients(self, x, classes):
         return self._backend.gradients(x, classes, self._repeated(x))

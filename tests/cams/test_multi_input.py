@@ -110,14 +110,24 @@ def two_views():
     return keras.Model(views, keras.layers.Dense(2)(pooled))
 
 
-def test_a_model_of_two_views_explains_the_one_named(two_views):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_model_of_two_views_explains_the_one_named(two_views, backend):
     x = np.random.default_rng(1).uniform(size=(2, 24, 24, 1)).astype(np.float32)
     views = {"frontal": x, "lateral": x[:, ::-1]}
     with pytest.raises(ValueError, match="several image inputs.*frontal.*lateral.*image_input="):
-        cams.explain(two_views, views)
+        cams.explain(two_views, views, backend=backend)
     for name in ("frontal", "lateral"):
-        res = cams.explain(two_views, views, image_input=name, class_index=1)
+        res = cams.explain(two_views, views, image_input=name, class_index=1, backend=backend)
         assert res.layer == f"{name}_conv" and res.heatmaps.std() > 0.01
+        with tf.GradientTape() as tape:
+            twin = keras.Model(two_views.inputs,
+                               [two_views.get_layer(f"{name}_conv").output, two_views.output])
+            A, y = twin([tf.constant(views["frontal"]), tf.constant(views["lateral"])])
+            score = y[:, 1]
+        G = tape.gradient(score, A).numpy()
+        cam = np.maximum((A.numpy() * G.mean(axis=(1, 2), keepdims=True)).sum(-1), 0)
+        np.testing.assert_allclose(res.heatmaps, cam / cam.max(axis=(1, 2), keepdims=True),
+                                   atol=1e-4)
     with pytest.raises(ValueError, match="'lateral_conv' is not computed from the image input"):
         cams.explain(two_views, views, image_input="frontal", layer="lateral_conv")
     with pytest.raises(ValueError, match="unknown image_input 'side'"):
@@ -136,6 +146,43 @@ def test_other_inputs_given_wrongly_are_refused_saying_what_the_model_takes(
         clinical_model, data, given, message):
     with pytest.raises(ValueError, match=message):
         cams.explain(clinical_model, given(*data))
+
+
+@pytest.fixture(scope="module")
+def coded_model():
+    """Image + a category code (int32, through an Embedding) + a vector through a layer with
+    two outputs (attention with its scores)."""
+    keras.utils.set_random_seed(8)
+    image = keras.Input((20, 20, 3), name="image")
+    code = keras.Input((1,), dtype="int32", name="site")
+    vector = keras.Input((4, 2), name="vitals")
+    a = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(image)
+    attended, weights = keras.layers.MultiHeadAttention(2, 4, name="mha")(
+        vector, vector, return_attention_scores=True)
+    parts = [keras.layers.GlobalAveragePooling2D()(a),
+             keras.layers.Flatten()(keras.layers.Embedding(
+                 5, 3, embeddings_initializer=keras.initializers.RandomNormal(stddev=3.0),
+                 name="embed")(code)),
+             keras.layers.Flatten()(attended), keras.layers.Flatten()(weights)]
+    hidden = keras.layers.Dense(12, activation="relu")(keras.layers.Concatenate()(parts))
+    return keras.Model([image, code, vector], keras.layers.Dense(2)(hidden))
+
+
+def test_an_integer_input_and_a_layer_with_two_outputs_go_through_every_backend(coded_model):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=(3, 20, 20, 3)).astype(np.float32)
+    inputs = {"image": x, "site": np.array([[0], [3], [4]]),
+              "vitals": rng.normal(size=(3, 4, 2)).astype(np.float32)}
+    maps = {b: cams.explain(coded_model, inputs, class_index=0, backend=b).heatmaps
+            for b in BACKENDS}
+    assert (maps["eager"].reshape(3, -1).std(axis=1) > 0.01).all()
+    for b in ("graph", "tf-keras-vis"):
+        np.testing.assert_allclose(maps[b], maps["eager"], atol=1e-4)
+    other = cams.explain(coded_model, {**inputs, "site": np.array([[1], [1], [1]])},
+                         class_index=0).heatmaps
+    assert np.abs(other - maps["eager"]).max() > 0.01  # the code reaches the map
+    with pytest.raises(ValueError, match="'site' takes int32 values; got float64"):
+        cams.explain(coded_model, {**inputs, "site": np.array([[0.7], [3], [4]])})
 
 
 def test_the_tools_that_read_one_image_refuse_such_a_model_clearly(clinical_model, data,

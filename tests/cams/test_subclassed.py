@@ -171,6 +171,18 @@ def test_the_model_is_unchanged_and_threads_do_not_mix(net, x):
     np.testing.assert_array_equal(net(x).numpy(), outputs)
 
 
+def test_a_layer_that_cannot_be_tapped_leaves_every_layer_as_it_was(x):
+    keras.utils.set_random_seed(5)
+    model = Net()
+    model(x[:1])
+    cams.leaves(model)  # found before the user's patch below
+    model.head.call = model.head.call  # a user's own instance attribute, say
+    with pytest.raises(ValueError, match="'head' has its own `call`"):
+        cams.explain(model, x, method="guided-backprop")  # taps conv1 and act first
+    assert [leaf.layer.name for leaf in cams.leaves(model) if "call" in vars(leaf.layer)] == [
+        "head"]
+
+
 def test_what_cannot_be_done_is_said():
     unbuilt = Net()
     with pytest.raises(ValueError, match="has not been called.*model\\(images\\[:1\\]\\)"):
