@@ -325,3 +325,35 @@ def test_guided_backprop_against_a_hand_derivation(backend, fused):
     np.testing.assert_allclose(res.attributions, R, atol=1e-6)
     np.testing.assert_allclose(res.heatmaps, np.stack([scaled(np.abs(r).max(-1)) for r in R]),
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"top_k": 0}, "top_k must be a positive int or None; got 0"),
+    ({"top_k": True}, "top_k must be a positive int or None; got True"),
+    ({"top_k": 2.0}, "top_k must be a positive int or None; got 2.0"),
+    ({"batch_size": None}, "batch_size must be a positive int; got None"),
+    ({"batch_size": -3}, "batch_size must be a positive int; got -3"),
+    ({"upsampling": "nearest"}, "upsampling must be one of bilinear, align-corners"),
+])
+def test_option_values_are_checked_with_what_is_accepted(options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        methods.METHODS["scorecam"].check_options(options)
+
+
+def test_the_smallest_option_values_are_accepted():
+    checked = methods.METHODS["scorecam"].check_options({"top_k": 1, "batch_size": 1})
+    assert checked["top_k"] == 1 and checked["batch_size"] == 1
+    assert methods.METHODS["scorecam"].check_options({"top_k": None})["top_k"] is None
+    with pytest.raises(TypeError, match="normalize_alphas must be True or False; got 1"):
+        methods.METHODS["gradcam++"].check_options({"normalize_alphas": 1})
+
+
+def test_guided_gradcam_reports_the_class_and_outputs_it_explained(fashion_cnn):
+    x = np.random.default_rng(9).uniform(size=(2, 28, 28, 1)).astype(np.float32)
+    guided = cams.explain(fashion_cnn, x, method="guided-gradcam")
+    plain = cams.explain(fashion_cnn, x, method="gradcam")
+    np.testing.assert_array_equal(guided.class_index, plain.class_index)
+    np.testing.assert_allclose(guided.outputs, fashion_cnn.predict(x, verbose=0), rtol=1e-5)
+    assert guided.attributions.shape == (2, 28, 28, 1) and guided.heatmaps.shape == (2, 28, 28)
+    saliency = np.abs(guided.attributions[0]).max(axis=-1)
+    np.testing.assert_allclose(guided.heatmaps[0], saliency / saliency.max(), atol=1e-6)
