@@ -176,3 +176,24 @@ def test_mixed_precision_maps_are_float32_and_agree(x):
     for b, m in maps.items():
         assert m.dtype == np.float32
         assert_agree(maps["eager"], m, f"mixed precision {b}")
+
+
+def test_every_head_reports_each_classs_probability():
+    """Explanation.probabilities from the outputs: softmax of linear logits, the softmax as it
+    is, each sigmoid alone, 1 - p and p for one sigmoid unit, a regression output as it is."""
+    keras.utils.set_random_seed(11)
+    x = np.random.default_rng(5).uniform(size=(3, 8, 8, 3)).astype(np.float32)
+    for units, activation in ((3, None), (3, "softmax"), (3, "sigmoid"), (1, "sigmoid"),
+                              (1, None)):
+        inputs = keras.Input((8, 8, 3))
+        a = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        out = keras.layers.Dense(units, activation=activation, bias_initializer=keras.initializers
+                                 .RandomNormal(stddev=2.0))(keras.layers.Flatten()(a))
+        model = keras.Model(inputs, out)
+        res = cams.explain(model, x)
+        y = np.asarray(model(x), np.float64)
+        expected = {(3, None): np.exp(y) / np.exp(y).sum(axis=1, keepdims=True),
+                    (3, "softmax"): y, (3, "sigmoid"): y,
+                    (1, "sigmoid"): np.concatenate([1 - y, y], axis=1), (1, None): y}
+        np.testing.assert_allclose(res.probabilities, expected[units, activation], rtol=1e-5,
+                                   err_msg=f"{units} {activation}")

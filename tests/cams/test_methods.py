@@ -348,9 +348,10 @@ def test_the_smallest_option_values_are_accepted():
         methods.METHODS["gradcam++"].check_options({"normalize_alphas": 1})
 
 
-def test_guided_gradcam_reports_the_class_and_outputs_it_explained(fashion_cnn):
+@pytest.mark.parametrize("method", ["guided-gradcam", "guided-backprop"])
+def test_the_guided_methods_report_the_class_and_outputs_they_explained(fashion_cnn, method):
     x = np.random.default_rng(9).uniform(size=(2, 28, 28, 1)).astype(np.float32)
-    guided = cams.explain(fashion_cnn, x, method="guided-gradcam")
+    guided = cams.explain(fashion_cnn, x, method=method)
     plain = cams.explain(fashion_cnn, x, method="gradcam")
     np.testing.assert_array_equal(guided.class_index, plain.class_index)
     np.testing.assert_allclose(guided.outputs, fashion_cnn.predict(x, verbose=0), rtol=1e-5)
