@@ -214,7 +214,7 @@ def _explained(page, prefix="#xray-input"):
 
 
 def test_browser_upload_explain_and_see_the_heatmap(page, server, tmp_path):
-    assert page.get_by_text("Not for diagnosis").first.is_visible()
+    page.get_by_text("Not for diagnosis").first.wait_for(timeout=30_000)  # visible, in time
     page.locator("#xray-input input[type=file]").set_input_files(EXAMPLE)
     page.locator("#xray-input-preview img").first.wait_for(timeout=30_000)
     images = _explained(page)
