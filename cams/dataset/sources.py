@@ -1,0 +1,102 @@
+"""Where a dataset's images are: a class-per-folder set, a plain folder, or a CSV of paths.
+
+Every source becomes a list of `Item`s in a fixed order (the order of the store's rows), and
+`read(path, size)` turns one file into what a model's preprocessing takes: uint8 RGB
+(size, size, 3). A file that cannot be read raises `BadFile` with a reason that quotes nothing
+from inside the file (a DICOM's elements may name a patient).
+"""
+import csv
+import os
+from dataclasses import dataclass
+
+from cams import images
+
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".dcm")
+ACCEPTED = ("a folder of class folders (DIR/<class>/<image>), a folder of images, or a CSV with "
+            "a 'path' column (and optionally 'label'); images: " + ", ".join(IMAGE_TYPES))
+
+
+class BadFile(ValueError):
+    """One file that cannot be explained, with the reason (one sentence)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of a dataset: `path` to open, `name` as the index shows it (relative to the
+    dataset's folder), `label` the class name it is filed under, or None when unknown."""
+    path: str
+    name: str
+    label: str | None = None
+
+
+def is_image_name(name):
+    """True for a file name cams reads as an image (IMAGE_TYPES, any case, not hidden)."""
+    return not name.startswith(".") and name.lower().endswith(IMAGE_TYPES)
+
+
+def from_folder(root):
+    """Items of `root`: DIR/<class>/<image> (label = the class folder's name; the lesion-mask
+    folder is not a class) and images directly in DIR (no label), sorted by name.
+    ValueError when there is no such folder or no image in it."""
+    if not os.path.isdir(root):
+        raise ValueError(f"no folder at {root}; accepted: {ACCEPTED}")
+    found = [Item(os.path.join(root, f), f) for f in sorted(os.listdir(root))
+             if is_image_name(f) and os.path.isfile(os.path.join(root, f))]
+    for label in images.class_folders(root):
+        folder = os.path.join(root, label)
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for f in sorted(filenames):
+                if is_image_name(f):
+                    path = os.path.join(dirpath, f)
+                    found.append(Item(path, os.path.relpath(path, root), label))
+    if not found:
+        raise ValueError(f"no image under {root}; accepted: {ACCEPTED}")
+    return found
+
+
+def from_csv(csv_path, root=None):
+    """Items of a CSV file with a `path` column (relative to `root`, default the CSV's folder)
+    and an optional `label` column (a class name; empty for unknown), in the file's order."""
+    root = os.path.dirname(os.path.abspath(csv_path)) if root is None else root
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "path" not in rows[0]:
+        columns = ", ".join(rows[0]) if rows else "none"
+        raise ValueError(f"{csv_path} needs a 'path' column (and optionally 'label'); "
+                         f"found columns: {columns}")
+    return [Item(os.path.join(root, row["path"]), row["path"], (row.get("label") or None))
+            for row in rows]
+
+
+def items_of(data, root=None):
+    """Items of `data`: a folder (see from_folder) or a .csv file (see from_csv)."""
+    if os.path.isfile(data) and data.lower().endswith(".csv"):
+        return from_csv(data, root)
+    return from_folder(data)
+
+
+def read(path, size):
+    """The image at `path` as uint8 RGB (size, size, 3): PNG, JPEG, BMP, TIFF, GIF (grayscale,
+    RGB, RGBA, 16-bit) or DICOM (the file's own window; the first frame of a series).
+    Raises BadFile saying why it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    from cams import dicom
+
+    if not os.path.isfile(path):
+        raise BadFile("no such file")
+    try:
+        if path.lower().endswith(".dcm") or dicom.is_dicom(path):
+            gray = Image.fromarray(dicom.read(path).windowed())
+            return images.resize(gray.convert("RGB"), size)
+        return images.load_image(path, size)
+    except ImportError as err:
+        raise BadFile(f"cannot read DICOM: {err}") from None
+    except UnidentifiedImageError:
+        raise BadFile("not an image PIL can read (corrupt, empty or another kind of "
+                      "file)") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        # cams.dicom's messages quote nothing from the file; PIL's may quote the path only.
+        raise BadFile(str(err).replace(path, os.path.basename(path)) or type(err).__name__) \
+            from None
