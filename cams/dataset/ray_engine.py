@@ -46,6 +46,16 @@ class _Explain(ExplainStep):
         return out
 
 
+def _quiet(ray):
+    """Ray Data's own progress lines off: the command prints its own progress bar."""
+    import logging
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
 def run(model_path, step, items, rows, size, label_of, batch_size, write, on_batch,
         address=None, actors=1, keep_images=False):
     """Explain `rows` of `items` on Ray (a cluster at `address`, or a local one) with `actors`
@@ -55,6 +65,7 @@ def run(model_path, step, items, rows, size, label_of, batch_size, write, on_bat
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
+    _quiet(ray)
     table = [{"row": int(r), "path": items[r].path, "label": int(label_of(items[r]))}
              for r in rows]
     options = {k: v for k, v in step.settings.items()
