@@ -1,0 +1,227 @@
+"""Draw every figure that README and the documentation show, from the shipped model and
+generated phantoms (train/phantoms.py), so a figure is redrawn when the code changes:
+
+    python -m docs.figures --out docs/figures            # methods grid, layer sweep, metrics
+    python -m docs.figures --out docs/figures --demo     # also a screenshot of `python demo.py`
+
+methods.png: every method on one phantom with its lesion outlined in white; layers.png:
+Grad-CAM from shallow to deep layers; metrics.png: deletion and insertion curves of three
+methods. demo.png (--demo): the demo's Explain tab after explaining a shipped example, taken
+with Debian's chromium through Playwright.
+
+It lives in docs/, not cams/, because it uses the phantom generator (train/) and the demo.
+"""
+import argparse
+import os
+import sys
+
+MODEL = "models/xray_phantoms.keras"
+EXAMPLE = "opacity 2024_00001"  # the demo's button for models/examples/opacity/2024_00001.png
+FIGURES = ("methods", "layers", "metrics")
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/figures", help="folder for the PNGs")
+    parser.add_argument("--model", default=MODEL, help="a .keras model with its .json card")
+    parser.add_argument("--seed", type=int, default=3, help="the phantom generator's seed")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated names in cams.METHODS (default: all)")
+    parser.add_argument("--only", default=",".join(FIGURES),
+                        help=f"comma-separated figures among {', '.join(FIGURES)}")
+    parser.add_argument("--demo", action="store_true",
+                        help="also screenshot the demo (needs chromium and playwright)")
+    args = parser.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(FIGURES)
+    if unknown:
+        parser.error(f"unknown figure(s) {sorted(unknown)}; choose among {', '.join(FIGURES)}")
+    return args
+
+
+def lesion_phantom(seed, size):
+    """(uint8 RGB (size, size, 3), bool mask (size, size)): one phantom with an opacity."""
+    import numpy as np
+
+    from train.phantoms import phantom
+
+    image, mask = phantom(np.random.default_rng(seed), True, size)
+    return np.repeat(image[..., None], 3, axis=-1), mask
+
+
+def outlined(rgb, mask):
+    """`rgb` (H, W, 3) uint8 with the outline of `mask` drawn in white, a copy."""
+    import cv2
+    import numpy as np
+
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(rgb.copy(), contours, -1, (255, 255, 255), 1)
+
+
+def _grid(panels, columns, path, title=None):
+    """Save (caption, RGB image) panels as a grid PNG at `path`; returns path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.05 * rows + 0.3 * bool(title)))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (caption, image) in zip(axes.ravel(), panels):
+        ax.imshow(image)
+        ax.set_title(caption, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def methods_figure(model, card, rgb, mask, methods, path):
+    """Every method's overlay on `rgb`, lesion outlined; returns path."""
+    import cams
+
+    x = card.preprocess(rgb[None].astype("float32"))
+    panels = [("phantom, lesion outlined", outlined(rgb, mask))]
+    for method in methods:
+        res = cams.explain(model, x, layer=card.cam_layer, method=method)
+        panels.append((method, outlined(cams.overlay(rgb, res.heatmaps[0], alpha=0.45), mask)))
+    return _grid(panels, 6, path)
+
+
+def layers_figure(model, card, rgb, mask, path, count=6):
+    """Grad-CAM at `count` layers from shallow to deep, lesion outlined; returns path."""
+    import numpy as np
+
+    import cams
+
+    x = card.preprocess(rgb[None].astype("float32"))
+    paths = cams.conv_layers(model)
+    chosen = [paths[i] for i in np.linspace(len(paths) // 4, len(paths) - 1, count).astype(int)]
+    panels = []
+    for layer in chosen:
+        res = cams.explain(model, x, layer=layer)
+        h, w = res.heatmaps.shape[1:]
+        panels.append((f"{layer.split('/')[-1]} ({h}x{w})",
+                       outlined(cams.overlay(rgb, res.heatmaps[0], alpha=0.45), mask)))
+    return _grid(panels, count, path)
+
+
+def metrics_figure(model, card, rgb, methods, path, steps=16):
+    """Deletion and insertion curves of `methods` on `rgb`; returns path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import cams
+    from cams.metrics import deletion_insertion
+
+    x = card.preprocess(rgb[None].astype("float32"))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    shares = np.linspace(0, 1, steps + 1)
+    for method in methods:
+        res = cams.explain(model, x, layer=card.cam_layer, method=method)
+        curves = deletion_insertion(model, x, res.heatmaps, res.class_index, steps=steps)
+        for ax, kind in zip(axes, ("deletion", "insertion")):
+            ax.plot(shares, curves[f"{kind}_curve"][0],
+                    label=f"{method} (AUC {curves[kind][0]:.2f})")
+    for ax, kind, better in zip(axes, ("deletion", "insertion"), ("lower", "higher")):
+        ax.set_title(f"{kind}: AUC {better} is better", fontsize=10)
+        ax.set_xlabel(f"share of pixels {'removed' if kind == 'deletion' else 'painted in'}")
+        ax.set_ylabel("class probability")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def demo_figure(path, example=EXAMPLE, timeout=240):
+    """A screenshot of the demo's Explain tab after explaining the shipped example whose button
+    reads `example`; returns path.
+    Starts `python demo.py` on a free port and stops it afterwards."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("the demo screenshot needs Debian's chromium: apt-get install chromium")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen([sys.executable, "demo.py", "--port", str(port)],
+                              env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise SystemExit(f"demo.py did not serve {url} within {timeout} s")
+                time.sleep(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                        args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url, wait_until="networkidle", timeout=60_000)
+            page.get_by_text(example, exact=True).click()  # a shipped example: lesion known
+            page.locator("#xray-input-preview img").first.wait_for(timeout=60_000)
+            page.locator("#explain-button").click()
+            page.locator("#overlay img").nth(1).wait_for(timeout=120_000)
+            page.locator("#timing").get_by_text(" ms").wait_for(timeout=60_000)
+            box = page.locator("#overlay img").nth(1).bounding_box()  # show most of the overlay
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] / 2, steps=8)
+            page.mouse.up()
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(500)
+            page.screenshot(path=path)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return path
+
+
+def main(argv=None):
+    args = parse(argv)
+    import cams
+    from cams import modelcard
+
+    os.makedirs(args.out, exist_ok=True)
+    model, card = modelcard.load(args.model)
+    methods = args.methods.split(",") if args.methods else list(cams.METHODS)
+    rgb, mask = lesion_phantom(args.seed, card.input_size[0])
+    written = []
+    only = args.only.split(",")
+    if "methods" in only:
+        written.append(methods_figure(model, card, rgb, mask, methods,
+                                      os.path.join(args.out, "methods.png")))
+    if "layers" in only:
+        written.append(layers_figure(model, card, rgb, mask, os.path.join(args.out, "layers.png")))
+    if "metrics" in only:
+        chosen = [m for m in ("gradcam", "scorecam", "eigencam") if m in methods] or methods[:1]
+        written.append(metrics_figure(model, card, rgb, chosen,
+                                      os.path.join(args.out, "metrics.png")))
+    if args.demo:
+        written.append(demo_figure(os.path.join(args.out, "demo.png")))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
