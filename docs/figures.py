@@ -4,7 +4,8 @@ generated phantoms (train/phantoms.py), so a figure is redrawn when the code cha
     python -m docs.figures --out docs/figures            # methods grid, layer sweep, metrics
     python -m docs.figures --out docs/figures --demo     # also a screenshot of `python demo.py`
 
-methods.png: every method on one phantom with its lesion outlined in white; layers.png:
+methods.png: every method on one phantom with its lesion outlined in white (and each alone in
+methods/NAME.png, for the methods page); layers.png:
 Grad-CAM from shallow to deep layers; metrics.png: deletion and insertion curves of three
 methods. demo.png (--demo): the demo's Explain tab after explaining a shipped example, taken
 with Debian's chromium through Playwright.
@@ -58,6 +59,21 @@ def outlined(rgb, mask):
     return cv2.drawContours(rgb.copy(), contours, -1, (255, 255, 255), 1)
 
 
+def _save_small(image, path):
+    """Save a PIL image as a 256-colour PNG (a third of the bytes, the same look); returns path."""
+    image.convert("RGB").quantize(256, dither=0).save(path, optimize=True)
+    return path
+
+
+def _shrunk(path):
+    """Re-save the PNG at `path` with 256 colours; returns path."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+    return _save_small(image, path)
+
+
 def _grid(panels, columns, path, title=None):
     """Save (caption, RGB image) panels as a grid PNG at `path`; returns path."""
     import matplotlib
@@ -76,18 +92,24 @@ def _grid(panels, columns, path, title=None):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-    return path
+    return _shrunk(path)
 
 
 def methods_figure(model, card, rgb, mask, methods, path):
-    """Every method's overlay on `rgb`, lesion outlined; returns path."""
+    """Every method's overlay on `rgb`, lesion outlined, as one grid at `path` and one PNG per
+    method in methods/ beside it; returns path."""
     import cams
+
+    from PIL import Image
 
     x = card.preprocess(rgb[None].astype("float32"))
     panels = [("phantom, lesion outlined", outlined(rgb, mask))]
+    folder = os.path.join(os.path.dirname(path), "methods")
+    os.makedirs(folder, exist_ok=True)
     for method in methods:
         res = cams.explain(model, x, layer=card.cam_layer, method=method)
         panels.append((method, outlined(cams.overlay(rgb, res.heatmaps[0], alpha=0.45), mask)))
+        _save_small(Image.fromarray(panels[-1][1]), os.path.join(folder, f"{method}.png"))
     return _grid(panels, 6, path)
 
 
@@ -136,7 +158,7 @@ def metrics_figure(model, card, rgb, methods, path, steps=16):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-    return path
+    return _shrunk(path)
 
 
 def demo_figure(path, example=EXAMPLE, timeout=240):
@@ -190,6 +212,7 @@ def demo_figure(path, example=EXAMPLE, timeout=240):
             page.wait_for_timeout(500)
             page.screenshot(path=path)
             browser.close()
+        _shrunk(path)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -18,6 +18,8 @@ def test_the_figures_command_draws_each_figure(tmp_path):
     for name in ("methods", "layers", "metrics"):
         with Image.open(tmp_path / f"{name}.png") as image:
             assert image.width > 400 and image.height > 150, name
+    assert sorted(p.name for p in (tmp_path / "methods").iterdir()) == ["gradcam.png",
+                                                                         "hirescam.png"]
     assert _warm_share(tmp_path / "methods.png") > 0.002  # heat drawn, not only gray X-rays
     assert _warm_share(tmp_path / "layers.png") > 0.002
 
