@@ -59,7 +59,7 @@ def outlined(rgb, mask):
     return cv2.drawContours(rgb.copy(), contours, -1, (255, 255, 255), 1)
 
 
-def _save_small(image, path):
+def save_small(image, path):
     """Save a PIL image as a 256-colour PNG (a third of the bytes, the same look); returns path."""
     image.convert("RGB").quantize(256, dither=0).save(path, optimize=True)
     return path
@@ -71,7 +71,7 @@ def _shrunk(path):
 
     with Image.open(path) as image:
         image.load()
-    return _save_small(image, path)
+    return save_small(image, path)
 
 
 def _grid(panels, columns, path, title=None):
@@ -109,7 +109,7 @@ def methods_figure(model, card, rgb, mask, methods, path):
     for method in methods:
         res = cams.explain(model, x, layer=card.cam_layer, method=method)
         panels.append((method, outlined(cams.overlay(rgb, res.heatmaps[0], alpha=0.45), mask)))
-        _save_small(Image.fromarray(panels[-1][1]), os.path.join(folder, f"{method}.png"))
+        save_small(Image.fromarray(panels[-1][1]), os.path.join(folder, f"{method}.png"))
     return _grid(panels, 6, path)
 
 

@@ -5,14 +5,14 @@ fenced as ```py are shown, not run (they need the network or a server).
     python -m docs.run_tutorials --out docs/figures/tutorials     # run all, keep their PNGs
 
 tests/test_docs.py runs each page the same way, so a tutorial that stops working fails the
-suite; this command also copies the pictures each one ends with to where the pages show them.
+suite; this command also saves the pictures each one ends with (in 256 colours) where the pages
+show them.
 """
 import argparse
 import contextlib
 import glob
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -69,11 +69,16 @@ def main(argv=None):
                         help="folder for the pictures the tutorials end with")
     parser.add_argument("pages", nargs="*", help="tutorial pages (default: all)")
     args = parser.parse_args(argv)
+    from PIL import Image
+
+    from docs.figures import save_small
+
     os.makedirs(args.out, exist_ok=True)
     for page in args.pages or pages():
         with tempfile.TemporaryDirectory() as workdir:
             for png in run(page, workdir):
-                shutil.copy(os.path.join(workdir, png), os.path.join(args.out, png))
+                with Image.open(os.path.join(workdir, png)) as image:
+                    save_small(image, os.path.join(args.out, png))
                 print(f"{os.path.basename(page)}: wrote {os.path.join(args.out, png)}")
     return 0
 
