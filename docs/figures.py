@@ -1,14 +1,15 @@
-"""Draw every figure that README and the documentation show, from the shipped model and
-generated phantoms (train/phantoms.py), so a figure is redrawn when the code changes:
+"""Draw every figure that README and the documentation show, from the shipped model and its
+phantom examples (made by train/phantoms.py), so a figure is redrawn when the code changes:
 
     python -m docs.figures --out docs/figures            # methods grid, layer sweep, metrics
-    python -m docs.figures --out docs/figures --demo     # also a screenshot of `python demo.py`
+    python -m docs.figures --out docs/figures --demo     # also the demo, and README's overview
 
-methods.png: every method on one phantom with its lesion outlined in white (and each alone in
-methods/NAME.png, for the methods page); layers.png:
-Grad-CAM from shallow to deep layers; metrics.png: deletion and insertion curves of three
-methods. demo.png (--demo): the demo's Explain tab after explaining a shipped example, taken
-with Debian's chromium through Playwright.
+methods.png: every method on the shipped example models/examples/opacity/2024_00001.png with
+its lesion outlined in white (and each alone in methods/NAME.png, for the methods page);
+layers.png: Grad-CAM from shallow to deep layers; metrics.png: deletion and insertion curves of
+three methods. demo.png (--demo): the demo's Explain tab after explaining the same example,
+taken with Debian's chromium through Playwright; overview.png: methods.png beside demo.png,
+README's figure. `--seed S` draws the figures on a fresh phantom instead of the example.
 
 It lives in docs/, not cams/, because it uses the phantom generator (train/) and the demo.
 """
@@ -17,7 +18,7 @@ import os
 import sys
 
 MODEL = "models/xray_phantoms.keras"
-EXAMPLE = "opacity 2024_00001"  # the demo's button for models/examples/opacity/2024_00001.png
+EXAMPLE = "opacity/2024_00001"  # models/examples/<EXAMPLE>.png, its mask in models/examples/masks/
 FIGURES = ("methods", "layers", "metrics")
 
 
@@ -25,7 +26,10 @@ def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/figures", help="folder for the PNGs")
     parser.add_argument("--model", default=MODEL, help="a .keras model with its .json card")
-    parser.add_argument("--seed", type=int, default=3, help="the phantom generator's seed")
+    parser.add_argument("--example", default=EXAMPLE,
+                        help="a shipped example, CLASS/NAME under models/examples")
+    parser.add_argument("--seed", type=int,
+                        help="draw on a fresh phantom of this seed instead of the example")
     parser.add_argument("--methods", default=None,
                         help="comma-separated names in cams.METHODS (default: all)")
     parser.add_argument("--only", default=",".join(FIGURES),
@@ -47,6 +51,18 @@ def lesion_phantom(seed, size):
 
     image, mask = phantom(np.random.default_rng(seed), True, size)
     return np.repeat(image[..., None], 3, axis=-1), mask
+
+
+def shipped_example(name, size):
+    """(uint8 RGB (size, size, 3), bool mask (size, size)) of models/examples/<name>.png."""
+    import numpy as np
+    from PIL import Image
+
+    from cams import images
+
+    rgb = images.load_image(os.path.join("models", "examples", f"{name}.png"), size)
+    with Image.open(os.path.join("models", "examples", "masks", f"{name}.png")) as mask:
+        return rgb, np.asarray(mask.convert("L").resize((size, size), Image.NEAREST)) > 127
 
 
 def outlined(rgb, mask):
@@ -110,7 +126,7 @@ def methods_figure(model, card, rgb, mask, methods, path):
         res = cams.explain(model, x, layer=card.cam_layer, method=method)
         panels.append((method, outlined(cams.overlay(rgb, res.heatmaps[0], alpha=0.45), mask)))
         save_small(Image.fromarray(panels[-1][1]), os.path.join(folder, f"{method}.png"))
-    return _grid(panels, 6, path)
+    return _grid(panels, 4, path)
 
 
 def layers_figure(model, card, rgb, mask, path, count=6):
@@ -161,9 +177,24 @@ def metrics_figure(model, card, rgb, methods, path, steps=16):
     return _shrunk(path)
 
 
+def overview_figure(methods_path, demo_path, path):
+    """README's figure: the methods grid and the demo's screenshot side by side, at the grid's
+    height; returns path."""
+    from PIL import Image
+
+    with Image.open(methods_path) as grid, Image.open(demo_path) as demo:
+        grid, demo = grid.convert("RGB"), demo.convert("RGB")
+        demo = demo.resize((round(demo.width * grid.height / demo.height), grid.height),
+                           Image.LANCZOS)
+        canvas = Image.new("RGB", (grid.width + 12 + demo.width, grid.height), "white")
+        canvas.paste(grid, (0, 0))
+        canvas.paste(demo, (grid.width + 12, 0))
+    return save_small(canvas, path)
+
+
 def demo_figure(path, example=EXAMPLE, timeout=240):
-    """A screenshot of the demo's Explain tab after explaining the shipped example whose button
-    reads `example`; returns path.
+    """A screenshot of the demo's Explain tab after explaining the shipped example `example`
+    (CLASS/NAME, the demo's button "CLASS NAME"); returns path.
     Starts `python demo.py` on a free port and stops it afterwards."""
     import shutil
     import socket
@@ -198,7 +229,7 @@ def demo_figure(path, example=EXAMPLE, timeout=240):
                                         args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(url, wait_until="networkidle", timeout=60_000)
-            page.get_by_text(example, exact=True).click()  # a shipped example: lesion known
+            page.get_by_text(example.replace("/", " "), exact=True).click()  # lesion known
             page.locator("#xray-input-preview img").first.wait_for(timeout=60_000)
             page.locator("#explain-button").click()
             page.locator("#overlay img").nth(1).wait_for(timeout=120_000)
@@ -227,7 +258,9 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     model, card = modelcard.load(args.model)
     methods = args.methods.split(",") if args.methods else list(cams.METHODS)
-    rgb, mask = lesion_phantom(args.seed, card.input_size[0])
+    size = card.input_size[0]
+    rgb, mask = (shipped_example(args.example, size) if args.seed is None
+                 else lesion_phantom(args.seed, size))
     written = []
     only = args.only.split(",")
     if "methods" in only:
@@ -240,7 +273,10 @@ def main(argv=None):
         written.append(metrics_figure(model, card, rgb, chosen,
                                       os.path.join(args.out, "metrics.png")))
     if args.demo:
-        written.append(demo_figure(os.path.join(args.out, "demo.png")))
+        written.append(demo_figure(os.path.join(args.out, "demo.png"), args.example))
+    grid, demo = (os.path.join(args.out, name) for name in ("methods.png", "demo.png"))
+    if os.path.isfile(grid) and os.path.isfile(demo):
+        written.append(overview_figure(grid, demo, os.path.join(args.out, "overview.png")))
     for path in written:
         print(f"wrote {path}")
     return 0

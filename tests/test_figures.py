@@ -24,7 +24,7 @@ def test_the_figures_command_draws_each_figure(tmp_path):
     assert _warm_share(tmp_path / "layers.png") > 0.002
 
 
-def test_the_lesion_is_outlined_on_a_copy():
+def test_a_fresh_phantom_and_its_outline_on_a_copy():
     rgb, mask = figures.lesion_phantom(seed=3, size=64)
     assert rgb.shape == (64, 64, 3) and mask.any()
     drawn = figures.outlined(rgb, mask)
@@ -36,3 +36,13 @@ def test_an_unknown_figure_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit):
         figures.parse(["--only", "methods,heatmaps"])
     assert "metrics" in capsys.readouterr().err
+
+
+def test_readme_overview_puts_the_grid_beside_the_demo(tmp_path):
+    Image.new("RGB", (400, 300), "red").save(tmp_path / "grid.png")
+    Image.new("RGB", (1280, 1000), "blue").save(tmp_path / "demo.png")
+    figures.overview_figure(tmp_path / "grid.png", tmp_path / "demo.png", tmp_path / "both.png")
+    with Image.open(tmp_path / "both.png") as both:
+        rgb = np.asarray(both.convert("RGB"))
+    assert rgb.shape == (300, 400 + 12 + 384, 3)
+    assert (rgb[:, :400] == (255, 0, 0)).all() and (rgb[:, -384:] == (0, 0, 255)).all()
