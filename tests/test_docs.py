@@ -57,5 +57,14 @@ def test_every_figure_a_page_shows_exists():
                           for link in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)}
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     shown |= {os.path.join(ROOT, link) for link in re.findall(r'src="([^"]+\.png)"', readme)}
+    assert os.path.join(ROOT, "docs/figures/overview.png") in shown
     assert len(shown) > 15
     assert not [p for p in shown if not os.path.isfile(p)]
+
+
+def test_every_page_readme_links_to_exists():
+    """README is read on GitHub and on the Space, outside the site's link check."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    links = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert len(links) > 15
+    assert not [link for link in links if not os.path.isfile(os.path.join(ROOT, link))]
