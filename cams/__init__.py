@@ -34,6 +34,7 @@ _PUBLIC = {
     "colorize": ("cams.overlays", "colorize"),
     "upsample": ("cams.methods.resize", "upsample"),
     "forget": ("cams.cache", "forget"),
+    "TokenGrid": ("cams.tokens", "TokenGrid"),
 }
 __all__ = sorted(_PUBLIC)
 

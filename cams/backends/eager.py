@@ -3,7 +3,7 @@ import weakref
 
 import tensorflow as tf
 
-from cams import scores
+from cams import scores, tokens
 from cams.backends.backend import PrimitiveBackend
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
@@ -33,11 +33,15 @@ class EagerBackend(PrimitiveBackend):
                               value_of=lambda v: v.value, on_target=on_target, guided=guided,
                               inputs=self._inputs, extras=extras)
 
+    def _grid(self, t):
+        """A layer's tokens (..., T, D) as patch maps (..., h, w, D); a map as it is."""
+        return tokens.to_grid(t, self._target.grid)
+
     def _gradients(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             A, logits, outputs = self._run(x, extras, on_target=tape.watch)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
-        return A, tape.gradient(S, A), outputs, chosen
+        return self._grid(A), self._grid(tape.gradient(S, A)), outputs, chosen
 
     def _gradients_all(self, x, classes, *extras):
         # One forward pass; the Jacobian of the (N, L) scores with respect to A, vectorized
@@ -45,12 +49,12 @@ class EagerBackend(PrimitiveBackend):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             A, logits, outputs = self._run(x, extras, on_target=tape.watch)
             S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
-        return A, tape.batch_jacobian(S, A), outputs, classes
+        return self._grid(A), self._grid(tape.batch_jacobian(S, A)), outputs, classes
 
     def _forward(self, x, classes, *extras):
         A, logits, outputs = self._run(x, extras)
         _, chosen = target_score(logits, outputs, classes, self._head, self._score)
-        return A, outputs, chosen
+        return self._grid(A), outputs, chosen
 
     def _guided(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:

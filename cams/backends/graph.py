@@ -13,7 +13,7 @@ import weakref
 import keras
 import tensorflow as tf
 
-from cams import cache
+from cams import cache, tokens
 from cams.backends.backend import PrimitiveBackend
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
@@ -46,9 +46,17 @@ class GraphBackend(PrimitiveBackend):
                 copy = tf.Variable(feed, trainable=False)
                 self._loaders.append((copy.initializer, feed, v))
                 self._graph_vars[id(v)] = copy
-            A, logits, outputs = self._build()
+            try:
+                A, logits, outputs = self._build()
+            except Exception as err:  # a layer written for eager or tf.function tensors only
+                raise ValueError(
+                    f"the graph backend cannot rebuild {model.name!r} in a TF1 graph: "
+                    f"{type(err).__name__}: {err} (KerasHub's Swin, for one, compares tensors "
+                    "with Python's != to make its shifted-window mask, which a TF1 graph "
+                    "reads as object identity); backend 'eager' explains it") from err
             S, chosen = target_score(logits, outputs, self._classes, head, score)
             G = tf.compat.v1.gradients(tf.reduce_sum(S), A)[0]
+            A, G = tokens.to_grid(A, target.grid), tokens.to_grid(G, target.grid)
             self._fetches = {
                 "gradients": (A, G, outputs, chosen), "forward": (A, outputs, chosen),
                 "scores": class_score(logits, self._classes, head, score)}

@@ -28,17 +28,20 @@ def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, g
     layers.Inputs `inputs` says); return (A, logits, outputs).
 
     `target` is the layers.Leaf to tap; `on_target(A)` runs as soon as A exists (a tape watches
-    it there). `value_of(variable)` gives a variable's current value in this context. With
+    it there); A is the layer's output as it is, tokens (N, T, D) included (tokens.to_grid
+    makes them maps). `value_of(variable)` gives a variable's current value in this context. With
     guided=True every ReLU's output passes back only positive gradients: its own derivative
     already zeroes negative inputs, so the two together are the guided-backprop rule.
     """
     taps = {}
 
+    def at_target(out):
+        taps["A"] = out
+        on_target(out)
+        return out
+
     def call(path, layer, args, kwargs):
-        out = layers.call_inference(path, layer, args, kwargs)
-        if path == target.path:
-            taps["A"] = out
-            on_target(out)
+        out = layers.call_tapped(path, layer, args, kwargs, {target: at_target})
         if layer is head.layer:
             if head.twin is not None:
                 taps["logits"] = scores.twin_logit(head, args[0], value_of)
