@@ -22,6 +22,7 @@ _PUBLIC = {
     "describe": ("cams.explanation", "describe"),
     "ModelInfo": ("cams.explanation", "ModelInfo"),
     "METHODS": ("cams.methods", "METHODS"),
+    "TRANSFORMER_METHODS": ("cams.methods", "TRANSFORMER_METHODS"),
     "BACKENDS": ("cams.backends", "BACKENDS"),
     "CONVENTIONS": ("cams.backends", "CONVENTIONS"),
     "conventions": ("cams.backends", "conventions"),

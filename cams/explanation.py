@@ -5,7 +5,7 @@ import numpy as np
 
 from cams import cache, inputs, keras2, layers, methods, scores, tokens as token_grids
 from cams.backends import BACKENDS, backend_class
-from cams.methods import METHODS
+from cams.methods import ALL_METHODS as METHODS
 from cams.scores import SCORES
 
 
@@ -55,7 +55,7 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     probable label), an int, one int per image, or several classes per image: "all" or one list
     of ints per image, giving heatmaps (N, L, h, w) (the gradient methods compute all L maps
     from one forward pass).
-    method: a name in cams.METHODS. score: "logit" (the value before the final softmax/sigmoid) or
+    method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer. score: "logit" (the value before the final softmax/sigmoid) or
     "probability"; None is what the method's paper uses (the probability for scorecam, the
     logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
     cams.METHODS[name].options. output: for a model with several outputs, the name (or index)

@@ -45,12 +45,12 @@ def to_grid(t, grid):
         raise ValueError(f"expected {grid.tokens} tokens ({grid.prefix} + {grid.height}x"
                          f"{grid.width}), got {shape[-2]}")
     patches = t[..., grid.prefix:, :]
-    new_shape = (-1,) + shape[1:-2] + (grid.height, grid.width, shape[-1])
     if isinstance(t, np.ndarray):
-        return patches.reshape(new_shape)
+        return patches.reshape(shape[:-2] + (grid.height, grid.width, shape[-1]))
     import keras
 
-    return keras.ops.reshape(patches, new_shape)
+    dims = tuple(keras.ops.shape(patches))  # a traced batch size is a tensor here
+    return keras.ops.reshape(patches, dims[:-2] + (grid.height, grid.width, dims[-1]))
 
 
 def patch_size(model):

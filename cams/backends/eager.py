@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from cams import scores, tokens
 from cams.backends.backend import PrimitiveBackend
-from cams.backends.tapped import class_score, tapped_forward, target_score
+from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
+                                  tapped_forward, target_score)
 
 
 class EagerBackend(PrimitiveBackend):
@@ -25,13 +26,20 @@ class EagerBackend(PrimitiveBackend):
         self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
             ("gradients", self._gradients), ("forward", self._forward),
             ("guided", self._guided), ("scores", self._class_scores))}
+        self._compiled["attention"] = tf.function(self._attention, input_signature=signature)
         self._compiled["all"] = tf.function(self._gradients_all, input_signature=[
             images, tf.TensorSpec((None, None), tf.int32), *extras])
 
-    def _run(self, x, extras, guided=False, on_target=lambda a: None):
+    def _run(self, x, extras, guided=False, on_target=lambda a: None, more_taps=None):
         return tapped_forward(self._model(), x, self._target, self._head,
                               value_of=lambda v: v.value, on_target=on_target, guided=guided,
-                              inputs=self._inputs, extras=extras)
+                              inputs=self._inputs, extras=extras, more_taps=more_taps)
+
+    def _attention(self, x, classes, *extras):
+        found = []
+        _, logits, outputs = self._run(x, extras, more_taps=attention_taps(self._model(), found))
+        _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return (*queries_and_keys(found), outputs, chosen)
 
     def _grid(self, t):
         """A layer's tokens (..., T, D) as patch maps (..., h, w, D); a map as it is."""
@@ -70,7 +78,7 @@ class EagerBackend(PrimitiveBackend):
     def _call(self, name, x, classes, extras):
         out = self._compiled[name](tf.constant(x, tf.float32), tf.constant(classes, tf.int32),
                                    *extras)
-        return tuple(t.numpy() for t in out) if isinstance(out, tuple) else out.numpy()
+        return tf.nest.map_structure(lambda t: t.numpy(), out)
 
     def gradients(self, x, classes, extras=()):
         """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
@@ -91,3 +99,7 @@ class EagerBackend(PrimitiveBackend):
     def class_scores(self, x, classes, extras=()):
         """The score of each image for its class (N,)."""
         return self._call("scores", x, classes, extras)
+
+    def attention(self, x, classes, extras=()):
+        """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
+        return self._call("attention", x, classes, extras)
