@@ -10,13 +10,13 @@ import os
 import warnings
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import cams
 
-keras_hub = pytest.importorskip("keras_hub")
 M = keras_hub.models
 ALL = os.environ.get("CAMS_ALL_TRANSFORMERS") == "1"
 SIZE, PATCH, N_CLASSES = 32, 8, 3
