@@ -152,6 +152,8 @@ def all_leaves(model):
 
 
 def _with_blocks(model, found):
+    """`found` (the graph's leaves) with the blocks run inside them inserted, and each leaf's
+    shape the one a call on zeros really gives (SigLIP's embedding declares 17 tokens for 16)."""
     from cams import subclassed
 
     inputs = _functional(model).inputs
@@ -165,7 +167,7 @@ def _with_blocks(model, found):
     def record(key):
         def fn(args, out):
             if key not in seen:
-                seen[key] = _shape_of(first_output(out))
+                seen[key] = _shape_of(_first_output(out))
             return out
         return fn
 
@@ -203,7 +205,7 @@ def _shape_of(out):
     return tuple(out.shape) if hasattr(out, "shape") else None
 
 
-def first_output(out):
+def _first_output(out):
     """A layer's output, or the first of several (DeiT's blocks return (tokens, scores))."""
     return out[0] if isinstance(out, (tuple, list)) and out else out
 
