@@ -37,6 +37,7 @@ def rollout(P):
 
 def run(backend, x, classes):
     """Maps of attention rollout: the class token's row over the patches, on the grid."""
+    queries, keys, outputs, chosen = backend.attention(x, classes)  # a backend may refuse
     grid = backend.grid
     if grid is None:
         raise ValueError("attention rollout explains a transformer: choose a layer of tokens "
@@ -45,7 +46,6 @@ def run(backend, x, classes):
         raise ValueError("attention rollout follows the class token's row, and this model's "
                          "tokens have no leading class token (it pools its patches, as Swin "
                          "and SigLIP do); the gradient methods explain it")
-    queries, keys, outputs, chosen = backend.attention(x, classes)
     # attention pooling (queries that are not the tokens themselves) is not part of the flow
     P = [probabilities(q, k) for q, k in zip(queries, keys) if q.shape[1] == k.shape[1]]
     counts = sorted({p.shape[-1] for p in P})

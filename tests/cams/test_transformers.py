@@ -370,7 +370,7 @@ def test_attention_rollout_in_other_families(family, built):
 
 
 @pytest.mark.parametrize("family, match", [
-    ("swin", "no leading class"), ("dinov3", "DINOV3Attention"), ("siglip", "no leading class")])
+    ("swin", "WindowAttention"), ("dinov3", "DINOV3Attention"), ("siglip", "no leading class")])
 def test_attention_rollout_says_why_it_cannot(family, match, built):
     with pytest.raises(ValueError, match=match):
         cams.explain(built(family), _images(1), method="attention-rollout")
