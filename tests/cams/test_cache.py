@@ -10,7 +10,7 @@ from tests import models
 
 
 def _engine(model, backend, layer_path, score="logit"):
-    return cache._CACHES[model][(backend, layer_path, score, 0)]  # 0: the image input
+    return cache._CACHES[model][(backend, layer_path, score, 0, None)]  # image input 0, no token grid
 
 
 def test_eager_traces_once_across_calls_batch_sizes_and_methods(fashion_cnn):
@@ -21,8 +21,8 @@ def test_eager_traces_once_across_calls_batch_sizes_and_methods(fashion_cnn):
         cams.explain(fashion_cnn, x, layer="final", method="scorecam", score="logit", top_k=5)
         cams.explain(fashion_cnn, x, layer="final", class_index=[[n % 10, 3]] * n)  # all-labels
     engine = _engine(fashion_cnn, "eager", "final")
-    for name, fn in engine._compiled.items():
-        assert fn.experimental_get_tracing_count() == 1, name
+    for name, fn in engine._compiled.items():  # attention (rollout) is for transformers only
+        assert fn.experimental_get_tracing_count() == (name != "attention"), name
 
 
 def test_same_engine_is_reused(fashion_cnn):
