@@ -1,5 +1,5 @@
 """Groups of images explained alike, as SpRAy does (Lapuschkin et al. 2019): pairwise distances
-of the downsampled maps, a Gaussian affinity, the number of groups from the eigengap of the
+of the downsampled maps, a self-tuning Gaussian affinity, the number of groups from the eigengap of the
 normalized graph Laplacian, then spectral clustering (scikit-learn)."""
 import numpy as np
 
@@ -11,13 +11,18 @@ def distances(vectors):
     return np.sqrt(np.clip(sq[:, None] + sq[None, :] - 2 * v @ v.T, 0, None))
 
 
-def affinity(dist):
-    """A Gaussian affinity exp(-d^2 / (2 sigma^2)) (N, N), sigma the median off-diagonal
-    distance, zero on the diagonal."""
+def affinity(dist, neighbours=7):
+    """The self-tuning Gaussian affinity exp(-d_ij^2 / (s_i s_j)) (N, N) of Zelnik-Manor and
+    Perona (2004): s_i is the distance from i to its `neighbours`-th nearest point (the median
+    non-zero distance where that is 0), so dense and sparse groups both stay connected inside
+    and apart from each other. Zero on the diagonal."""
     n = len(dist)
-    off = dist[~np.eye(n, dtype=bool)]
-    sigma = np.median(off) if off.size and np.median(off) > 0 else 1.0
-    a = np.exp(-dist ** 2 / (2 * sigma ** 2))
+    k = min(neighbours, n - 1)
+    positive = dist[dist > 0]
+    floor = np.median(positive) if positive.size else 1.0
+    scale = np.sort(dist, axis=1)[:, k]
+    scale = np.where(scale > 0, scale, floor)
+    a = np.exp(-dist ** 2 / (scale[:, None] * scale[None, :]))
     np.fill_diagonal(a, 0.0)
     return a
 

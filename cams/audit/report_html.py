@@ -1,8 +1,177 @@
-"""OUT/report.html: renders what the audit computed (an `Audit`), self-contained."""
+"""OUT/report.html: renders what the audit computed (an `Audit`) as one self-contained page,
+figures embedded as base64 PNG. It computes nothing new beyond the pictures' pixels."""
+import base64
 import html
+import io
+
+import cv2
+import numpy as np
+
+from cams import overlays
+
+THUMB = 128        # each picture's side in pixels (upscaled when the model's input is smaller)
+EXAMPLES = 4
+
+
+def png(rgb):
+    """An <img> tag holding uint8 RGB (H, W, 3) as a base64 PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgb, np.uint8)).save(buf, "PNG")
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def thumb(rgb, box=None):
+    """uint8 RGB resized to THUMB x THUMB, with box [x0, y0, x1, y1) (image pixels) drawn."""
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    if box is not None:
+        rgb = rgb.copy()
+        x0, y0, x1, y1 = box
+        cv2.rectangle(rgb, (x0, y0), (x1 - 1, y1 - 1), (0, 255, 0), max(1, rgb.shape[0] // 96))
+    return cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_NEAREST
+                      if rgb.shape[0] < THUMB else cv2.INTER_AREA)
+
+
+def montage(tiles):
+    """Tiles (each THUMB x THUMB x 3) side by side with a 4-pixel white gap: uint8 RGB."""
+    gap = np.full((THUMB, 4, 3), 255, np.uint8)
+    row = []
+    for t in tiles:
+        row += [t, gap]
+    return np.concatenate(row[:-1], axis=1)
+
+
+def _mean_overlay(found, where):
+    from cams.audit import evidence
+
+    mean_image = found.data.images[where].mean(axis=0).astype(np.uint8)
+    heat = evidence.mean_maps(found.maps[where], np.zeros(where.sum(), int))[0]
+    return thumb(overlays.overlay(mean_image, heat, alpha=0.5))
+
+
+def _table(rows, keys):
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(k))}</td>" for k in keys) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return "—" if v is None else html.escape(str(v))
+
+
+def _mean_maps(found):
+    labels = np.asarray([str(lab) for lab in found.data.labels])
+    parts = []
+    for c, name in enumerate(found.class_names):
+        tiles, captions = [], []
+        for title, where in (("labelled", labels == name), ("predicted", found.predicted == c)):
+            if where.any():
+                tiles.append(png(_mean_overlay(found, where)))
+                captions.append(f"{title} {html.escape(name)} ({int(where.sum())})")
+        parts.append("<figure>" + "".join(tiles) + "<figcaption>" + "; ".join(captions)
+                     + "</figcaption></figure>")
+    return "<h2>Where the evidence is: mean maps per class</h2>" + "".join(parts)
+
+
+def _roi_histograms(found):
+    from cams.audit import evidence
+
+    if found.data.roi is None:
+        return ("<h2>Share inside the region of interest</h2><p>No masks given (--roi): the "
+                "audit looked for evidence that sits in the same place across images.</p>")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    share = evidence.roi_share(found.maps, found.data.roi)
+    fig, ax = plt.subplots(figsize=(5, 2.4), dpi=80)
+    for c, name in enumerate(found.class_names):
+        if (found.predicted == c).any():
+            ax.hist(share[found.predicted == c], bins=20, range=(0, 1), alpha=0.6, label=name)
+    ax.set_xlabel("share of the map's mass inside the region of interest")
+    ax.set_ylabel("images")
+    ax.legend(title="predicted")
+    fig.tight_layout()
+    canvas = fig.canvas
+    canvas.draw()
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    plt.close(fig)
+    least = "".join(f"<li>{html.escape(k)}: " + ", ".join(
+        f"{html.escape(n)} ({s:.2f})" for n, s in v["share_in_roi"]["least"]) + "</li>"
+        for k, v in found.result["per_class"].items() if "share_in_roi" in v)
+    return ("<h2>Share inside the region of interest</h2>" + png(rgb)
+            + f"<p>Images with the least inside, per predicted class:</p><ul>{least}</ul>")
+
+
+def _clusters(found):
+    parts = ["<h2>Groups of images explained alike (spectral clustering, k by eigengap)</h2>"]
+    for c, (idx, labels) in found.clusters.items():
+        name = found.class_names[c]
+        info = found.result["per_class"][name]["clusters"]
+        for k, entry in zip(np.unique(labels), info):
+            members = idx[labels == k]
+            where = np.zeros(len(found.predicted), bool)
+            where[members] = True
+            tiles = [_mean_overlay(found, where)] + [
+                thumb(overlays.overlay(found.data.images[i], found.maps[i], alpha=0.5))
+                for i in members[:EXAMPLES]]
+            parts.append(f"<figure>{png(montage(tiles))}<figcaption>predicted "
+                         f"{html.escape(name)}, cluster {int(k)}: {entry['images']} images, "
+                         f"{entry['purity']:.0%} labelled {html.escape(entry['majority_label'])}"
+                         " (first: mean map)</figcaption></figure>")
+    return "".join(parts)
+
+
+def _interventions(found):
+    keys = ("class", "group", "region", "images", "consistency", "in_roi",
+            "share_outside_roi", "flip_rate_removed", "drop_removed", "flip_rate_transplanted",
+            "flip_rate_control", "suspicion")
+    parts = ["<h2>Interventions</h2><p>Each candidate region was removed from the images whose "
+             "evidence sits in it (filled from the surrounding pixels, as ROAD does) and pasted "
+             "onto images predicted another class; the control pastes the same box from images "
+             "of the target's own class.</p>",
+             _table(found.result["candidates"], keys)]
+    by_region = {(t["class_name"], tuple(t["region"])): t for t in found.tried}
+    for cand in found.result["candidates"][:4]:
+        t = by_region[(cand["class"], tuple(cand["region"]))]
+        tiles = []
+        if len(t["removed"]):
+            i = t["removed"][0]
+            tiles += [thumb(found.data.images[i], t["changed"]),
+                      thumb(t["after_removed"][0], t["changed"])]
+        if len(t["transplanted"]) and len(t["after_transplanted"]):
+            j = t["transplanted"][0]
+            tiles += [thumb(found.data.images[j], t["changed"]),
+                      thumb(t["after_transplanted"][0], t["changed"])]
+        if tiles:
+            parts.append(f"<figure>{png(montage(tiles))}<figcaption>{html.escape(cand['class'])}"
+                         f" region {cand['region']}: an image before and after the removal, "
+                         "then an image of another class before and after the transplant"
+                         "</figcaption></figure>")
+    return "".join(parts)
 
 
 def render(found):
-    """The report as one HTML string."""
+    """The report as one HTML string (no external file or script)."""
     r = found.result
-    return f"<html><body><h1>{html.escape(r['verdict'])}</h1></body></html>"
+    findings = (_table(r["findings"], list(r["findings"][0])) if r["findings"] else
+                "<p>No candidate region changed the predictions beyond the thresholds.</p>")
+    timings = _table([r.get("timings_s", found.timings)], list(found.timings))
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
+             "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}figure{"
+             "display:inline-block;margin:6px}.bad{color:#b00}.ok{color:#060}")
+    cls = "bad" if r["findings"] else "ok"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Shortcut audit</title>"
+            f"<style>{style}</style></head><body><h1 class='{cls}'>{html.escape(r['verdict'])}"
+            f"</h1><p>Score {r['score']:.2f} (flagged at >= {r['thresholds']['flip']}), "
+            f"{r['images']} images ({len(r['skipped'])} unreadable skipped), method "
+            f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
+            f"{'yes' if r['roi'] else 'no'}. Thresholds: {html.escape(str(r['thresholds']))}."
+            f"</p><h2>Findings</h2>{findings}<h2>Time per step (s)</h2>{timings}"
+            + _mean_maps(found) + _roi_histograms(found) + _clusters(found)
+            + _interventions(found) + "</body></html>")
