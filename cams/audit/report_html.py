@@ -1,16 +1,12 @@
 """OUT/report.html: renders what the audit computed (an `Audit`) as one self-contained page,
-figures embedded as base64 PNG. It computes nothing new beyond the pictures' pixels."""
+figures (cams.audit.figures) embedded as base64 PNG. It computes nothing new."""
 import base64
 import html
 import io
 
-import cv2
 import numpy as np
 
-from cams import overlays
-
-THUMB = 128        # each picture's side in pixels (upscaled when the model's input is smaller)
-EXAMPLES = 4
+from cams.audit import figures
 
 
 def png(rgb):
@@ -22,32 +18,9 @@ def png(rgb):
     return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def thumb(rgb, box=None):
-    """uint8 RGB resized to THUMB x THUMB, with box [x0, y0, x1, y1) (image pixels) drawn."""
-    rgb = np.ascontiguousarray(rgb, np.uint8)
-    if box is not None:
-        rgb = rgb.copy()
-        x0, y0, x1, y1 = box
-        cv2.rectangle(rgb, (x0, y0), (x1 - 1, y1 - 1), (0, 255, 0), max(1, rgb.shape[0] // 96))
-    return cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_NEAREST
-                      if rgb.shape[0] < THUMB else cv2.INTER_AREA)
-
-
-def montage(tiles):
-    """Tiles (each THUMB x THUMB x 3) side by side with a 4-pixel white gap: uint8 RGB."""
-    gap = np.full((THUMB, 4, 3), 255, np.uint8)
-    row = []
-    for t in tiles:
-        row += [t, gap]
-    return np.concatenate(row[:-1], axis=1)
-
-
-def _mean_overlay(found, where):
-    from cams.audit import evidence
-
-    mean_image = found.data.images[where].mean(axis=0).astype(np.uint8)
-    heat = evidence.mean_maps(found.maps[where], np.zeros(where.sum(), int))[0]
-    return thumb(overlays.overlay(mean_image, heat, alpha=0.5))
+def _figures(pairs):
+    return "".join(f"<figure>{png(p)}<figcaption>{html.escape(c)}</figcaption></figure>"
+                   for p, c in pairs)
 
 
 def _table(rows, keys):
@@ -61,20 +34,6 @@ def _cell(v):
     if isinstance(v, float):
         return f"{v:.2f}"
     return "—" if v is None else html.escape(str(v))
-
-
-def _mean_maps(found):
-    labels = np.asarray([str(lab) for lab in found.data.labels])
-    parts = []
-    for c, name in enumerate(found.class_names):
-        tiles, captions = [], []
-        for title, where in (("labelled", labels == name), ("predicted", found.predicted == c)):
-            if where.any():
-                tiles.append(png(_mean_overlay(found, where)))
-                captions.append(f"{title} {html.escape(name)} ({int(where.sum())})")
-        parts.append("<figure>" + "".join(tiles) + "<figcaption>" + "; ".join(captions)
-                     + "</figcaption></figure>")
-    return "<h2>Where the evidence is: mean maps per class</h2>" + "".join(parts)
 
 
 def _roi_histograms(found):
@@ -108,25 +67,6 @@ def _roi_histograms(found):
             + f"<p>Images with the least inside, per predicted class:</p><ul>{least}</ul>")
 
 
-def _clusters(found):
-    parts = ["<h2>Groups of images explained alike (spectral clustering, k by eigengap)</h2>"]
-    for c, (idx, labels) in found.clusters.items():
-        name = found.class_names[c]
-        info = found.result["per_class"][name]["clusters"]
-        for k, entry in zip(np.unique(labels), info):
-            members = idx[labels == k]
-            where = np.zeros(len(found.predicted), bool)
-            where[members] = True
-            tiles = [_mean_overlay(found, where)] + [
-                thumb(overlays.overlay(found.data.images[i], found.maps[i], alpha=0.5))
-                for i in members[:EXAMPLES]]
-            parts.append(f"<figure>{png(montage(tiles))}<figcaption>predicted "
-                         f"{html.escape(name)}, cluster {int(k)}: {entry['images']} images, "
-                         f"{entry['purity']:.0%} labelled {html.escape(entry['majority_label'])}"
-                         " (first: mean map)</figcaption></figure>")
-    return "".join(parts)
-
-
 def _interventions(found):
     keys = ("class", "group", "region", "images", "consistency", "in_roi",
             "share_outside_roi", "flip_rate_removed", "drop_removed", "flip_rate_transplanted",
@@ -136,23 +76,7 @@ def _interventions(found):
              "onto images predicted another class; the control pastes the same box from images "
              "of the target's own class.</p>",
              _table(found.result["candidates"], keys)]
-    by_region = {(t["class_name"], tuple(t["region"])): t for t in found.tried}
-    for cand in found.result["candidates"][:4]:
-        t = by_region[(cand["class"], tuple(cand["region"]))]
-        tiles = []
-        if len(t["removed"]):
-            i = t["removed"][0]
-            tiles += [thumb(found.data.images[i], t["changed"]),
-                      thumb(t["after_removed"][0], t["changed"])]
-        if len(t["transplanted"]) and len(t["after_transplanted"]):
-            j = t["transplanted"][0]
-            tiles += [thumb(found.data.images[j], t["changed"]),
-                      thumb(t["after_transplanted"][0], t["changed"])]
-        if tiles:
-            parts.append(f"<figure>{png(montage(tiles))}<figcaption>{html.escape(cand['class'])}"
-                         f" region {cand['region']}: an image before and after the removal, "
-                         "then an image of another class before and after the transplant"
-                         "</figcaption></figure>")
+    parts.append(_figures(figures.intervention_examples(found)))
     return "".join(parts)
 
 
@@ -173,5 +97,8 @@ def render(found):
             f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
             f"{'yes' if r['roi'] else 'no'}. Thresholds: {html.escape(str(r['thresholds']))}."
             f"</p><h2>Findings</h2>{findings}<h2>Time per step (s)</h2>{timings}"
-            + _mean_maps(found) + _roi_histograms(found) + _clusters(found)
-            + _interventions(found) + "</body></html>")
+            + "<h2>Where the evidence is: mean maps per class</h2>"
+            + _figures(figures.mean_maps(found)) + _roi_histograms(found)
+            + "<h2>Groups of images explained alike (spectral clustering, k by eigengap)</h2>"
+            + _figures(figures.cluster_montages(found)) + _interventions(found)
+            + "</body></html>")
