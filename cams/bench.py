@@ -2,6 +2,7 @@
 forward pass, measured in the same run.
 
     python -m cams.bench [--model vgg16|tiny] [--repeats 5] [--batch 16] [--json bench.json]
+    python -m cams.bench --dataset [--images 1000] [--rss-images 5000]   (cams.dataset.bench)
 
 Backends: per-image latency (batch 1) and batch throughput of Grad-CAM in each backend on VGG16
 224x224 (seeded weights), beside the compiled forward pass on the same batch; plus two peers:
@@ -244,7 +245,16 @@ def main(argv=None):
                         help="skip the per-method, Score-CAM and multi-label tables")
     parser.add_argument("--labels-only", action="store_true",
                         help="only the multi-label table (every label in one call)")
+    parser.add_argument("--dataset", action="store_true",
+                        help="a dataset run over files against the forward pass over the same "
+                             "files (cams.dataset.bench; --dataset-model, --images, ...)")
+    parser.add_argument("--dataset-model", default="models/xray_phantoms.keras")
+    parser.add_argument("--images", type=int, default=1000, help="files for --dataset")
+    parser.add_argument("--rss-images", type=int, default=5000,
+                        help="--dataset: the long run whose memory is reported (0: none)")
     args = parser.parse_args(argv)
+    if args.dataset:
+        return _dataset(args)
     if args.repeats < 1 or args.batch < 2:
         parser.error("--repeats must be >= 1 and --batch >= 2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -254,6 +264,19 @@ def main(argv=None):
     print(table(report))
     print(f"({report['machine']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}, "
           f"median of {args.repeats})")
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"Wrote {args.json}")
+    return 0
+
+
+def _dataset(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from cams.dataset import bench
+
+    report = bench.run(args.dataset_model, args.images, args.rss_images,
+                       labels=not args.backends_only)
+    print(bench.table(report))
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)
     print(f"Wrote {args.json}")

@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 import cams
-
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".dcm")
+from cams.dataset.sources import IMAGE_TYPES
 
 
 def parse(argv=None):
@@ -58,16 +57,11 @@ def read_images(folder, size, limit):
 
 
 def _read(path, size):
-    from PIL import Image
-
-    from cams import dicom, images
+    from cams.dataset import sources
 
     try:
-        if path.lower().endswith(".dcm"):
-            gray = Image.fromarray(dicom.read(path).windowed())
-            return images.resize(gray.convert("RGB"), size)
-        return images.load_image(path, size)
-    except (OSError, ValueError):
+        return sources.read(path, size)
+    except sources.BadFile:
         return None
 
 

@@ -34,14 +34,16 @@ def read_rgb(source):
 
 
 def resize(img, size):
-    """A PIL image as uint8 RGB array (size, size, 3), bilinear."""
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR)
+    """A PIL image as uint8 RGB array (size, size, 3), bilinear; size may be (H, W)."""
+    h, w = (size, size) if np.ndim(size) == 0 else size
+    if img.size != (w, h):
+        img = img.resize((int(w), int(h)), Image.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
 def load_image(path, size):
-    """One image file (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as uint8 RGB (size, size, 3)."""
+    """One image file (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as uint8 RGB (size, size, 3);
+    size may be (H, W)."""
     return resize(read_rgb(path), size)
 
 

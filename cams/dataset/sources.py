@@ -77,8 +77,9 @@ def items_of(data, root=None):
 
 
 def read(path, size):
-    """The image at `path` as uint8 RGB (size, size, 3): PNG, JPEG, BMP, TIFF, GIF (grayscale,
-    RGB, RGBA, 16-bit) or DICOM (the file's own window; the first frame of a series).
+    """The image at `path` as uint8 RGB (H, W, 3) for size (H, W) (or an int, square): PNG,
+    JPEG, BMP, TIFF, GIF (grayscale, RGB, RGBA, 16-bit) or DICOM (the file's own window; the
+    first frame of a series).
     Raises BadFile saying why it cannot be read."""
     from PIL import Image, UnidentifiedImageError
 

@@ -1,0 +1,157 @@
+"""python -m cams.bench --dataset: a dataset run's speed as a ratio to the model's own forward
+pass over the same files, and its memory as the dataset grows.
+
+Writes `--images` PNG files (seeded smooth random images at the model's input size), then, in
+one process: (1) the forward pass over them through a tf.data pipeline (parallel decode and
+resize, batch, prefetch) into a compiled model call; (2) the dataset step's Grad-CAM over the
+same files, through the reader, the step and the store as `python -m cams.dataset` runs them;
+(3) the same for every label of a 14-label sigmoid head (a CheXNet-style MobileNetV2 stand-in);
+(4) the resident memory after 1,000 and after `--rss-images` images of a long run (the files
+listed again and again in a CSV).
+"""
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from cams.dataset import engine, reader, sources, store as stores
+from cams.dataset.step import ExplainStep
+
+
+def rss_mb():
+    """This process's resident memory in MB (Linux /proc)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_files(folder, n, size, seed=0):
+    """n seeded smooth random RGB PNGs of (size, size) in `folder`; returns their Items."""
+    from PIL import Image
+
+    from cams.check import random_images
+
+    os.makedirs(folder, exist_ok=True)
+    for start in range(0, n, 100):
+        for i, image in enumerate(random_images((size, size, 3), min(100, n - start),
+                                                seed + start)):
+            Image.fromarray(image).save(os.path.join(folder, f"{start + i:06d}.png"))
+    return sources.from_folder(folder)
+
+
+def forward_images_per_s(model, card, items, batch_size):
+    """Images/s of the compiled forward pass over the files through tf.data, after a warm-up."""
+    import tensorflow as tf
+
+    H, W = (int(s) for s in card.input_size[:2])
+    preprocess = card.preprocess
+
+    def load(path):
+        image = tf.io.decode_png(tf.io.read_file(path), channels=3)
+        return preprocess(tf.image.resize(image, (H, W)))
+
+    data = (tf.data.Dataset.from_tensor_slices([i.path for i in items])
+            .map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE))
+    forward = tf.function(lambda x: model(x, training=False))
+    forward(next(iter(data)))  # trace once
+    start = time.perf_counter()
+    for x in data:
+        forward(x).numpy()
+    return len(items) / (time.perf_counter() - start)
+
+
+def step_images_per_s(step, items, out, batch_size, workers, marks=()):
+    """Images/s of the dataset step over `items` into a fresh store at `out` (step warmed
+    first), and the RSS in MB once each count in `marks` is passed."""
+    step.empty(1)  # trace once
+    size = tuple(int(s) for s in step.card.input_size[:2])
+    store = stores.Store(out, {"bench": True}, len(items), batch_size)
+    label_of = (lambda item: -1)
+    rss, seen = {}, [0]
+
+    def on_batch(batch, result):
+        seen[0] += len(batch["row"])
+        for mark in marks:
+            if mark not in rss and seen[0] >= mark:
+                rss[mark] = rss_mb()
+
+    start = time.perf_counter()
+    engine.run(step, reader.batches(items, np.arange(len(items)), size, label_of, batch_size,
+                                    workers), lambda result, batch: store.write(result), on_batch)
+    return len(items) / (time.perf_counter() - start), rss
+
+
+def labels_model(path, n_labels=14, size=224):
+    """A CheXNet-style multi-label model (MobileNetV2 alpha 0.35 base, seeded weights, global
+    pooling, n_labels sigmoid units) saved at `path` with its card; returns the path."""
+    import keras
+
+    from cams import modelcard
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.MobileNetV2((size, size, 3), alpha=0.35, include_top=False,
+                                          weights=None)
+    inputs = keras.Input((size, size, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(n_labels, activation="sigmoid")(pooled))
+    model.save(path)
+    modelcard.write(path, modelcard.ModelCard(tuple(f"finding {i}" for i in range(n_labels)),
+                                              (size, size, 3), "mobilenetv2"))
+    return path
+
+
+def run(model_path, n_images=1000, rss_images=5000, batch_size=32, workers=4, labels=True):
+    """The benchmark's report as a dict (images/s, ratios to the forward pass, RSS)."""
+    from cams import modelcard
+
+    report = {"model": os.path.basename(model_path), "images": n_images,
+              "batch_size": batch_size, "machine": f"{os.cpu_count()} CPU cores"}
+    with tempfile.TemporaryDirectory() as tmp:
+        model, card = modelcard.load(model_path)
+        items = write_files(os.path.join(tmp, "files"), n_images, int(card.input_size[0]))
+        report["forward_images_per_s"] = forward_images_per_s(model, card, items, batch_size)
+        step = ExplainStep(model, card)
+        speed, _ = step_images_per_s(step, items, os.path.join(tmp, "g"), batch_size, workers)
+        report["gradcam_images_per_s"] = speed
+        report["gradcam_ratio"] = speed / report["forward_images_per_s"]
+        if labels:
+            path = labels_model(os.path.join(tmp, "labels14.keras"))
+            labelled, labelled_card = modelcard.load(path)
+            forward = forward_images_per_s(labelled, labelled_card, items, batch_size)
+            speed, _ = step_images_per_s(ExplainStep(labelled, labelled_card, classes="all"),
+                                         items, os.path.join(tmp, "l"), batch_size, workers)
+            report.update(labels_forward_images_per_s=forward, labels_images_per_s=speed,
+                          labels_ratio=speed / forward)
+        if rss_images:
+            repeats = -(-rss_images // len(items))
+            long = (items * repeats)[:rss_images]
+            report["rss_start_mb"] = rss_mb()
+            _, rss = step_images_per_s(step, long, os.path.join(tmp, "r"), batch_size, workers,
+                                       marks=(1000, rss_images))
+            report["rss_mb"] = {str(k): v for k, v in rss.items()}
+    return report
+
+
+def table(report):
+    """The report as a Markdown table."""
+    lines = [f"{report['model']}, {report['images']} PNG files, batch {report['batch_size']}, "
+             f"{report['machine']}", "", "| run | images/s | x forward pass |", "|---|---:|---:|",
+             f"| forward pass (tf.data + compiled call) | {report['forward_images_per_s']:.1f} "
+             "| 1.00 |",
+             f"| Grad-CAM, cams.dataset | {report['gradcam_images_per_s']:.1f} "
+             f"| {report['gradcam_ratio']:.2f} |"]
+    if "labels_ratio" in report:
+        lines += [f"| 14-label head: forward pass | {report['labels_forward_images_per_s']:.1f}"
+                  " | 1.00 |",
+                  f"| 14-label head: every label, cams.dataset | "
+                  f"{report['labels_images_per_s']:.1f} | {report['labels_ratio']:.2f} |"]
+    if "rss_mb" in report:
+        marks = sorted(report["rss_mb"], key=int)
+        lines += ["", "RSS: " + ", ".join(f"{report['rss_mb'][m]:.0f} MB after {m} images"
+                                          for m in marks)
+                  + f" (growth {report['rss_mb'][marks[-1]] - report['rss_mb'][marks[0]]:+.0f} MB)"]
+    return "\n".join(lines)
