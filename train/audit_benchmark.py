@@ -35,6 +35,8 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
     p.add_argument("--seeds", type=int, default=12, help="models of each kind (clean, shortcut)")
+    p.add_argument("--seed-start", type=int, default=0, help="the first seed (to split a run "
+                   "over processes; --summarize takes their files together)")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--train", type=int, default=600, help="training images per model")
     p.add_argument("--audit-images", type=int, default=200)
@@ -42,8 +44,8 @@ def parse(argv=None):
     p.add_argument("--share", type=float, default=0.9, help="share of opacity images marked")
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     p.add_argument("--places", nargs="+", default=list(PLACES))
-    p.add_argument("--summarize", metavar="JSON", help="only summarize an earlier run's "
-                   "benchmark.json with the current thresholds")
+    p.add_argument("--summarize", metavar="JSON", nargs="+", help="only summarize earlier "
+                   "runs' benchmark.json files with the current thresholds")
     p.add_argument("--methods", nargs="+", default=list(METHODS),
                    help="METHOD@LAYER of the tiny CNN (conv2 32x32, conv3 16x16, conv4 8x8 at 64 px)")
     return p.parse_args(argv)
@@ -141,6 +143,7 @@ def audit_one(model, folder, method_at_layer, roi, zone):
             "flagged": result["verdict"] == "shortcut suspected",
             "region": best and best["region"],
             "iou": iou(best["region"], zone) if best and zone else None,
+            "candidates": result["candidates"],
             "mass_in_lungs": float(lungs.mean()), "seconds": time.perf_counter() - start,
             "timings_s": found.timings}
 
@@ -197,9 +200,11 @@ def run_model(args, seed, shortcut, cache, tmp):
 def summary(rows):
     """Per (method, roi): detection rate, false-alarm rate, AUROC, median IoU over flagged
     shortcut models, clean models' mean map mass inside the lungs, mean audit seconds."""
-    from cams.audit.verdict import FLIP
+    from cams.audit.verdict import FLIP, suspicion
 
-    rows = [{**r, "flagged": r["score"] >= FLIP} for r in rows if r.get("learned", True)]
+    rows = [{**r, "score": max([suspicion(c) for c in r["candidates"]], default=0.0)}
+            for r in rows if r.get("learned", True)]
+    rows = [{**r, "flagged": r["score"] >= FLIP} for r in rows]
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
         for roi in (True, False):
@@ -241,8 +246,11 @@ def _write(args, rows, start):
 def main(argv=None):
     args = parse(argv)
     if args.summarize:
-        with open(args.summarize) as f:
-            print(markdown(summary(json.load(f)["rows"])))
+        rows = []
+        for path in args.summarize:
+            with open(path) as f:
+                rows += json.load(f)["rows"]
+        print(markdown(summary(rows)))
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tempfile
@@ -253,7 +261,7 @@ def main(argv=None):
     start, rows, cache = time.perf_counter(), [], {}
     with tempfile.TemporaryDirectory() as tmp:
         combos = [(k, p) for k in args.kinds for p in args.places]
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             rows += run_model(args, seed, None, cache, tmp)
             kind, place = combos[seed % len(combos)]
             rows += run_model(args, seed, phantoms.Shortcut(kind, "opacity", args.share, place),

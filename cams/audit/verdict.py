@@ -3,9 +3,13 @@ benchmark (python -m train.audit_benchmark, docs/audit.md) and not tuned per mod
 
 A candidate is eligible when the evidence of at least MIN_CONSISTENCY of its group's images
 sits in it (MIN_IMAGES images at least) and, with a region of interest, less than MAX_IN_ROI of
-it lies inside that region. Its suspicion is the larger of its removal flip rate and its
-transplant flip rate beyond the control's (the same box pasted from the target's own class);
-the audit's score is the largest suspicion, and a score >= FLIP flags it.
+it lies inside that region. Its suspicion is its transplant flip rate beyond the control's (the
+same box pasted from images of the target's own class): the share of other classes' images that
+the region alone turns into its class. The removal flip rate is reported beside it but does not
+count: filling a fixed anatomical or background region (the shoulders, the top border) flips
+clean benchmark models too, because the filled image is unlike any they saw, while pasting a
+region only moves a model that reads what is in it. The audit's score is the largest
+suspicion, and a score >= FLIP flags it.
 """
 MIN_CONSISTENCY = 0.5
 MIN_IMAGES = 4
@@ -14,15 +18,14 @@ FLIP = 0.5
 
 
 def suspicion(candidate):
-    """A candidate's suspicion in [0, 1]: max(removal flip rate, transplant flip rate minus the
-    control's), 0 when it is not eligible."""
+    """A candidate's suspicion in [0, 1]: its transplant flip rate minus the control's, 0 when
+    it is not eligible."""
     if candidate["consistency"] < MIN_CONSISTENCY or candidate["images"] < MIN_IMAGES:
         return 0.0
     if candidate.get("in_roi") is not None and candidate["in_roi"] >= MAX_IN_ROI:
         return 0.0
-    removed = candidate.get("flip_rate_removed") or 0.0
     transplanted = candidate.get("flip_rate_transplanted") or 0.0
-    return max(removed, transplanted - (candidate.get("flip_rate_control") or 0.0), 0.0)
+    return max(transplanted - (candidate.get("flip_rate_control") or 0.0), 0.0)
 
 
 def verdict(candidates, per_class):

@@ -123,7 +123,8 @@ def test_verdict_rests_on_eligible_flips():
     assert out["verdict"] == "shortcut suspected" and out["score"] == pytest.approx(0.8)
     assert out["findings"][0]["region"] == [0, 0, 4, 4]
     for change in ({"consistency": 0.2}, {"images": 1}, {"in_roi": 0.9},
-                   {"flip_rate_control": 0.6}, {"flip_rate_transplanted": 0.2}):
+                   {"flip_rate_control": 0.6}, {"flip_rate_transplanted": 0.2},
+                   {"flip_rate_transplanted": 0.0, "flip_rate_removed": 1.0}):
         out = verdict.verdict([{**base, **change}], {})
         assert out["verdict"] == "no shortcut found" and not out["findings"], change
     assert verdict.verdict([], {})["score"] == 0.0
