@@ -72,6 +72,12 @@ class PrimitiveBackend(Backend):
                  for j in range(classes.shape[1])]
         return found[0][0], np.stack([f[1] for f in found], axis=1), found[0][2], classes
 
+    def pooled_gradients_all(self, x, classes, extras=()):
+        """(A, the spatial mean of each class's dS/dA (N, L, K) in float64, outputs, classes)
+        for classes (N, L); backends may average before the gradients leave them."""
+        A, G, outputs, classes = self.gradients_all(x, classes, extras)
+        return A, np.mean(G, axis=(2, 3), dtype=np.float64), outputs, classes
+
     def cam(self, x, classes, method, options, extras=()):
         spec = METHODS[method]
         if not extras:
@@ -109,6 +115,9 @@ class _WithInputs:
 
     def gradients_all(self, x, classes):
         return self._backend.gradients_all(x, classes, self._repeated(x))
+
+    def pooled_gradients_all(self, x, classes):
+        return self._backend.pooled_gradients_all(x, classes, self._repeated(x))
 
     def forward(self, x, classes):
         return self._backend.forward(x, classes, self._repeated(x))

@@ -1,7 +1,7 @@
 """Grad-CAM (Selvaraju et al. 2017): channels weighted by the spatial mean of the gradient."""
 import numpy as np
 
-from cams.methods.spec import gradient_method
+from cams.methods.spec import Maps, gradient_method
 from cams.methods.weighting import weighted_sum
 
 
@@ -10,12 +10,19 @@ def gradcam(A, G):
     return weighted_sum(A, np.mean(G, axis=(1, 2), dtype=np.float64))
 
 
-def gradcam_all(A, G):
-    """gradcam of L classes at once: A (N, h, w, K), G (N, L, h, w, K) -> (N, L, h, w). The
-    mean is taken before anything is copied, so a 14-label head costs one A in float64."""
-    w = np.mean(G, axis=(2, 3), dtype=np.float64)
-    return np.maximum(np.einsum("nhwk,nlk->nlhw", np.asarray(A, np.float64), w), 0.0)
+def gradcam_all(A, w):
+    """gradcam of L classes at once from A (N, h, w, K) and each class's spatial mean of the
+    gradient w (N, L, K) -> (N, L, h, w)."""
+    return np.maximum(np.einsum("nhwk,nlk->nlhw", np.asarray(A, np.float64),
+                                np.asarray(w, np.float64)), 0.0)
+
+
+def run_all(backend, x, classes):
+    """Every class's map from one pass; the backend averages the Jacobian over space itself,
+    so the (N, L, h, w, K) gradients never leave it (a 14-label head's are 112 MB a batch)."""
+    A, w, outputs, chosen = backend.pooled_gradients_all(x, classes)
+    return Maps(gradcam_all(A, w), outputs, chosen)
 
 
 METHOD = gradient_method("gradcam", 0, gradcam, "spatial mean of the gradient",
-                         formula_all=gradcam_all)
+                         run_all=run_all)

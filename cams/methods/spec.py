@@ -68,14 +68,11 @@ def from_gradients(formula):
     return run
 
 
-def all_from_gradients(formula, formula_all=None):
+def all_from_gradients(formula):
     """run_all() for such a method: every class's map of each image from one forward pass and
-    the gradients of all L scores, G (N, L, h, w, K); formula_all(A, G) -> (N, L, h, w), where
-    given, computes them without repeating A per class."""
+    the gradients of all L scores, G (N, L, h, w, K)."""
     def run_all(backend, x, classes, **options):
         A, G, outputs, chosen = backend.gradients_all(x, classes)
-        if formula_all is not None:
-            return Maps(formula_all(A, G, **options), outputs, chosen)
         n, n_classes = chosen.shape
         A_each = np.repeat(np.asarray(A)[:, None], n_classes, axis=1).reshape(
             (n * n_classes,) + A.shape[1:])
@@ -84,11 +81,11 @@ def all_from_gradients(formula, formula_all=None):
     return run_all
 
 
-def gradient_method(name, order, formula, summary, formula_all=None, **fields):
-    """A Method whose map is formula(A, G, **options), for one class or all at once
-    (formula_all(A, G (N, L, h, w, K)), where the method offers one)."""
+def gradient_method(name, order, formula, summary, run_all=None, **fields):
+    """A Method whose map is formula(A, G, **options), for one class or all at once (run_all,
+    where the method computes every class its own way)."""
     return Method(name, order, from_gradients(formula), summary, needs=("gradients",),
-                  run_all=all_from_gradients(formula, formula_all), **fields)
+                  run_all=run_all or all_from_gradients(formula), **fields)
 
 
 def boolean(name, value):

@@ -2,8 +2,9 @@
 Grad-CAM points at the lesions (pointing game >= 0.8, the issue's target), the same in every
 backend.
 
-The model was trained with lesion-mask guidance (README, "The shipped model"): its class map was
-taught where the lesions are, so this checks that every backend draws that map where it is.
+The model was trained with lesion-mask guidance (docs/training.md, "The shipped model"): its
+class map was taught where the lesions are, so this checks that every backend draws that map
+where it is.
 """
 import os
 
