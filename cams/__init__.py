@@ -22,6 +22,7 @@ _PUBLIC = {
     "describe": ("cams.explanation", "describe"),
     "ModelInfo": ("cams.explanation", "ModelInfo"),
     "METHODS": ("cams.methods", "METHODS"),
+    "TRANSFORMER_METHODS": ("cams.methods", "TRANSFORMER_METHODS"),
     "BACKENDS": ("cams.backends", "BACKENDS"),
     "CONVENTIONS": ("cams.backends", "CONVENTIONS"),
     "conventions": ("cams.backends", "conventions"),
@@ -34,6 +35,7 @@ _PUBLIC = {
     "colorize": ("cams.overlays", "colorize"),
     "upsample": ("cams.methods.resize", "upsample"),
     "forget": ("cams.cache", "forget"),
+    "TokenGrid": ("cams.tokens", "TokenGrid"),
 }
 __all__ = sorted(_PUBLIC)
 

@@ -3,9 +3,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cams import cache, inputs, keras2, layers, methods, scores
+from cams import cache, inputs, keras2, layers, methods, scores, tokens as token_grids
 from cams.backends import BACKENDS, backend_class
-from cams.methods import METHODS
+from cams.methods import ALL_METHODS as METHODS
 from cams.scores import SCORES
 
 
@@ -47,7 +47,7 @@ def describe(model, image_input=None):
 
 
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend="eager",
-            score=None, output=None, image_input=None, **options):
+            score=None, output=None, image_input=None, tokens=None, **options):
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
 
     layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
@@ -55,7 +55,7 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     probable label), an int, one int per image, or several classes per image: "all" or one list
     of ints per image, giving heatmaps (N, L, h, w) (the gradient methods compute all L maps
     from one forward pass).
-    method: a name in cams.METHODS. score: "logit" (the value before the final softmax/sigmoid) or
+    method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer. score: "logit" (the value before the final softmax/sigmoid) or
     "probability"; None is what the method's paper uses (the probability for scorecam, the
     logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
     cams.METHODS[name].options. output: for a model with several outputs, the name (or index)
@@ -63,6 +63,12 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     A model with several inputs (an image and clinical data, say) takes `images` as a dict
     {input name: array} or a list in the model's input order; the maps are drawn on the image
     input (image_input= its name when several are 4-D) and the others are passed through.
+    A transformer's layers output tokens (N, T, D): the leading class, distillation or register
+    tokens are dropped and the patches laid on the grid read from the model (image size over
+    patch size, a Swin stage's resolution), giving maps (N, h, w); for a model cams cannot
+    read, tokens=cams.TokenGrid(prefix, height, width) (or a tuple of those three) says how
+    the tokens lie. The default layer of a transformer whose head reads the class token is the
+    last one whose patch tokens get a gradient (the last block's first layer norm).
     """
     model = keras2.as_keras3(model)  # a tf_keras model is explained through its Keras 3 twin
     if output is not None or len(getattr(model, "outputs", None) or ()) > 1:
@@ -76,14 +82,16 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
         raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
     info = describe(model, image_input)
     x, extras = inputs.check_inputs(images, info.inputs)
-    target = cache.cached(model, ("layer", layer, info.inputs.image),
-                          lambda: layers.resolve(model, layer, info.inputs.image))
+    grid = None if tokens is None else token_grids.as_token_grid(tokens)
+    target = cache.cached(model, ("layer", layer, info.inputs.image, grid),
+                          lambda: layers.resolve(model, layer, info.inputs.image, grid))
     classes = inputs.check_classes(class_index, len(x), info.head.n_classes)
     engine = cache.cached(
-        model, (backend, target.path, score, info.inputs.image),
+        model, (backend, target.path, score, info.inputs.image, target.grid),
         lambda: backend_class(backend)(model, target, info, score))
     maps = engine.cam(x, classes, method, options, extras)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,
                        np.asarray(maps.outputs), method, backend, score, options, attributions,
                        info.head.kind, scores.all_probabilities(maps.outputs, info.head))
+

@@ -4,19 +4,28 @@ A transfer-learning model holds its base (VGG16, MobileNetV2, ...) as one layer.
 exposes the outer graph, so `model.get_layer("block5_conv3")` fails and a sub-model asking for
 an inner layer's output is "graph disconnected". Here every leaf layer gets a path such as
 "vgg16/block5_conv3", and `walk` runs the whole model leaf by leaf so that any path can be tapped.
+
+A transformer's blocks are often called inside one layer (KerasHub's `vit_encoder`), which
+`walk` runs as one leaf: `all_leaves` also lists those blocks and their first layer norm, as
+"vit_encoder/transformer_block_2/ln_1", and a backend taps them while that layer runs.
 """
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import keras
 from keras import tree
 
+from cams import tokens
+
 
 @dataclass(frozen=True)
 class Leaf:
-    """One leaf layer of a (possibly nested) model: its path, the layer, its output shape."""
+    """One leaf layer of a (possibly nested) model: its path, the layer, its output shape, and
+    for a layer of tokens (N, T, D) the tokens.TokenGrid its patches lie on (set by resolve)."""
     path: str
     layer: keras.layers.Layer
     shape: tuple
+    grid: tokens.TokenGrid | None = None
 
 
 def _functional(model):
@@ -107,9 +116,191 @@ def is_spatial(shape):
     return h is None or w is None or h * w > 1
 
 
+def _children(layer):
+    if not isinstance(layer, keras.layers.Layer):
+        return []
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def _descendants(layer, prefix=""):
+    """(relative path, layer) for every layer held under `layer`, depth first."""
+    for child in _children(layer):
+        yield prefix + child.name, child
+        yield from _descendants(child, prefix + child.name + "/")
+
+
+def _is_attention(layer):
+    return (isinstance(layer, keras.layers.MultiHeadAttention)
+            or "Attention" in type(layer).__name__)
+
+
+def _is_block(layer):
+    """A transformer block: a layer (not attention itself) that holds an attention layer."""
+    return not _is_attention(layer) and any(_is_attention(d) for _, d in _descendants(layer))
+
+
+def all_leaves(model):
+    """`leaves(model)` and, before each leaf that runs a transformer's blocks inside it (or is
+    one), those blocks and each block's first layer norm, with the shapes of one call on zeros;
+    cached with the model. The same list as `leaves` for a model without tokens (N, T, D)."""
+    from cams import cache, subclassed
+
+    found = leaves(model)
+    if subclassed.is_subclassed(model) or not any(tokens.is_tokens(f.shape) for f in found):
+        return found
+    return cache.cached(model, "all leaves", lambda: _with_blocks(model, found))
+
+
+def _with_blocks(model, found):
+    """`found` (the graph's leaves) with the blocks run inside them inserted, and each leaf's
+    shape the one a call on zeros really gives (SigLIP's embedding declares 17 tokens for 16)."""
+    from cams import subclassed
+
+    inputs = _functional(model).inputs
+    if any(None in tuple(t.shape)[1:] for t in inputs):
+        return found
+    named = {id(d): (f.path + "/" + rel, d) for f in found if _children(f.layer)
+             for rel, d in _descendants(f.layer)}
+    seen = {}  # id(layer) -> output shape of its first call, in the order calls return
+    real = {}  # path -> the shape a leaf's output really has (a layer may declare another)
+
+    def record(key):
+        def fn(args, out):
+            if key not in seen:
+                seen[key] = _shape_of(_first_output(out))
+            return out
+        return fn
+
+    def call(path, layer, args, kwargs):
+        out = call_inference(path, layer, args, kwargs)
+        real[path] = _shape_of(out)
+        return out
+
+    with subclassed.tapping({layer: record(key) for key, (_, layer) in named.items()}):
+        walk(model, [keras.ops.zeros((1,) + tuple(t.shape)[1:], t.dtype) for t in inputs], call)
+    found = [replace(f, shape=(None,) + real[f.path][1:])
+             if real.get(f.path) is not None and f.shape is not None else f for f in found]
+    called = [Leaf(named[k][0], named[k][1], (None,) + shape[1:]) for k, shape in seen.items()
+              if shape is not None]
+    blocks = [c for c in called if tokens.is_tokens(c.shape) and _is_block(c.layer)]
+    blocks += [f for f in found if tokens.is_tokens(f.shape) and _is_block(f.layer)]
+    chosen = set()
+    for block in blocks:
+        inner = [c for c in called if c.path.startswith(block.path + "/")]
+        if any(c in blocks for c in inner):
+            continue  # not innermost: an encoder holding blocks
+        chosen.add(block.path)
+        norms = [c for c in inner if isinstance(c.layer, keras.layers.LayerNormalization)
+                 and c.shape == block.shape]
+        if norms:
+            chosen.add(norms[0].path)
+    result = []
+    for leaf in found:
+        result += [c for c in called if c.path in chosen and c.path.startswith(leaf.path + "/")]
+        result.append(leaf)
+    return result
+
+
+def _shape_of(out):
+    return tuple(out.shape) if hasattr(out, "shape") else None
+
+
+def _first_output(out):
+    """A layer's output, or the first of several (DeiT's blocks return (tokens, scores))."""
+    return out[0] if isinstance(out, (tuple, list)) and out else out
+
+
+def _through(fn, out):
+    """fn applied to `out`, or to its first element when a layer returns several."""
+    if isinstance(out, (tuple, list)) and out:
+        return type(out)([fn(out[0]), *out[1:]])
+    return fn(out)
+
+
+def call_tapped(path, layer, args, kwargs, taps, call=call_inference):
+    """`call(path, layer, args, kwargs)` with each Leaf in `taps` ({Leaf: fn(output) ->
+    output}) passing its output through fn: the leaf at `path` itself, or layers inside it
+    (a transformer's blocks), tapped at their first call while it runs."""
+    from cams import subclassed
+
+    inner = {}
+    for leaf, fn in taps.items():
+        if leaf.path.startswith(path + "/"):
+            done = []
+            inner[leaf.layer] = (lambda args, out, fn=fn, done=done:
+                                 out if done else (done.append(1) or _through(fn, out)))
+    if inner:
+        with subclassed.tapping(inner):
+            out = call(path, layer, args, kwargs)
+    else:
+        out = call(path, layer, args, kwargs)
+    for leaf, fn in taps.items():
+        if leaf.path == path:
+            out = fn(out)
+    return out
+
+
+def _image_shape(model, image):
+    from cams import subclassed
+
+    if subclassed.is_subclassed(model):
+        return subclassed.model_inputs(model).image_shape
+    shapes = [tuple(t.shape) for t in _functional(model).inputs]
+    if image is None:
+        image = next((k for k, shape in enumerate(shapes) if len(shape) == 4), 0)
+    return shapes[image]
+
+
+def _usable(model, image=None, token_grid=None):
+    """Every usable Leaf in order (computed from model input number `image`, when given),
+    each layer of tokens with its grid: `token_grid` when given, else read from the model."""
+    from cams import subclassed
+
+    computed = None
+    if image is not None and not subclassed.is_subclassed(model) \
+            and len(_functional(model).inputs) > 1:
+        computed = reads_input(model, image)
+    grids = None
+    usable = []
+    for leaf in all_leaves(model):
+        if computed is not None and not any(
+                leaf.path == p or leaf.path.startswith(p + "/") for p in computed):
+            continue
+        if is_spatial(leaf.shape):
+            usable.append(leaf)
+        elif tokens.is_tokens(leaf.shape):
+            if token_grid is not None:
+                if leaf.shape[1] == token_grid.tokens:
+                    usable.append(replace(leaf, grid=token_grid))
+                continue
+            if grids is None:
+                grids = tokens.read_grids(model, _image_shape(model, image))
+            try:
+                usable.append(replace(leaf, grid=tokens.grid_for(leaf.shape[1], grids,
+                                                                 leaf.path)))
+            except ValueError:
+                continue  # tokens on no grid: not a map (resolve says why when it is asked for)
+    return usable
+
+
+def _dead(model, usable, image):
+    from cams import cache, reach
+
+    token_leaves = [leaf for leaf in usable if leaf.grid is not None]
+    if not token_leaves:
+        return frozenset()
+    key = ("dead", image, tuple((leaf.path, leaf.grid) for leaf in token_leaves))
+    return cache.cached(model, key, lambda: reach.dead_paths(model, token_leaves, image))
+
+
 def conv_layers(model):
-    """Every path usable as a Grad-CAM layer (4-D output, h*w > 1), in order; the default last."""
-    return [leaf.path for leaf in leaves(model) if is_spatial(leaf.shape)]
+    """Every path usable as a CAM layer, in order, the default last: 4-D outputs (N, h, w, C)
+    with h*w > 1, and layers of tokens (N, T, D) whose patches lie on a grid read from the
+    model, a transformer's blocks included, except those whose patch tokens get no gradient
+    (after the last block, when the head reads the class token)."""
+    usable = _usable(model)
+    dead = _dead(model, usable, None)
+    return [leaf.path for leaf in usable if leaf.path not in dead]
 
 
 class _From:
@@ -137,39 +328,59 @@ def reads_input(model, image):
     return found
 
 
-def resolve(model, layer=None, image=0):
+def resolve(model, layer=None, image=0, token_grid=None):
     """The Leaf that `layer` names: a path, a unique bare name, or None for the default (the
-    last spatial layer computed from model input number `image`, the image input)."""
-    all_leaves = leaves(model)
-    usable = [leaf for leaf in all_leaves if is_spatial(leaf.shape)]
-    from cams import subclassed
-
-    if not subclassed.is_subclassed(model) and len(_functional(model).inputs) > 1:
-        computed = reads_input(model, image)
-        usable = [leaf for leaf in usable if leaf.path in computed]
+    last usable layer computed from model input number `image`, the image input, whose patch
+    tokens, for a transformer, get a gradient). A layer of tokens comes with its grid
+    (`token_grid`, a tokens.TokenGrid, when given); choosing a layer whose patch tokens get no
+    gradient warns and names the default."""
+    usable = _usable(model, image, token_grid)
+    dead = _dead(model, usable, image)
+    live = [leaf for leaf in usable if leaf.path not in dead]
     if layer is None:
-        if not usable:
+        if not live:
             raise ValueError(f"model {model.name!r} has no layer with a spatial 4-D output "
-                             "(N, h, w, channels) computed from its image input; Grad-CAM needs "
-                             "a convolutional feature map.")
-        return usable[-1]
-    matches = [leaf for leaf in all_leaves if leaf.path == layer]
+                             "(N, h, w, channels) or tokens (N, T, D) on a patch grid computed "
+                             "from its image input; a CAM needs a feature map.")
+        return live[-1]
+    found = all_leaves(model)
+    matches = [leaf for leaf in found if leaf.path == layer]
     if not matches:
-        matches = [leaf for leaf in all_leaves if leaf.path.split("/")[-1] == layer]
+        matches = [leaf for leaf in found if leaf.path.split("/")[-1] == layer]
     if len(matches) > 1:
         raise ValueError(f"layer {layer!r} is ambiguous; use one of the full paths: "
                          + ", ".join(leaf.path for leaf in matches))
     if not matches:
         raise ValueError(f"unknown layer {layer!r}; valid layers are: "
-                         + ", ".join(leaf.path for leaf in usable))
+                         + ", ".join(leaf.path for leaf in live))
     leaf = matches[0]
-    if leaf not in usable:
+    chosen = next((u for u in usable if u.path == leaf.path), None)
+    if chosen is None:
+        _refuse(model, leaf, usable, image, token_grid)
+    if chosen.path in dead:
+        works = f"; {live[-1].path!r} is the last layer that works" if live else ""
+        warnings.warn(f"layer {chosen.path!r}: its patch tokens get no gradient (the head reads "
+                      "only the leading class/register tokens after it), so every gradient "
+                      f"map there is zero{works}", stacklevel=3)
+    return chosen
+
+
+def _refuse(model, leaf, usable, image, token_grid):
+    """Raise the ValueError that says why `leaf` is no usable layer."""
+    valid = ", ".join(x.path for x in usable)
+    if tokens.is_tokens(leaf.shape):
+        if token_grid is not None:
+            tokens.check_token_grid(token_grid, leaf.shape, leaf.path)  # raises: wrong count
+        else:
+            tokens.grid_for(leaf.shape[1], tokens.read_grids(model, _image_shape(model, image)),
+                            leaf.path)  # raises: no grid
+        why = "is not computed from the image input"
+    elif is_spatial(leaf.shape):
+        why = "is not computed from the image input"
+    else:
         why = (f"has output shape {leaf.shape}, not a spatial 4-D feature map (N, h, w, "
-               "channels) larger than 1x1" if not is_spatial(leaf.shape)
-               else "is not computed from the image input")
-        raise ValueError(f"layer {leaf.path!r} {why}; valid layers are: "
-                         + ", ".join(x.path for x in usable))
-    return leaf
+               "channels) larger than 1x1 nor tokens (N, T, D)")
+    raise ValueError(f"layer {leaf.path!r} {why}; valid layers are: {valid}")
 
 
 @dataclass(frozen=True)

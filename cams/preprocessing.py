@@ -11,6 +11,7 @@ PREPROCESSING = {
                     / np.array([0.229, 0.224, 0.225], np.float32)),
     "efficientnetb0": ("pixels as they are, 0..255 (the model rescales and normalizes them "
                        "itself)", lambda x: x),
+    "vit": ("x / 127.5 - 1", lambda x: x / 127.5 - 1.0),
     "unit": ("x / 255", lambda x: x / 255.0),
     "none": ("pixels as they are, 0..255", lambda x: x),
 }

@@ -9,6 +9,7 @@ _SPECS = {
     "mobilenetv2": ("MobileNetV2", ("block_16_", "Conv_1", "out_relu"), "out_relu"),
     "densenet121": ("DenseNet121", ("conv5_block16_", "bn", "relu"), "relu"),
     "efficientnetb0": ("EfficientNetB0", ("block7a_", "top_"), "top_activation"),
+    "vit": (None, ("norm",), "norm"),  # train.vit, random initialization only
 }
 
 
@@ -26,7 +27,10 @@ def head_layers(backbone, n_classes, pooling="avg"):
                 keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
     if pooling not in ("avg", "max"):
         raise ValueError(f"pooling must be 'avg' or 'max'; got {pooling!r}")
-    pool = keras.layers.GlobalMaxPooling2D if pooling == "max" else keras.layers.GlobalAveragePooling2D
+    if backbone == "vit":  # over the patch tokens
+        pool = keras.layers.GlobalMaxPooling1D if pooling == "max" else keras.layers.GlobalAveragePooling1D
+    else:
+        pool = keras.layers.GlobalMaxPooling2D if pooling == "max" else keras.layers.GlobalAveragePooling2D
     return [pool(name="head_pool"),
             keras.layers.Dropout(0.2, name="head_dropout"),
             keras.layers.Dense(n_classes, activation="softmax", name="predictions")]
@@ -40,6 +44,14 @@ def base_model(backbone, size=224, weights=None, alpha=1.0, end=None):
     """
     if backbone not in _SPECS:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if backbone == "vit":
+        from train import vit
+
+        if weights is not None:
+            raise ValueError("the vit backbone has no ImageNet weights here; use --weights none")
+        if end is not None:
+            raise ValueError("--base-end applies to the convolutional backbones, not vit")
+        return vit.build(size)
     app = getattr(keras.applications, _SPECS[backbone][0])
     kwargs = {"alpha": alpha} if backbone == "mobilenetv2" else {}
     base = app(include_top=False, weights=weights, input_shape=(size, size, 3), **kwargs)

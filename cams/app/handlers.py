@@ -123,7 +123,10 @@ class App:
         first click does not stall."""
         x = self.card.preprocess(np.zeros((1, self.size, self.size, 3), np.float32))
         for backend in cams.BACKENDS:
-            cams.explain(self.model, x, layer=self.default_layer, backend=backend)
+            try:
+                cams.explain(self.model, x, layer=self.default_layer, backend=backend)
+            except ValueError:  # a backend that cannot explain this model says so per request
+                continue
         metrics.class_probability(self.model, x, [0])
 
     def _target(self, target):

@@ -8,7 +8,7 @@ import abc
 
 import numpy as np
 
-from cams.methods import METHODS, Maps
+from cams.methods import ALL_METHODS, Maps
 
 
 class Backend(abc.ABC):
@@ -65,6 +65,18 @@ class PrimitiveBackend(Backend):
     def class_scores(self, x, classes, extras=()):
         """The score (N,) of each image for its class."""
 
+    def attention(self, x, classes, extras=()):
+        """(queries, keys: lists, one (N, T, heads, dk) per attention layer of the model, the
+        projections its probabilities are computed from; outputs, classes). Backends that
+        cannot tap them leave this refusal."""
+        raise ValueError(f"backend {self.name!r} does not tap attention layers; backends "
+                         "eager, graph compute attention rollout")
+
+    @property
+    def grid(self):
+        """The tokens.TokenGrid of the target layer's tokens, or None for a feature map."""
+        return self._target.grid
+
     def gradients_all(self, x, classes, extras=()):
         """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L): the gradient of each of
         the L scores; here one backward pass per class, backends may do it in one."""
@@ -79,7 +91,7 @@ class PrimitiveBackend(Backend):
         return A, np.mean(G, axis=(2, 3), dtype=np.float64), outputs, classes
 
     def cam(self, x, classes, method, options, extras=()):
-        spec = METHODS[method]
+        spec = ALL_METHODS[method]
         if not extras:
             return _run(spec, self, x, classes, options)
         if "class_scores" not in spec.needs:  # every primitive sees the batch as given

@@ -3,9 +3,10 @@ import weakref
 
 import tensorflow as tf
 
-from cams import scores
+from cams import scores, tokens
 from cams.backends.backend import PrimitiveBackend
-from cams.backends.tapped import class_score, tapped_forward, target_score
+from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
+                                  tapped_forward, target_score)
 
 
 class EagerBackend(PrimitiveBackend):
@@ -25,18 +26,29 @@ class EagerBackend(PrimitiveBackend):
         self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
             ("gradients", self._gradients), ("forward", self._forward),
             ("guided", self._guided), ("scores", self._class_scores))}
+        self._compiled["attention"] = tf.function(self._attention, input_signature=signature)
         self._images, self._extras = images, extras
 
-    def _run(self, x, extras, guided=False, on_target=lambda a: None):
+    def _run(self, x, extras, guided=False, on_target=lambda a: None, more_taps=None):
         return tapped_forward(self._model(), x, self._target, self._head,
                               value_of=lambda v: v.value, on_target=on_target, guided=guided,
-                              inputs=self._inputs, extras=extras)
+                              inputs=self._inputs, extras=extras, more_taps=more_taps)
+
+    def _attention(self, x, classes, *extras):
+        found = []
+        _, logits, outputs = self._run(x, extras, more_taps=attention_taps(self._model(), found))
+        _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return (*queries_and_keys(found), outputs, chosen)
+
+    def _grid(self, t):
+        """A layer's tokens (..., T, D) as patch maps (..., h, w, D); a map as it is."""
+        return tokens.to_grid(t, self._target.grid)
 
     def _gradients(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             A, logits, outputs = self._run(x, extras, on_target=tape.watch)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
-        return A, tape.gradient(S, A), outputs, chosen
+        return self._grid(A), self._grid(tape.gradient(S, A)), outputs, chosen
 
     def _label_gradients(self, x, classes, extras, reduce):
         # One forward pass; then one backward pass per class column, from a persistent tape:
@@ -47,9 +59,10 @@ class EagerBackend(PrimitiveBackend):
             A, logits, outputs = self._run(x, extras, on_target=tape.watch)
             S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
             columns = [S[:, j] for j in range(classes.shape[1])]
-        G = tf.stack([reduce(tape.gradient(column, A)) for column in columns], axis=1)
+        G = tf.stack([reduce(self._grid(tape.gradient(column, A))) for column in columns],
+                     axis=1)
         del tape
-        return A, G, outputs, classes
+        return self._grid(A), G, outputs, classes
 
     def _gradients_all(self, x, classes, *extras):
         return self._label_gradients(x, classes, extras, lambda g: g)
@@ -69,7 +82,7 @@ class EagerBackend(PrimitiveBackend):
     def _forward(self, x, classes, *extras):
         A, logits, outputs = self._run(x, extras)
         _, chosen = target_score(logits, outputs, classes, self._head, self._score)
-        return A, outputs, chosen
+        return self._grid(A), outputs, chosen
 
     def _guided(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -86,7 +99,7 @@ class EagerBackend(PrimitiveBackend):
         fn = (self._for_labels(name, classes.shape[1]) if name in ("all", "pooled_all")
               else self._compiled[name])
         out = fn(tf.constant(x, tf.float32), tf.constant(classes, tf.int32), *extras)
-        return tuple(t.numpy() for t in out) if isinstance(out, tuple) else out.numpy()
+        return tf.nest.map_structure(lambda t: t.numpy(), out)
 
     def gradients(self, x, classes, extras=()):
         """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
@@ -112,3 +125,7 @@ class EagerBackend(PrimitiveBackend):
     def class_scores(self, x, classes, extras=()):
         """The score of each image for its class (N,)."""
         return self._call("scores", x, classes, extras)
+
+    def attention(self, x, classes, extras=()):
+        """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
+        return self._call("attention", x, classes, extras)

@@ -13,9 +13,10 @@ import weakref
 import keras
 import tensorflow as tf
 
-from cams import cache
+from cams import cache, tokens
 from cams.backends.backend import PrimitiveBackend
-from cams.backends.tapped import class_score, tapped_forward, target_score
+from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
+                                  tapped_forward, target_score)
 
 
 class GraphBackend(PrimitiveBackend):
@@ -46,21 +47,40 @@ class GraphBackend(PrimitiveBackend):
                 copy = tf.Variable(feed, trainable=False)
                 self._loaders.append((copy.initializer, feed, v))
                 self._graph_vars[id(v)] = copy
-            A, logits, outputs = self._build()
+            try:
+                A, logits, outputs = self._build()
+            except Exception as err:  # a layer written for eager or tf.function tensors only
+                raise ValueError(
+                    f"the graph backend cannot rebuild {model.name!r} in a TF1 graph: "
+                    f"{type(err).__name__}: {err} (KerasHub's Swin, for one, compares tensors "
+                    "with Python's != to make its shifted-window mask, which a TF1 graph "
+                    "reads as object identity); backend 'eager' explains it") from err
             S, chosen = target_score(logits, outputs, self._classes, head, score)
             G = tf.compat.v1.gradients(tf.reduce_sum(S), A)[0]
+            A, G = tokens.to_grid(A, target.grid), tokens.to_grid(G, target.grid)
             self._fetches = {
                 "gradients": (A, G, outputs, chosen), "forward": (A, outputs, chosen),
                 "scores": class_score(logits, self._classes, head, score)}
         self.session = tf.compat.v1.Session(graph=self.graph)
         self._building = threading.Lock()
 
-    def _build(self, guided=False):
+    def _build(self, guided=False, more_taps=None):
         mapping = [(v, self._graph_vars[id(v)]) for v in self._live]
         with keras.StatelessScope(state_mapping=mapping), self.graph.tracing():
             return tapped_forward(self._model(), self._x, self._target, self._head,
                                   value_of=lambda v: self._graph_vars[id(v)], guided=guided,
-                                  inputs=self._inputs, extras=self._extras)
+                                  inputs=self._inputs, extras=self._extras, more_taps=more_taps)
+
+    def _attention_fetches(self):
+        with self._building, self.graph.as_default():
+            if "attention" not in self._fetches:
+                found = []
+                _, logits, outputs = self._build(
+                    more_taps=attention_taps(self._model(), found))
+                _, chosen = target_score(logits, outputs, self._classes, self._head,
+                                         self._score)
+                self._fetches["attention"] = (*queries_and_keys(found), outputs, chosen)
+            return self._fetches["attention"]
 
     def _guided_fetches(self):
         with self._building, self.graph.as_default():  # the demo serves two requests at once
@@ -93,6 +113,10 @@ class GraphBackend(PrimitiveBackend):
     def class_scores(self, x, classes, extras=()):
         """The score of each image for its class (N,)."""
         return self._run(self._fetches["scores"], x, classes, extras)
+
+    def attention(self, x, classes, extras=()):
+        """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
+        return self._run(self._attention_fetches(), x, classes, extras)
 
 
 class _PrivateGraph(tf.Graph):

@@ -35,6 +35,11 @@ class TfKerasVisBackend(Backend):
         head = self._head = info.head
         self._inputs = info.inputs
         self._score, self._layer_name = score, target.path.split("/")[-1]
+        if target.grid is not None:
+            raise ValueError(f"{target.path!r} outputs transformer tokens (N, T, D); tf-keras-vis "
+                             "averages gradients over every token, the class token included, "
+                             "and cannot lay patches on a grid; backends "
+                             f"{OTHERS} explain it")
         if not isinstance(target.layer, keras.layers.Layer):  # e.g. ConvNeXt's `x + y`
             raise ValueError(f"{target.path!r} is an operation ({type(target.layer).__name__}), "
                              "not a layer, and tf-keras-vis finds only layers; backends "

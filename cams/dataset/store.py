@@ -145,6 +145,8 @@ def write_index(out, store, names, class_names, labels):
                                   zip(explained[:, 0], done)]
             table["explained_probability"] = np.where(
                 done, probabilities[np.arange(n), explained[:, 0]], np.nan)
+        else:  # heatmaps[:, j] explains explained[:, j]: every class, in order
+            table["explained"] = np.where(done, "all", "")
         for j, name in enumerate(class_names):
             table[f"probability_{name}"] = np.where(done, probabilities[:, j], np.nan)
     table.to_csv(os.path.join(out, "index.csv"), index=False)

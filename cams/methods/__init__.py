@@ -20,7 +20,12 @@ def _discover():
     return MappingProxyType({m.name: m for m in sorted(found, key=lambda m: m.order)})
 
 
-METHODS = _discover()  # name -> Method, in menu order
+ALL_METHODS = _discover()  # name -> Method, in menu order
+# methods for any feature map, convolutional or a transformer's tokens
+METHODS = MappingProxyType({n: m for n, m in ALL_METHODS.items() if not m.transformers_only})
+# methods for transformers only (attention rollout)
+TRANSFORMER_METHODS = MappingProxyType({n: m for n, m in ALL_METHODS.items()
+                                        if m.transformers_only})
 
 
 def normalize(cam):

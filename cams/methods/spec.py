@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 # The primitives a backend built on cams' math offers (cams.backends.backend.PrimitiveBackend).
-PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores")
+PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores", "attention")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Method:
     class_specific: bool = True       # False when the map is the same for every class
     run_all: Callable | None = None   # run_all(backend, x, classes (N, L), **options) -> Maps
                                       # with cam (N, L, h, w) from one pass; None: one per class
+    transformers_only: bool = False   # True: listed in TRANSFORMER_METHODS, not in METHODS
 
     @property
     def defaults(self):

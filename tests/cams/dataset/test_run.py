@@ -154,6 +154,7 @@ def test_a_csv_source_with_labels_explained_for_every_class(folder, shipped, tmp
                                atol=1e-3)
     index = pd.read_parquet(os.path.join(out, "index.parquet"))
     assert list(index["label"]) == ["opacity", "normal", "normal"]
+    assert list(index["explained"]) == ["all", "all", ""]
     assert index["error"][2] == "no such file"
     assert os.path.isfile(os.path.join(out, "overlays", "opacity", "77_00001_opacity.png"))
 
