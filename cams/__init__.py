@@ -41,6 +41,8 @@ __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name):
+    if name == "audit":  # the shortcut audit: a package that is also called, cams.audit(...)
+        return importlib.import_module("cams.audit")
     if name not in _PUBLIC:
         raise AttributeError(f"module 'cams' has no attribute {name!r}")
     module, attribute = _PUBLIC[name]
@@ -50,4 +52,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+    return sorted(set(globals()) | set(_PUBLIC) | {"audit"})

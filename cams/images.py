@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 MASKS_DIR = "masks"  # a folder of that name beside the class folders holds lesion masks
+ROI_DIR = "roi"  # and one of that name the regions where evidence should be (the shortcut audit)
 
 
 class DataError(ValueError):
@@ -56,11 +57,11 @@ def try_load(path, size):
 
 
 def class_folders(root):
-    """Sorted class folder names under `root` (the masks folder is not a class)."""
+    """Sorted class folder names under `root` (the masks and roi folders are not classes)."""
     if not os.path.isdir(root):
         raise DataError(f"no folder at {root}; expected {root}/<class name>/<image files>")
     return sorted(d for d in os.listdir(root)
-                  if os.path.isdir(os.path.join(root, d)) and d != MASKS_DIR
+                  if os.path.isdir(os.path.join(root, d)) and d not in (MASKS_DIR, ROI_DIR)
                   and not d.startswith("."))
 
 

@@ -6,18 +6,48 @@ ribs and clavicles; then a small random pose (shift, rotation, scale), blur, exp
 contrast, and noise. Class "opacity" adds 1-3 patchy, textured opacities inside the lungs and
 returns their pixel mask; class "normal" has none.
 
-    python -m train.phantoms --out DIR --n 2000 --seed S
-writes DIR/normal/*.png, DIR/opacity/*.png and DIR/masks/opacity/*.png (same file names).
+    python -m train.phantoms --out DIR --n 2000 --seed S [--marker KIND --marker-class C
+                             --marker-share P --marker-place CORNER]
+writes DIR/normal/*.png, DIR/opacity/*.png, DIR/masks/opacity/*.png (lesion masks) and
+DIR/roi/<class>/*.png (the lung fields of every image), all under the same file names.
+
+A planted shortcut (`Shortcut`) burns a marker into a share of one class's images, as
+collections do with laterality markers, text labels and borders (DeGrave et al. 2021): a corner
+glyph, a text-like label strip or a partial border, near a chosen corner, drawn after the
+pose so that it sits in the same place on every film. The base images do not depend on the
+marker: a contaminated set is the clean set of the same seed with markers added.
+DIR/shortcut.json records the marker, its zone (the box every placement falls in) and the
+images that carry it.
 """
 import argparse
+import json
 import os
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 
-from cams.images import MASKS_DIR
+from cams.images import MASKS_DIR, ROI_DIR
 
 CLASSES = ("normal", "opacity")
+MARKERS = ("glyph", "label", "border")
+PLACES = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A marker of `kind` (MARKERS) near the `place` corner (PLACES) on a `share` of the images
+    of class `label`."""
+    kind: str = "glyph"
+    label: str = "opacity"
+    share: float = 1.0
+    place: str = "top-left"
+
+    def __post_init__(self):
+        if self.kind not in MARKERS or self.place not in PLACES or self.label not in CLASSES \
+                or not 0 < self.share <= 1:
+            raise ValueError(f"a shortcut needs kind in {MARKERS}, place in {PLACES}, label in "
+                             f"{CLASSES} and 0 < share <= 1; got {self}")
 
 
 def _smooth_noise(rng, size, cells):
@@ -119,6 +149,13 @@ def _opacities(rng, S, lung_mask, count):
 
 def phantom(rng, opacity, size=224):
     """One radiograph as uint8 (size, size) and its lesion mask, bool (size, size)."""
+    image, mask, _ = phantom_with_lungs(rng, opacity, size)
+    return image, mask
+
+
+def phantom_with_lungs(rng, opacity, size=224):
+    """(radiograph uint8 (size, size), lesion mask bool, lung fields bool (size, size)); the
+    same random draws as `phantom`, the lung fields moved by the same pose."""
     S = size
     canvas = np.full((S, S), 0.04, np.float32)
     body = _ellipse(S, (S * 0.5, S * 0.6), (S * rng.uniform(0.44, 0.48), S * 0.55))
@@ -145,16 +182,16 @@ def phantom(rng, opacity, size=224):
     if opacity:
         add, mask = _opacities(rng, S, lung_mask, int(rng.integers(1, 4)))
         canvas += add
-    canvas, mask = _pose(rng, S, canvas, mask)
+    canvas, mask, lung_mask = _pose(rng, S, canvas, mask, lung_mask)
     canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.4, 1.2))
     gamma, contrast = rng.uniform(0.8, 1.25), rng.uniform(0.85, 1.15)
     canvas = np.clip(canvas, 0, None) ** gamma * contrast + rng.uniform(-0.04, 0.04)
     canvas += rng.normal(0, rng.uniform(0.008, 0.025), canvas.shape).astype(np.float32)
     image = np.clip(canvas / 0.75 * 255, 0, 255).astype(np.uint8)
-    return image, mask
+    return image, mask, lung_mask
 
 
-def _pose(rng, S, canvas, mask):
+def _pose(rng, S, canvas, mask, lungs):
     angle = rng.uniform(-5, 5)
     scale = rng.uniform(0.95, 1.05)
     shift = rng.uniform(-0.04, 0.04, 2) * S
@@ -162,28 +199,78 @@ def _pose(rng, S, canvas, mask):
     M[:, 2] += shift
     canvas = cv2.warpAffine(canvas, M, (S, S), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0.04)
-    moved = cv2.warpAffine(mask.astype(np.uint8), M, (S, S), flags=cv2.INTER_NEAREST)
-    return canvas, moved.astype(bool)
+    moved = [cv2.warpAffine(m.astype(np.uint8), M, (S, S), flags=cv2.INTER_NEAREST).astype(bool)
+             for m in (mask, lungs)]
+    return canvas, moved[0], moved[1]
 
 
-def write_set(out, n, seed, size=224, progress=True):
-    """Write n phantoms, half of each class, as a class-per-folder set with a masks folder."""
+def marker_zone(kind, place, size):
+    """The box [x0, y0, x1, y1) (pixels) that every placement of the marker falls in."""
+    S = size
+    w, h = {"glyph": (0.11, 0.11), "label": (0.3, 0.07), "border": (0.45, 0.05)}[kind]
+    margin = 0.0 if kind == "border" else 0.04
+    w, h, margin, jitter = S * w, S * h, S * margin, S * 0.015
+    x0 = margin if place.endswith("left") else S - margin - w - jitter
+    y0 = margin if place.startswith("top") else S - margin - h - jitter
+    box = [x0, y0, x0 + w + jitter, y0 + h + jitter]
+    return [int(np.clip(round(v), 0, S)) for v in box]
+
+
+def draw_marker(image, kind, place, rng):
+    """`image` (S, S) uint8 with the marker burned in near the `place` corner (within
+    marker_zone), moved by up to 1.5% of S; a new array."""
+    S = image.shape[0]
+    x0, y0, x1, y1 = marker_zone(kind, place, S)
+    dx, dy = rng.integers(0, max(1, round(S * 0.015)) + 1, 2)
+    jitter = round(S * 0.015)
+    x0, y0, x1, y1 = x0 + dx, y0 + dy, x1 - jitter + dx, y1 - jitter + dy
+    out = image.copy()
+    if kind == "border":
+        out[y0:y1, x0:x1] = 235
+    elif kind == "label":
+        out[y0:y1, x0:x1] = 225
+        step = max(2, (x1 - x0) // 7)
+        for x in range(x0 + 1, x1 - 1, step):  # dark "characters" on a bright strip
+            out[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4, x:x + max(1, step // 2)] = 30
+    else:
+        t = max(1, (x1 - x0) // 4)  # an "L" (a laterality marker)
+        out[y0:y1, x0:x0 + t] = 240
+        out[y1 - t:y1, x0:x1] = 240
+    return out
+
+
+def write_set(out, n, seed, size=224, progress=True, shortcut=None):
+    """Write n phantoms, half of each class, as a class-per-folder set with its lesion masks,
+    its lung-field masks (DIR/roi/<class>/) and, with a `Shortcut`, markers burned into a share
+    of one class's images (listed in DIR/shortcut.json). Returns the marked file names."""
     from keras.utils import Progbar
 
     rng = np.random.default_rng(seed)
+    marks = np.random.default_rng([seed, 1])  # the markers' own draws: base images unchanged
     for name in CLASSES:
         os.makedirs(os.path.join(out, name), exist_ok=True)
+        os.makedirs(os.path.join(out, ROI_DIR, name), exist_ok=True)
     os.makedirs(os.path.join(out, MASKS_DIR, "opacity"), exist_ok=True)
     bar = Progbar(n, unit_name="image") if progress else None
+    marked = []
     for i in range(n):
         label = CLASSES[i % 2]
-        image, mask = phantom(rng, label == "opacity", size)
+        image, mask, lungs = phantom_with_lungs(rng, label == "opacity", size)
         fname = f"{seed}_{i:05d}.png"
+        if shortcut and label == shortcut.label and marks.uniform() < shortcut.share:
+            image = draw_marker(image, shortcut.kind, shortcut.place, marks)
+            marked.append(f"{label}/{fname}")
         cv2.imwrite(os.path.join(out, label, fname), image)
+        cv2.imwrite(os.path.join(out, ROI_DIR, label, fname), lungs.astype(np.uint8) * 255)
         if label == "opacity":
             cv2.imwrite(os.path.join(out, MASKS_DIR, "opacity", fname), mask.astype(np.uint8) * 255)
         if bar:
             bar.update(i + 1)
+    if shortcut:
+        with open(os.path.join(out, "shortcut.json"), "w") as f:
+            json.dump({**asdict(shortcut), "zone": marker_zone(shortcut.kind, shortcut.place,
+                                                               size), "marked": marked}, f)
+    return marked
 
 
 def main(argv=None):
@@ -192,10 +279,18 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--marker", choices=MARKERS, help="plant a shortcut of this kind")
+    parser.add_argument("--marker-class", choices=CLASSES, default="opacity")
+    parser.add_argument("--marker-share", type=float, default=1.0)
+    parser.add_argument("--marker-place", choices=PLACES, default="top-left")
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 32:
         parser.error("--n must be >= 1 and --size >= 32")
-    write_set(args.out, args.n, args.seed, args.size)
+    if not 0 < args.marker_share <= 1:
+        parser.error("--marker-share must be in (0, 1]")
+    shortcut = args.marker and Shortcut(args.marker, args.marker_class, args.marker_share,
+                                        args.marker_place)
+    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut or None)
     print(f"Wrote {args.n} phantoms to {args.out}")
     return 0
 

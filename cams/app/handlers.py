@@ -109,6 +109,7 @@ class App:
 
     def __init__(self, model_path, examples_dir=None):
         self.model_path = model_path
+        self.examples_dir = examples_dir
         self.model, self.card = modelcard.load(model_path)
         self.size = int(self.card.input_size[0])
         self.classes = list(self.card.class_names)

@@ -266,4 +266,9 @@ def build(app, imagenet=None, imagenet_note=None):
         compare_tab(app, targets, calls["compare"], calls["preview"])
         sweep_tab(app, calls["sweep"], calls["preview"])
         imagenet_tab(calls["imagenet"], calls["preview"], imagenet_note)
+        if app.examples_dir:
+            from cams.app.audit_tab import audit_tab
+            from cams.app.audits import Audits
+
+            blocks.load(**audit_tab(Audits(app)))
     return blocks

@@ -3,6 +3,7 @@ import os
 
 import cv2
 import numpy as np
+import pytest
 
 from train import phantoms
 
@@ -57,3 +58,56 @@ def test_write_set_is_class_per_folder_with_masks(tmp_path):
 def test_cli(tmp_path, capsys):
     assert phantoms.main(["--out", str(tmp_path), "--n", "4", "--seed", "1", "--size", "48"]) == 0
     assert "Wrote 4 phantoms" in capsys.readouterr().out
+
+
+def test_a_planted_shortcut_marks_one_class_in_one_place(tmp_path):
+    import json
+
+    clean, dirty = tmp_path / "clean", tmp_path / "dirty"
+    phantoms.write_set(str(clean), n=20, seed=3, size=64, progress=False)
+    shortcut = phantoms.Shortcut("label", "opacity", 0.5, "bottom-right")
+    marked = phantoms.write_set(str(dirty), n=20, seed=3, size=64, progress=False,
+                                shortcut=shortcut)
+    with open(dirty / "shortcut.json") as f:
+        info = json.load(f)
+    assert info["marked"] == marked and 0 < len(marked) < 10
+    assert all(m.startswith("opacity/") for m in marked)
+    x0, y0, x1, y1 = info["zone"]
+    assert x0 > 32 and y0 > 32 and x1 <= 64 and y1 <= 64       # bottom-right
+    for label in phantoms.CLASSES:
+        for name in os.listdir(clean / label):
+            a = cv2.imread(str(clean / label / name), cv2.IMREAD_GRAYSCALE).astype(int)
+            b = cv2.imread(str(dirty / label / name), cv2.IMREAD_GRAYSCALE).astype(int)
+            changed = a != b
+            if f"{label}/{name}" in marked:
+                assert changed.any() and not changed[:y0].any() and not changed[:, :x0].any()
+                assert b[y0:y1, x0:x1].max() >= 220              # a bright burned-in strip
+            else:
+                assert not changed.any()                         # same base image
+            lungs = cv2.imread(str(dirty / "roi" / label / name), cv2.IMREAD_GRAYSCALE)
+            assert lungs.shape == (64, 64) and 0.1 < (lungs > 0).mean() < 0.5
+            assert not (lungs[y0:y1, x0:x1] > 0).any()           # the marker is off the lungs
+
+
+def test_markers_of_every_kind_stay_in_their_zone():
+    rng = np.random.default_rng(0)
+    blank = np.zeros((96, 96), np.uint8)
+    for kind in phantoms.MARKERS:
+        for place in phantoms.PLACES:
+            x0, y0, x1, y1 = phantoms.marker_zone(kind, place, 96)
+            for _ in range(5):
+                drawn = phantoms.draw_marker(blank, kind, place, rng) > 0
+                assert drawn.any() and drawn[y0:y1, x0:x1].sum() == drawn.sum(), (kind, place)
+    with pytest.raises(ValueError, match="a shortcut needs"):
+        phantoms.Shortcut("sticker")
+
+
+def test_lung_fields_follow_the_pose_and_hold_the_lesions():
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        image, mask, lungs = phantoms.phantom_with_lungs(rng, True, 96)
+        assert (mask & lungs).sum() >= 0.9 * mask.sum()          # lesions are in the lungs
+        assert image[lungs].mean() < image[~lungs].mean()        # lungs are dark
+    a = phantoms.phantom(np.random.default_rng(4), True, 64)
+    b = phantoms.phantom_with_lungs(np.random.default_rng(4), True, 64)
+    np.testing.assert_array_equal(a[0], b[0])

@@ -1,0 +1,99 @@
+"""The audit's images and their regions of interest, read once through cams.dataset.sources.
+
+Regions of interest mirror the data: ROI_DIR/<the image's name in the dataset>, same pixel
+size, non-zero inside. Every check runs before the audit computes or writes anything.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from cams.dataset import sources
+
+
+@dataclass(frozen=True)
+class AuditData:
+    """The readable images of a dataset: uint8 RGB (N, S, S, 3), their names (as the dataset
+    lists them), labels (class names, or None when unknown), regions of interest bool
+    (N, S, S) or None, and the files skipped as (name, reason)."""
+    images: np.ndarray
+    names: tuple
+    labels: tuple
+    roi: np.ndarray | None
+    skipped: tuple
+
+
+def _examples(pairs, n=3):
+    return "; ".join(f"{a}: {b}" for a, b in pairs[:n]) + (
+        f" (and {len(pairs) - n} more)" if len(pairs) > n else "")
+
+
+def load(data, size, roi=None, max_images=None):
+    """The AuditData of `data` (a class-per-folder set, a plain folder or a CSV, as
+    cams.dataset.sources reads them) at size x size, with masks from the folder `roi`.
+    ValueError when no image can be read, when there are more than max_images, or when a mask is
+    missing, empty or not the size of its image (each error says which files and what is
+    accepted)."""
+    items = sources.items_of(data)
+    if max_images is not None and len(items) > max_images:
+        raise ValueError(f"{data} holds {len(items)} images; the audit here takes at most "
+                         f"{max_images}")
+    images, kept, skipped = [], [], []
+    for item in items:
+        try:
+            images.append(sources.read(item.path, size))
+            kept.append(item)
+        except sources.BadFile as err:
+            skipped.append((item.name, str(err)))
+    if not kept:
+        raise ValueError(f"none of the {len(items)} images under {data} could be read: "
+                         f"{_examples(skipped)}; accepted: {sources.ACCEPTED}")
+    masks = None if roi is None else load_masks(roi, kept, size)
+    return AuditData(np.stack(images), tuple(i.name for i in kept),
+                     tuple(i.label for i in kept), masks, tuple(skipped))
+
+
+def _size_of(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # a DICOM or anything PIL cannot size: its reader already checked it
+        return None
+
+
+def load_masks(roi, items, size):
+    """Boolean (N, size, size) regions of interest of `items` from ROI_DIR/<item.name>.
+    ValueError naming the images whose mask is missing, unreadable, empty or of another size."""
+    from PIL import Image
+
+    if not os.path.isdir(roi):
+        raise ValueError(f"no folder of masks at {roi}; expected {roi}/<the image's path in "
+                         "the data>, e.g. roi/normal/001.png for data/normal/001.png")
+    masks, wrong = [], []
+    for item in items:
+        path = os.path.join(roi, item.name)
+        if not os.path.isfile(path):
+            wrong.append((item.name, f"no mask at {path}"))
+            continue
+        try:
+            with Image.open(path) as m:
+                mask_size = m.size
+                gray = np.asarray(m.convert("L").resize((size, size), Image.NEAREST))
+        except Exception:
+            wrong.append((item.name, "mask is not a readable image"))
+            continue
+        image_size = _size_of(item.path)
+        if image_size is not None and image_size != mask_size:
+            wrong.append((item.name, f"mask is {mask_size[0]}x{mask_size[1]} pixels, the image "
+                                     f"{image_size[0]}x{image_size[1]}"))
+        elif not gray.any():
+            wrong.append((item.name, "mask is empty (no non-zero pixel)"))
+        masks.append(gray > 0)
+    if wrong:
+        raise ValueError(f"the masks in {roi} do not match the images: {len(wrong)} of "
+                         f"{len(items)} wrong: {_examples(wrong)}. Masks mirror the data "
+                         "(ROI_DIR/<class>/<image's file name>), have the image's size and are "
+                         "non-zero inside the region")
+    return np.stack(masks)

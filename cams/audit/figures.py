@@ -1,0 +1,94 @@
+"""The audit's pictures as uint8 RGB arrays with captions: mean maps per class over the mean
+image, cluster montages and before/after intervention examples. The report and the demo's
+Audit tab show the same pictures."""
+import cv2
+import numpy as np
+
+from cams import overlays
+
+THUMB = 128        # each picture's side in pixels (upscaled when the model's input is smaller)
+EXAMPLES = 4
+
+
+def thumb(rgb, box=None):
+    """uint8 RGB resized to THUMB x THUMB, with box [x0, y0, x1, y1) (image pixels) drawn."""
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    if box is not None:
+        rgb = rgb.copy()
+        x0, y0, x1, y1 = box
+        cv2.rectangle(rgb, (x0, y0), (x1 - 1, y1 - 1), (0, 255, 0), max(1, rgb.shape[0] // 96))
+    return cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_NEAREST
+                      if rgb.shape[0] < THUMB else cv2.INTER_AREA)
+
+
+def montage(tiles):
+    """Tiles (each THUMB x THUMB x 3) side by side with a 4-pixel white gap: uint8 RGB."""
+    gap = np.full((THUMB, 4, 3), 255, np.uint8)
+    row = []
+    for t in tiles:
+        row += [t, gap]
+    return np.concatenate(row[:-1], axis=1)
+
+
+def mean_overlay(found, where):
+    """The mean map of the images `where` (N,) bool over their mean image: a thumb."""
+    from cams.audit import evidence
+
+    mean_image = found.data.images[where].mean(axis=0).astype(np.uint8)
+    heat = evidence.mean_maps(found.maps[where], np.zeros(where.sum(), int))[0]
+    return thumb(overlays.overlay(mean_image, heat, alpha=0.5))
+
+
+def mean_maps(found):
+    """[(picture, caption)]: per class, the mean map of the images labelled it and of those
+    predicted it."""
+    labels = np.asarray([str(lab) for lab in found.data.labels])
+    out = []
+    for c, name in enumerate(found.class_names):
+        for title, where in (("labelled", labels == name), ("predicted", found.predicted == c)):
+            if where.any():
+                out.append((mean_overlay(found, where),
+                            f"mean map, {title} {name} ({int(where.sum())} images)"))
+    return out
+
+
+def cluster_montages(found):
+    """[(montage, caption)]: per predicted class and cluster, its mean map then examples."""
+    out = []
+    for c, (idx, labels) in found.clusters.items():
+        name = found.class_names[c]
+        info = found.result["per_class"][name]["clusters"]
+        for k, entry in zip(np.unique(labels), info):
+            members = idx[labels == k]
+            where = np.zeros(len(found.predicted), bool)
+            where[members] = True
+            tiles = [mean_overlay(found, where)] + [
+                thumb(overlays.overlay(found.data.images[i], found.maps[i], alpha=0.5))
+                for i in members[:EXAMPLES]]
+            out.append((montage(tiles), f"predicted {name}, cluster {int(k)}: "
+                        f"{entry['images']} images, {entry['purity']:.0%} labelled "
+                        f"{entry['majority_label']} (first: the mean map)"))
+    return out
+
+
+def intervention_examples(found, most=4):
+    """[(montage, caption)] for the `most` most suspicious candidates: an image before and
+    after the removal, then another class's image before and after the transplant."""
+    by_region = {(t["class_name"], tuple(t["region"])): t for t in found.tried}
+    out = []
+    for cand in found.result["candidates"][:most]:
+        t = by_region[(cand["class"], tuple(cand["region"]))]
+        tiles = []
+        if len(t["removed"]):
+            i = t["removed"][0]
+            tiles += [thumb(found.data.images[i], t["changed"]),
+                      thumb(t["after_removed"][0], t["changed"])]
+        if len(t["transplanted"]) and len(t["after_transplanted"]):
+            j = t["transplanted"][0]
+            tiles += [thumb(found.data.images[j], t["changed"]),
+                      thumb(t["after_transplanted"][0], t["changed"])]
+        if tiles:
+            out.append((montage(tiles), f"{cand['class']} region {cand['region']} "
+                        f"(suspicion {cand['suspicion']:.2f}): removed, before | after; "
+                        "transplanted, before | after"))
+    return out

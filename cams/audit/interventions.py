@@ -1,0 +1,95 @@
+"""Interventions, the proof: take a candidate region out of the images whose evidence sits there
+(filled from the surrounding pixels by ROAD's noisy linear imputation, Rong et al. 2022), and
+paste it onto images of the other classes; then read the model again.
+
+A model that needs the region loses its prediction when it is removed; a model that is moved
+by the region alone takes the class when it is pasted onto another class's image. Pasting any
+patch leaves seams, so the same box is also pasted from images of the target's own prediction
+(the control): what the class's patch does beyond that is its effect. A prediction counts as
+flipped when it changes class and the probability moves by at least MARGIN, so that images
+sitting on the fence do not count.
+"""
+import numpy as np
+
+from cams.metrics.road import impute
+
+MAX_IMAGES = 48   # images per intervention and direction
+MARGIN = 0.2      # a flip moves the class's probability by at least this much
+
+
+def box_mask(box, size):
+    """Boolean (H, W), True inside box [x0, y0, x1, y1) (pixels)."""
+    H, W = size
+    x0, y0, x1, y1 = box
+    mask = np.zeros((H, W), bool)
+    mask[max(0, y0):min(H, y1), max(0, x0):min(W, x1)] = True
+    return mask
+
+
+def removed(images, box, seed=0):
+    """uint8 images (N, H, W, C) with the box filled from its surroundings (ROAD imputation)."""
+    rng = np.random.default_rng(seed)
+    mask = box_mask(box, images.shape[1:3])
+    return np.stack([np.clip(np.rint(impute(im, mask, rng=rng)), 0, 255).astype(np.uint8)
+                     for im in images])
+
+
+def transplanted(targets, sources, box):
+    """uint8 `targets` (N, H, W, C) with the box's pixels taken from `sources` (M, H, W, C),
+    source i % M for target i."""
+    x0, y0, x1, y1 = box
+    out = np.array(targets, copy=True)
+    for i in range(len(out)):
+        out[i, y0:y1, x0:x1] = sources[i % len(sources), y0:y1, x0:x1]
+    return out
+
+
+def flips(before, after, cls, to_cls):
+    """Boolean (n,): the prediction left class `cls` (to_cls False) or reached it (True), with
+    cls's probability moving by at least MARGIN. before, after: probabilities (n, classes)."""
+    moved = np.abs(after[:, cls] - before[:, cls]) >= MARGIN
+    reached = after.argmax(1) == cls
+    return moved & (reached if to_cls else ~reached)
+
+
+def _spread(indices, limit):
+    """At most `limit` of `indices`, evenly spaced."""
+    indices = np.asarray(indices, int)
+    if len(indices) <= limit:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, limit).round().astype(int)]
+
+
+def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
+              limit=MAX_IMAGES):
+    """The effect of a region (box, pixels) that class `cls`'s evidence sits in.
+
+    predict: uint8 images (n, H, W, C) -> probabilities (n, classes). images (N, H, W, C) with
+    their probabilities (N, classes); members: indices of the images predicted `cls` whose
+    evidence is in the box; others: indices of images predicted another class.
+    Returns {"flip_rate_removed", "drop_removed" (mean fall of cls's probability),
+    "flip_rate_transplanted", "rise_transplanted", "flip_rate_control" (the box pasted from
+    other images of the target's class), "removed", "transplanted": indices,
+    "after_removed", "after_transplanted": the changed images (for the report)}; a rate is
+    None when there was no image to try it on."""
+    members, others = _spread(members, limit), _spread(others, limit)
+    out = {"removed": members, "transplanted": others, "flip_rate_removed": None,
+           "drop_removed": None, "flip_rate_transplanted": None, "rise_transplanted": None,
+           "flip_rate_control": None, "after_removed": images[:0],
+           "after_transplanted": images[:0]}
+    if len(members):
+        after = removed(images[members], box, seed)
+        p = predict(after)
+        out.update(flip_rate_removed=float(flips(probabilities[members], p, cls, False).mean()),
+                   drop_removed=float((probabilities[members, cls] - p[:, cls]).mean()),
+                   after_removed=after)
+    if len(members) and len(others):
+        after = transplanted(images[others], images[members], box)
+        control = transplanted(images[others], images[np.roll(others, 1)], box)
+        p, q = np.split(predict(np.concatenate([after, control])), 2)
+        before = probabilities[others]
+        out.update(flip_rate_transplanted=float(flips(before, p, cls, True).mean()),
+                   rise_transplanted=float((p[:, cls] - before[:, cls]).mean()),
+                   flip_rate_control=float(flips(before, q, cls, True).mean()),
+                   after_transplanted=after)
+    return out

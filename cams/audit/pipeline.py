@@ -1,0 +1,225 @@
+"""The audit as one call: read -> maps -> downsampled -> clusters -> regions -> interventions ->
+verdict (-> report). Each step is a pure function of the module named for it; this one only
+chains them, times them and writes OUT/audit.json and OUT/report.html at the very end."""
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cams.audit import clusters, data, evidence, interventions, regions, verdict
+from cams.audit.maps import explain_maps
+
+GRID = 16         # maps are compared on a 16 x 16 lattice
+ROI_CELL = 0.5    # a cell is inside the region of interest when it covers half of it
+
+
+@dataclass
+class Audit:
+    """What the audit computed: `result` is audit.json; the arrays are what the report draws.
+    images uint8 (N, S, S, 3), maps float32 (N, S, S), probabilities (N, classes),
+    predicted int (N,), clusters {class index: labels of its images (indices, cluster ids)},
+    tried: the candidates with their intervention examples, timings {step: seconds}."""
+    result: dict
+    data: data.AuditData
+    class_names: tuple
+    maps: np.ndarray
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    clusters: dict
+    tried: list
+    timings: dict = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(timings, step, progress, fraction):
+    if progress:
+        progress(fraction, step)
+    start = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - start, 2)
+
+
+def _model_and_card(model, preprocess, layer, class_names):
+    """(model, preprocess function, layer, class names) from a path or a Keras model."""
+    from cams import preprocessing
+    from cams.explanation import describe
+
+    if isinstance(model, (str, os.PathLike)):
+        from cams import modelcard
+
+        model, card = modelcard.load(str(model))
+        return (model, preprocess or card.preprocess, layer or card.cam_layer,
+                tuple(class_names or card.class_names))
+    if isinstance(preprocess, str):
+        preprocess = preprocessing.get(preprocess)
+    n = describe(model).head.n_classes
+    names = tuple(class_names or (f"class {i}" for i in range(n)))
+    if len(names) != n:
+        raise ValueError(f"class_names has {len(names)} names; the model has {n} classes")
+    return model, preprocess or (lambda x: x), layer, names
+
+
+def predictor(model, preprocess, batch_size=32):
+    """uint8 RGB (n, H, W, 3) -> every class's probability (n, classes), in batches."""
+    from cams import scores
+    from cams.explanation import describe
+
+    head = describe(model).head
+
+    def predict(rgb):
+        out = [np.asarray(model(preprocess(rgb[i:i + batch_size].astype(np.float32)),
+                                training=False)) for i in range(0, len(rgb), batch_size)]
+        return scores.all_probabilities(np.concatenate(out), head)
+    return predict
+
+
+def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
+          method="gradcam", class_names=None, max_images=None, progress=None, seed=0):
+    """Audit `model` on the images of `data_path` for shortcuts; returns an `Audit` whose
+    .result is the JSON written to OUT/audit.json (with OUT/report.html) when `out` is given.
+
+    model: a Keras model or the path of one (its card gives preprocessing, layer, class
+    names). roi: a folder of masks mirroring the data (see cams.audit.data). preprocess: a
+    function on float RGB (N, H, W, 3) in [0, 255] or a cams.preprocessing name.
+    progress(fraction, step) is called as the steps start. Nothing is written when reading
+    fails (ValueError)."""
+    timings = {}
+    with _timed(timings, "read", progress, 0.0):
+        model, preprocess, layer, names = _model_and_card(model, preprocess, layer, class_names)
+        size = int(model.inputs[0].shape[1])
+        ds = data.load(data_path, size, roi, max_images)
+    with _timed(timings, "maps", progress, 0.05):
+        maps, probs = explain_maps(model, preprocess(ds.images.astype(np.float32)), method,
+                                   layer)
+    predicted = probs.argmax(axis=1)
+    with _timed(timings, "clusters", progress, 0.5):
+        small = evidence.downsample(maps, GRID)
+        groups = _cluster_by_class(small, predicted, ds.labels, seed)
+    with _timed(timings, "regions", progress, 0.55):
+        outside = None if ds.roi is None else evidence.cell_share(ds.roi, GRID) < ROI_CELL
+        found = _candidates(small, outside, predicted, groups)
+    with _timed(timings, "interventions", progress, 0.6):
+        tried = _intervene(found, ds, maps, probs, predicted, names, model, preprocess,
+                           size, seed)
+    with _timed(timings, "verdict", progress, 0.9):
+        share = None if ds.roi is None else evidence.roi_share(maps, ds.roi)
+        per_class = _per_class(names, ds, predicted, groups, share)
+        result = verdict.verdict([_public(t) for t in tried], per_class)
+        result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
+                      method=method, layer=layer, roi=roi is not None)
+    found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings)
+    if out is not None:
+        with _timed(timings, "report", progress, 0.95):
+            html = _render(found)
+        write(out, found, html)
+    result["timings_s"] = timings
+    return found
+
+
+def _render(found):
+    from cams.audit import report_html
+
+    found.result["timings_s"] = found.timings
+    return report_html.render(found)
+
+
+def write(out, found, html):
+    """Write OUT/audit.json and OUT/report.html (each through a temporary file)."""
+    os.makedirs(out, exist_ok=True)
+    for name, text in (("audit.json", json.dumps(found.result, indent=2)),
+                       ("report.html", html)):
+        tmp = os.path.join(out, f".{name}.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(out, name))
+
+
+def _cluster_by_class(small, predicted, labels, seed):
+    """{class index: (indices of the images predicted it, cluster labels)}."""
+    groups = {}
+    for c in sorted(set(predicted.tolist())):
+        idx = np.nonzero(predicted == c)[0]
+        groups[c] = (idx, clusters.cluster(small[idx], seed=seed)[0])
+    return groups
+
+
+def _candidates(small, outside, predicted, groups):
+    """Candidate regions per class and per cluster of a class, one per distinct box:
+    [{"class": c, "group": "class" or cluster id, "box": cells, "members": image indices,
+    "consistency"}]."""
+    found = {}
+    for c, (idx, labels) in groups.items():
+        parts = [("class", idx)] + ([(int(k), idx[labels == k]) for k in np.unique(labels)]
+                                    if labels.max(initial=0) > 0 else [])
+        for group, members in parts:
+            cand = regions.candidate(small[members],
+                                     None if outside is None else outside[members])
+            if cand is None:
+                continue
+            key = (c, tuple(cand["box"]))
+            entry = {"class": c, "group": group, "box": cand["box"],
+                     "members": members[cand["members"]], "consistency": cand["consistency"]}
+            if key not in found or len(entry["members"]) > len(found[key]["members"]):
+                found[key] = entry
+    return list(found.values())
+
+
+def _intervene(found, ds, maps, probs, predicted, names, model, preprocess, size, seed):
+    predict = predictor(model, preprocess)
+    tried = []
+    for cand in found:
+        box = regions.to_pixels(cand["box"], GRID, (size, size))
+        # a map is blurred at its layer's scale: the intervention takes one cell more around
+        changed = regions.to_pixels(regions.grown(cand["box"], GRID), GRID, (size, size))
+        c = cand["class"]
+        others = np.nonzero(predicted != c)[0]
+        effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
+                                         changed, c, seed)
+        in_roi = share_out = None
+        if ds.roi is not None and len(cand["members"]):
+            mask = interventions.box_mask(box, (size, size))
+            in_roi = float(ds.roi[cand["members"]][:, mask].mean())
+            share_out = float(1 - evidence.roi_share(maps[cand["members"]],
+                                                     ds.roi[cand["members"]]).mean())
+        tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
+                      "images": int(len(cand["members"])), "in_roi": in_roi,
+                      "share_outside_roi": share_out})
+    return tried
+
+
+def _public(t):
+    """A tried candidate as JSON: names, numbers and the region, no arrays."""
+    return {"class": t["class_name"], "group": t["group"], "region": t["region"],
+            "images": t["images"], "consistency": round(t["consistency"], 4),
+            "in_roi": t["in_roi"], "share_outside_roi": t["share_outside_roi"],
+            **{k: t[k] for k in ("flip_rate_removed", "drop_removed",
+                                 "flip_rate_transplanted", "rise_transplanted",
+                                 "flip_rate_control")}}
+
+
+def _per_class(names, ds, predicted, groups, share):
+    out = {}
+    for c, name in enumerate(names):
+        labelled = np.asarray([lab == name for lab in ds.labels])
+        entry = {"images_labelled": int(labelled.sum()),
+                 "images_predicted": int((predicted == c).sum()), "clusters": []}
+        if c in groups:
+            idx, labels = groups[c]
+            for k, (n, major, pure) in clusters.purity(
+                    labels, [ds.labels[i] for i in idx]).items():
+                members = idx[labels == k]
+                entry["clusters"].append({"cluster": int(k), "images": n,
+                                          "majority_label": major, "purity": round(pure, 4),
+                                          "examples": [ds.names[i] for i in members[:4]]})
+        if share is not None and (predicted == c).any():
+            s = share[predicted == c]
+            order = np.nonzero(predicted == c)[0][np.argsort(s)]
+            entry["share_in_roi"] = {"mean": round(float(s.mean()), 4),
+                                     "median": round(float(np.median(s)), 4),
+                                     "least": [[ds.names[i], round(float(share[i]), 4)]
+                                               for i in order[:5]]}
+        out[name] = entry
+    return out

@@ -1,0 +1,130 @@
+"""Each step of the audit alone, on synthetic arrays with a known answer."""
+import numpy as np
+import pytest
+
+from cams.audit import clusters, evidence, interventions, regions, verdict
+
+
+def spot_maps(n, size, centers, radius=3):
+    """n maps (n, size, size), each a bright disc at its center (x, y), zero elsewhere."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    return np.stack([((xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2).astype(np.float32)
+                     for cx, cy in centers[:n]])
+
+
+def test_downsample_keeps_mass_and_place():
+    maps = spot_maps(2, 64, [(8, 8), (56, 40)])
+    small = evidence.downsample(maps, 16)
+    assert small.shape == (2, 16, 16)
+    np.testing.assert_allclose(small.sum(axis=(1, 2)), 1, atol=1e-5)
+    assert np.unravel_index(small[0].argmax(), (16, 16)) == (2, 2)
+    assert np.unravel_index(small[1].argmax(), (16, 16)) == (10, 14)
+    uniform = evidence.downsample(np.zeros((1, 8, 8)), 4)
+    np.testing.assert_allclose(uniform, 1 / 16)
+
+
+def test_roi_share_and_mean_maps():
+    maps = spot_maps(2, 32, [(5, 5), (25, 25)])
+    roi = np.zeros((2, 32, 32), bool)
+    roi[:, :16, :16] = True
+    np.testing.assert_allclose(evidence.roi_share(maps, roi), [1.0, 0.0])
+    np.testing.assert_allclose(evidence.roi_share(np.zeros((1, 32, 32)), roi[:1]), [0.25])
+    means = evidence.mean_maps(maps, ["a", "b"])
+    assert set(means) == {"a", "b"} and means["a"].max() == pytest.approx(1.0)
+    assert means["a"][5, 5] == 1 and means["a"][25, 25] == 0
+
+
+def test_eigengap_counts_separated_groups():
+    rng = np.random.default_rng(0)
+    centers = [(8, 8)] * 10 + [(56, 56)] * 10 + [(8, 56)] * 10
+    jitter = [(x + rng.integers(-1, 2), y + rng.integers(-1, 2)) for x, y in centers]
+    small = evidence.downsample(spot_maps(30, 64, jitter), 16)
+    labels, ev = clusters.cluster(small, seed=0)
+    assert len(set(labels)) == 3
+    for block in (labels[:10], labels[10:20], labels[20:]):
+        assert len(set(block)) == 1            # each group is one cluster
+    assert ev[0] == pytest.approx(0, abs=1e-6)
+    one_group = evidence.downsample(spot_maps(10, 64, [(30, 30)] * 10), 16)
+    assert set(clusters.cluster(one_group)[0]) == {0}
+    assert clusters.eigengap([0, 0, 0.9, 0.95, 1.0]) == 2
+
+
+def test_purity():
+    labels = np.array([0, 0, 0, 1, 1])
+    out = clusters.purity(labels, ["a", "a", "b", "b", None])
+    assert out[0] == (3, "a", pytest.approx(2 / 3))
+    assert out[1][0] == 2
+
+
+def test_a_fixed_spot_is_a_compact_candidate_and_a_moving_one_is_not():
+    rng = np.random.default_rng(1)
+    fixed = spot_maps(40, 64, [(6, 58)] * 40)
+    moving = spot_maps(40, 64, [tuple(rng.integers(8, 56, 2)) for _ in range(40)])
+    cand = regions.candidate(evidence.downsample(fixed, 16))
+    assert cand["consistency"] == 1.0
+    x0, y0, x1, y1 = regions.to_pixels(cand["box"], 16, (64, 64))
+    assert x0 <= 6 < x1 and y0 <= 58 < y1 and (x1 - x0) * (y1 - y0) <= 0.08 * 64 * 64
+    spread = regions.candidate(evidence.downsample(moving, 16))
+    assert spread["consistency"] < 0.3
+    # inside the region of interest the fixed spot does not count
+    outside = np.ones((40, 16, 16), bool)
+    outside[:, 12:, :4] = False
+    assert regions.candidate(evidence.downsample(fixed, 16), outside) is None
+
+
+def test_compact_box_shrinks_a_wide_plateau():
+    freq = np.zeros((16, 16))
+    freq[2:14, 2:14] = 0.6
+    freq[5, 9] = 1.0
+    box = regions.compact_box(freq, max_area=0.08)
+    assert box == [9, 5, 10, 6]
+    assert regions.compact_box(np.zeros((4, 4))) is None
+    assert regions.grown([0, 0, 2, 2], 16) == [0, 0, 3, 3]
+
+
+def _marker_model(cls=1, box=(0, 0, 8, 8)):
+    """predict(uint8 images) -> probabilities: class `cls` when the box is bright."""
+    def predict(images):
+        x0, y0, x1, y1 = box
+        p = (images[:, y0:y1, x0:x1].mean(axis=(1, 2, 3)) > 128).astype(float)
+        p = 0.05 + 0.9 * p
+        return np.stack([1 - p, p], axis=1) if cls == 1 else np.stack([p, 1 - p], axis=1)
+    return predict
+
+
+def test_interventions_find_what_the_model_needs():
+    rng = np.random.default_rng(2)
+    images = rng.integers(40, 90, (12, 32, 32, 3)).astype(np.uint8)
+    images[:6, 0:8, 0:8] = 250                           # the marked class
+    predict = _marker_model()
+    probs = predict(images)
+    out = interventions.intervene(predict, images, probs, np.arange(6), np.arange(6, 12),
+                                  [0, 0, 8, 8], 1)
+    assert out["flip_rate_removed"] == 1.0 and out["flip_rate_transplanted"] == 1.0
+    assert out["flip_rate_control"] == 0.0 and out["drop_removed"] > 0.8
+    assert out["after_removed"][:, :8, :8].mean() < 150   # filled from the dull surroundings
+    # a region the model does not read changes nothing
+    out = interventions.intervene(predict, images, probs, np.arange(6), np.arange(6, 12),
+                                  [20, 20, 28, 28], 1)
+    assert out["flip_rate_removed"] == 0.0 and out["flip_rate_transplanted"] == 0.0
+
+
+def test_flips_need_a_margin():
+    before = np.array([[0.45, 0.55], [0.1, 0.9]])
+    after = np.array([[0.55, 0.45], [0.6, 0.4]])
+    np.testing.assert_array_equal(interventions.flips(before, after, 1, False), [False, True])
+
+
+def test_verdict_rests_on_eligible_flips():
+    base = {"class": "a", "region": [0, 0, 4, 4], "images": 20, "consistency": 0.9,
+            "in_roi": None, "share_outside_roi": None, "flip_rate_removed": 0.1,
+            "flip_rate_transplanted": 0.9, "flip_rate_control": 0.1, "drop_removed": 0.1}
+    out = verdict.verdict([base], {})
+    assert out["verdict"] == "shortcut suspected" and out["score"] == pytest.approx(0.8)
+    assert out["findings"][0]["region"] == [0, 0, 4, 4]
+    for change in ({"consistency": 0.2}, {"images": 1}, {"in_roi": 0.9},
+                   {"flip_rate_control": 0.6}, {"flip_rate_transplanted": 0.2},
+                   {"flip_rate_transplanted": 0.0, "flip_rate_removed": 1.0}):
+        out = verdict.verdict([{**base, **change}], {})
+        assert out["verdict"] == "no shortcut found" and not out["findings"], change
+    assert verdict.verdict([], {})["score"] == 0.0
