@@ -2,8 +2,10 @@
 outputs mean and what its input must be. The trainer writes it; the report, the evaluation and
 the demo read it, all through this one schema.
 
-    card = modelcard.read("models/mine.keras", model)   # defaults where the file says nothing
-    modelcard.write("models/mine.keras", card)
+    model, card = modelcard.load("models/mine.keras")   # defaults where the file says nothing
+    modelcard.write("models/mine.keras", modelcard.ModelCard(   # writes models/mine.json
+        class_names=("normal", "opacity"), input_size=(224, 224, 3),
+        preprocessing="mobilenetv2"))          # a name in cams.preprocessing.PREPROCESSING
 """
 import json
 import os

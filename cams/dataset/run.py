@@ -30,10 +30,14 @@ def _names_digest(items):
 
 
 def settings_of(model_path, items, step):
-    """What must be the same for a store to be continued: the model, the images, the options."""
+    """What must be the same for a store to be continued: the model and its card, the images,
+    the options."""
+    card = step.card
     return {"model": os.path.basename(model_path), "model_sha256": model_fingerprint(model_path),
-            "images": len(items), "names_sha256": _names_digest(items),
-            "classes": step.classes, **{k: v for k, v in step.settings.items()}}
+            "class_names": list(card.class_names), "input_size": list(card.input_size),
+            "preprocessing": card.preprocessing, "images": len(items),
+            "names_sha256": _names_digest(items), "classes": step.classes,
+            **{k: v for k, v in step.settings.items()}}
 
 
 def label_index(items, class_names, classes):
@@ -61,6 +65,9 @@ def explain_dataset(model_path, data, out, method="gradcam", backend="eager", la
     items = sources.items_of(data, csv_root)
     step = ExplainStep(model_path, method=method, backend=backend, layer=layer,
                        classes=classes, score=score, options=options)
+    for note in step.card.notes:  # defaults used where the model's card said nothing
+        log(f"note: {note} (write {os.path.splitext(model_path)[0]}.json: see "
+            "cams.modelcard)")
     label_of = label_index(items, step.card.class_names, classes)
     store = stores.Store(out, settings_of(model_path, items, step), len(items), batch_size)
     rows = store.pending()

@@ -65,13 +65,15 @@ class ExplainStep:
                 self.card.preprocess(np.zeros((1, H, W, 3), np.float32)), np.zeros(1, np.int32)))
         return {k: np.zeros((n,) + v.shape[1:], v.dtype) for k, v in self._empty.items()}
 
-    @staticmethod
-    def outputs(res):
-        """The batch's output columns from one Explanation."""
+    def outputs(self, res):
+        """The batch's output columns from one Explanation. Predicted is the class cams.explain
+        picks (from the logits, so a tie of rounded probabilities cannot differ from it)."""
         explained = np.asarray(res.class_index, np.int32)
+        predicted = (explained if self.classes == "predicted"
+                     else np.argmax(res.probabilities, axis=1).astype(np.int32))
         return {"heatmaps": res.heatmaps.astype(np.float16),
                 "probabilities": np.asarray(res.probabilities, np.float32),
-                "predicted": np.argmax(res.probabilities, axis=1).astype(np.int32),
+                "predicted": predicted.reshape(-1).astype(np.int32),
                 "explained": explained.reshape(len(explained), -1)}
 
     def __call__(self, batch):

@@ -198,3 +198,22 @@ def test_pydicom_example_files_never_leak_an_identifier(tmp_path):
         dict(zarr.open_group(os.path.join(out, "maps.zarr"), mode="r").attrs))
     leaked = [s for s in said if s in text]
     assert not leaked
+
+
+def test_a_model_without_a_card_says_so_and_a_new_card_is_not_mixed_in(folder, tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((32, 32, 3))
+    h = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(h))
+    path = str(tmp_path / "mine.keras")
+    keras.Model(inputs, outputs).save(path)
+    said = []
+    explain_dataset(path, folder, str(tmp_path / "out"), progress=False, log=said.append)
+    assert any("note: preprocessing unknown: pixels 0..255 are passed as they are" in line
+               and "mine.json" in line for line in said)
+    modelcard.write(path, modelcard.ModelCard(("normal", "opacity"), (32, 32, 3), "unit"))
+    with pytest.raises(ValueError, match="other settings .*preprocessing: 'none' then, 'unit'"):
+        explain_dataset(path, folder, str(tmp_path / "out"), progress=False, log=said.append)
