@@ -8,6 +8,22 @@ from cams.backends.backend import PrimitiveBackend
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
+@tf.custom_gradient
+def positive_gradient(y):
+    """Identity forward; backward lets only positive gradients through (guided backprop)."""
+    def grad(dy):
+        return tf.nn.relu(dy)
+    return tf.identity(y), grad
+
+
+def watched(tape):
+    """at_target for tapped_forward: the tape watches A, which passes on unchanged."""
+    def at_target(A):
+        tape.watch(A)
+        return A
+    return at_target
+
+
 class EagerBackend(PrimitiveBackend):
     """Computes A, dS/dA, guided input gradients and class scores on the live model."""
 
@@ -28,14 +44,16 @@ class EagerBackend(PrimitiveBackend):
         self._compiled["all"] = tf.function(self._gradients_all, input_signature=[
             images, tf.TensorSpec((None, None), tf.int32), *extras])
 
-    def _run(self, x, extras, guided=False, on_target=lambda a: None):
+    def _run(self, x, extras, guided=False, tape=None):
         return tapped_forward(self._model(), x, self._target, self._head,
-                              value_of=lambda v: v.value, on_target=on_target, guided=guided,
+                              value_of=lambda v: v.value,
+                              at_target=(lambda a: a) if tape is None else watched(tape),
+                              positive=positive_gradient if guided else None,
                               inputs=self._inputs, extras=extras)
 
     def _gradients(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            A, logits, outputs = self._run(x, extras, on_target=tape.watch)
+            A, logits, outputs = self._run(x, extras, tape=tape)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return A, tape.gradient(S, A), outputs, chosen
 
@@ -43,7 +61,7 @@ class EagerBackend(PrimitiveBackend):
         # One forward pass; the Jacobian of the (N, L) scores with respect to A, vectorized
         # over the L classes (each image's scores depend on its own A only).
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            A, logits, outputs = self._run(x, extras, on_target=tape.watch)
+            A, logits, outputs = self._run(x, extras, tape=tape)
             S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
         return A, tape.batch_jacobian(S, A), outputs, classes
 
