@@ -9,6 +9,9 @@ CONVENTIONS says, per backend, the method options it computes with where the pap
 choice; a backend not listed computes every method with any options.
 """
 import importlib
+import json
+import os
+import sys
 from types import MappingProxyType
 
 _WHERE = {"eager": "cams.backends.eager:EagerBackend",
@@ -25,11 +28,20 @@ _EXTRAS = {"tf_keras_vis": ("tf-keras-vis", "tfkv"), "jax": ("JAX", "jax"),
 
 
 def keras_backend():
-    """The backend Keras runs on in this process: "tensorflow", "jax" or "torch" (this
-    imports keras, which reads KERAS_BACKEND)."""
-    import keras
-
-    return keras.backend.backend()
+    """The backend Keras runs on in this process: "tensorflow", "jax" or "torch". Before keras
+    is imported, the one it will choose, as it does (KERAS_BACKEND, else keras.json's
+    "backend", else tensorflow), so that listing BACKENDS loads no framework."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    folder = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(folder, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
 
 
 def _running():
