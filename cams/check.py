@@ -64,8 +64,9 @@ def _keras_backends(text):
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in KERAS_BACKENDS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown Keras backend(s) {', '.join(unknown) or text!r}"
-                                         f"; choose from {', '.join(KERAS_BACKENDS)}")
+        given = ", ".join(unknown) if unknown else repr(text)
+        raise argparse.ArgumentTypeError(f"unknown Keras backend(s) {given}; choose from "
+                                         f"{', '.join(KERAS_BACKENDS)}")
     return list(dict.fromkeys(names))
 
 

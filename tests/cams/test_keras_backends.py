@@ -180,16 +180,17 @@ def build_jobs(root):
          "explain": {"method": "guided-backprop"}},
         {"name": "small_reweighted", "model": reweighted, "images": x32,
          "reweight": True, "explain": {"layer": "conv3", "class_index": 1}},
-        {"name": "multilabel_all", "model": save(multilabel(), "multilabel"), "images": x32,
-         "explain": {"class_index": "all"}},
     ]
+    labels = save(multilabel(), "multilabel")
+    jobs.append({"name": "multilabel_all", "model": labels, "images": x32,
+                 "explain": {"class_index": "all"}})
+    for method in ("gradcam++", "guided-backprop"):
+        jobs.append({"name": f"multilabel_all_{method}", "model": labels,
+                     "images": x32, "explain": {"class_index": "all", "method": method}})
     mixed = save(mixed_precision_cnn(), "mixed_precision")
     for method in ("gradcam", "guided-backprop"):
         jobs.append({"name": f"mixed_{method}", "model": mixed, "images": x32,
                      "explain": {"method": method}})
-    for method in ("gradcam++", "guided-backprop"):
-        jobs.append({"name": f"multilabel_all_{method}", "model": jobs[-1]["model"],
-                     "images": x32, "explain": {"class_index": "all", "method": method}})
     net = worker.subclassed()
     weights = os.path.join(root, "subclassed.npz")
     np.savez(weights, **{f"w{k}": w for k, w in enumerate(net.get_weights())})
