@@ -57,7 +57,8 @@ def parse(argv=None):
 
 
 KERAS_BACKENDS = {"tensorflow": ("TensorFlow", "the package's own dependency"),
-                  "jax": ("JAX", "pip install .[jax]"), "torch": ("PyTorch", "pip install .[torch]")}
+                  "jax": ("JAX", "pip install .[jax]"),
+                  "torch": ("PyTorch", "pip install .[torch]")}
 
 
 def _keras_backends(text):

@@ -57,9 +57,9 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     method: a name in cams.METHODS. backend: one of cams.BACKENDS, those of the Keras backend
     this process runs on; None is the first ("eager" under TensorFlow, "jax", "torch").
     score: "logit" (the value before the final softmax/sigmoid) or "probability"; None is what
-    the method's paper uses (the probability for scorecam, the logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
-    cams.METHODS[name].options. output: for a model with several outputs, the name (or index)
-    of the one to explain.
+    the method's paper uses (the probability for scorecam, the logit otherwise). options: the
+    method's own, e.g. top_k=16 for scorecam, see cams.METHODS[name].options. output: for a
+    model with several outputs, the name (or index) of the one to explain.
     A model with several inputs (an image and clinical data, say) takes `images` as a dict
     {input name: array} or a list in the model's input order; the maps are drawn on the image
     input (image_input= its name when several are 4-D) and the others are passed through.

@@ -8,8 +8,9 @@ through tests/cams/keras_backends_worker.py, and the maps it saves are compared 
 
 Covered by default: a small CNN with batch norm, a skip connection, a fused-softmax head (every
 method; the probability score; a layer before the skip; frozen; weights changed after the
-first call; under mixed precision, within 5e-3), a multi-label sigmoid head with class_index="all", a subclassed model, a model with
-two inputs, and keras.applications VGG16 (flat) and MobileNetV2 (nested as a base).
+first call; under mixed precision, within 5e-3), a multi-label sigmoid head with
+class_index="all", a subclassed model, a model with two inputs, and keras.applications VGG16
+(flat) and MobileNetV2 (nested as a base).
 CAMS_ALL_KERAS_BACKENDS=1 adds ResNet50, DenseNet121 and EfficientNetB0, flat and nested, at an
 inner layer of the base too (JAX compiles each for minutes on a small CPU).
 """
