@@ -12,7 +12,8 @@ first call; under mixed precision, within 5e-3), a multi-label sigmoid head with
 class_index="all", a subclassed model, a model with two inputs, and keras.applications VGG16
 (flat) and MobileNetV2 (nested as a base).
 CAMS_ALL_KERAS_BACKENDS=1 adds ResNet50, DenseNet121 and EfficientNetB0, flat and nested, at an
-inner layer of the base too (JAX compiles each for minutes on a small CPU).
+inner layer of the base too (JAX compiles each for minutes on a small CPU); TensorFlow stays
+importable then, since Keras' preprocessing layers in EfficientNet import it under any backend.
 """
 import ast
 import importlib.util
@@ -230,9 +231,11 @@ def in_subprocess(keras_backend, jobs, root):
     env = {**os.environ, "KERAS_BACKEND": keras_backend, "CUDA_VISIBLE_DEVICES": "",
            "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
-    # TensorFlow is installed, but made unimportable there: the run must not need it
-    code = ("import sys; sys.modules['tensorflow'] = None; "
-            "from tests.cams.keras_backends_worker import main; main(sys.argv[1:])")
+    # TensorFlow is installed, but made unimportable there: the run must not need it. Not with
+    # every application: Keras' own preprocessing layers (EfficientNet's Rescaling and
+    # Normalization) ask TensorFlow whether they run in a tf graph under any Keras backend.
+    code = ("import sys; sys.modules['tensorflow'] = None; " * (not EVERY)
+            + "from tests.cams.keras_backends_worker import main; main(sys.argv[1:])")
     done = subprocess.run([sys.executable, "-c", code, spec, out],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, f"{keras_backend} worker failed:\n{done.stderr[-4000:]}"
@@ -316,8 +319,8 @@ def test_changed_weights_are_seen(runs, keras_backend):
 def test_each_process_keeps_its_backend_and_runs_without_tensorflow(runs, keras_backend):
     with open(os.path.join(runs[0][keras_backend], "info.json")) as f:
         info = json.load(f)
-    assert info == {"keras_backend": keras_backend, "backends": [keras_backend],
-                    "tensorflow": "blocked"}
+    assert info["keras_backend"] == keras_backend and info["backends"] == [keras_backend]
+    assert EVERY or info["tensorflow"] == "blocked"
 
 
 def test_a_backend_of_another_keras_backend_says_how_to_get_it():
