@@ -3,6 +3,11 @@ forward pass, measured in the same run.
 
     python -m cams.bench [--model vgg16|tiny] [--repeats 5] [--batch 16] [--json bench.json]
     python -m cams.bench --dataset [--images 1000] [--rss-images 5000]   (cams.dataset.bench)
+    KERAS_BACKEND=jax python -m cams.bench ...     (or torch: Keras on JAX / PyTorch)
+
+Under JAX and PyTorch the baseline is that Keras backend's own forward pass: jax.jit of
+model.stateless_call (weights passed in at each call, as cams' jax backend does), or the model
+called under torch.no_grad(); the TensorFlow-only peers (tf-keras-vis, GradientTape) are left out.
 
 Backends: per-image latency (batch 1) and batch throughput of Grad-CAM in each backend on VGG16
 224x224 (seeded weights), beside the compiled forward pass on the same batch; plus two peers:
@@ -71,14 +76,46 @@ def _labels_models():
     return {"vgg16": densenet121, "tiny": tiny}
 
 
+def keras_backend():
+    """The backend Keras runs on in this process ("tensorflow", "jax" or "torch")."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def forward_pass(model):
+    """(name, function(x) -> outputs as NumPy): the model's warm forward pass as its Keras
+    backend runs it fastest: a tf.function, jax.jit of stateless_call, or the model called
+    under torch.no_grad()."""
+    import keras
+
+    backend = keras_backend()
+    if backend == "jax":
+        import jax
+
+        trainable, frozen = model.trainable_variables, model.non_trainable_variables
+        jitted = jax.jit(lambda t, f, x: model.stateless_call(t, f, x, training=False)[0])
+        return "forward pass (jitted)", lambda x: np.asarray(jitted(
+            [v.value for v in trainable], [v.value for v in frozen], x))
+    if backend == "torch":
+        import torch
+
+        def forward(x):
+            with torch.no_grad():
+                return keras.ops.convert_to_numpy(model(x, training=False))
+        return "forward pass (no_grad)", forward
+    import tensorflow as tf
+
+    compiled = tf.function(lambda x: model(x, training=False))
+    return "forward pass (compiled)", lambda x: compiled(tf.constant(x)).numpy()
+
+
 def _labels_contenders(model, n_labels):
     """name -> function(x): the forward pass, every label's Grad-CAM in one call, and the same
     maps as n_labels separate calls (what a per-class API costs)."""
-    import tensorflow as tf
-
-    forward = tf.function(lambda x: model(x, training=False))
+    name, forward = forward_pass(model)
     return {
-        "forward pass (compiled)": lambda x: forward(tf.constant(x)).numpy(),
+        name: forward,
         f"all {n_labels} labels, one call": lambda x: cams.explain(model, x, class_index="all"),
         f"{n_labels} separate calls": lambda x: [cams.explain(model, x, class_index=c)
                                                  for c in range(n_labels)],
@@ -96,14 +133,27 @@ def _median_seconds(fn, repeats):
 
 
 def _contenders(model, layer, class_index):
-    """name -> function(x) doing one Grad-CAM (or one forward pass) of the batch x."""
+    """name -> function(x) doing one Grad-CAM (or one forward pass) of the batch x: the forward
+    pass first, then each cams backend, then (under TensorFlow) two peers."""
+    name, forward = forward_pass(model)
+    contenders = {name: forward}
+    for backend in cams.BACKENDS:
+        contenders[f"cams {backend}"] = (
+            lambda x, b=backend: cams.explain(model, x, layer=layer, class_index=class_index,
+                                              backend=b))
+    if keras_backend() == "tensorflow":
+        contenders.update(_tensorflow_peers(model, layer, class_index))
+    return contenders
+
+
+def _tensorflow_peers(model, layer, class_index):
+    """name -> function(x): tf-keras-vis called the usual way and a plain GradientTape."""
     import keras
     import tensorflow as tf
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    forward = tf.function(lambda x: model(x, training=False))
     usual = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
     grad_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
 
@@ -115,19 +165,13 @@ def _contenders(model, layer, class_index):
         w = tf.reduce_mean(G, axis=(1, 2))
         return tf.nn.relu(tf.einsum("nhwk,nk->nhw", A, w)).numpy()
 
-    contenders = {"forward pass (compiled)": lambda x: forward(tf.constant(x)).numpy()}
-    for backend in cams.BACKENDS:
-        contenders[f"cams {backend}"] = (
-            lambda x, b=backend: cams.explain(model, x, layer=layer, class_index=class_index,
-                                              backend=b))
-    contenders["peer: tf-keras-vis usual"] = lambda x: usual(
-        CategoricalScore([class_index] * len(x)), x, penultimate_layer=layer)
-    contenders["peer: plain GradientTape"] = plain_tape
-    return contenders
+    return {"peer: tf-keras-vis usual": lambda x: usual(
+        CategoricalScore([class_index] * len(x)), x, penultimate_layer=layer),
+            "peer: plain GradientTape": plain_tape}
 
 
 def _method_contenders(model, layer, class_index):
-    """name -> function(x) computing one method's maps of the batch x (eager backend)."""
+    """name -> function(x) computing one method's maps of the batch x (default backend)."""
     out = {}
     for method in cams.METHODS:
         if method != "scorecam":
@@ -137,16 +181,11 @@ def _method_contenders(model, layer, class_index):
 
 
 def _scorecam_rows(model, layer, class_index, forward_one):
-    """Score-CAM seconds per image (masked images in batches of 32) and ratios to one forward."""
-    from tf_keras_vis.scorecam import Scorecam
-    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-    from tf_keras_vis.utils.scores import CategoricalScore
-
+    """Score-CAM seconds per image (masked images in batches of 32) and ratios to one forward;
+    beside tf-keras-vis' Scorecam under TensorFlow."""
     x = np.random.default_rng(1).uniform(-1, 1, (1,) + tuple(model.inputs[0].shape[1:]))
     x = x.astype(np.float32)
     channels = int(cams.resolve_layer(model, layer).shape[-1])
-    usual = Scorecam(model, model_modifier=ReplaceToLinear(), clone=True)
-    usual.model.predict = functools.partial(usual.model.predict, verbose=0)  # no progress bars
     k = min(32, channels)
     cases = {
         f"scorecam, all {channels} channels": lambda: cams.explain(
@@ -154,9 +193,16 @@ def _scorecam_rows(model, layer, class_index, forward_one):
         f"scorecam, top {k} channels": lambda: cams.explain(
             model, x, layer=layer, class_index=class_index, method="scorecam", batch_size=32,
             top_k=k),
-        f"peer: tf-keras-vis Scorecam usual, top {k}": lambda: usual(
-            CategoricalScore([class_index]), x, penultimate_layer=layer, max_N=k, batch_size=32),
     }
+    if keras_backend() == "tensorflow":
+        from tf_keras_vis.scorecam import Scorecam
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        usual = Scorecam(model, model_modifier=ReplaceToLinear(), clone=True)
+        usual.model.predict = functools.partial(usual.model.predict, verbose=0)  # no bars
+        cases[f"peer: tf-keras-vis Scorecam usual, top {k}"] = lambda: usual(
+            CategoricalScore([class_index]), x, penultimate_layer=layer, max_N=k, batch_size=32)
     rows = []
     for name, fn in cases.items():
         seconds = _median_seconds(fn, 1)
@@ -167,8 +213,11 @@ def _scorecam_rows(model, layer, class_index, forward_one):
 
 def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True, backends=True):
     """Measure every contender at batch 1 and at `batch`; return the report as a dict."""
+    import importlib
+
     import keras
-    import tensorflow as tf
+
+    from cams import backends
 
     model, layer, class_index = _models()[model_name]()
     shape = tuple(model.inputs[0].shape[1:])
@@ -191,10 +240,12 @@ def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True, back
 
     report = {"model": model_name, "layer": layer, "input": list(shape), "batch": batch,
               "repeats": repeats, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-              "tensorflow": tf.__version__, "keras": keras.__version__,
+              "keras": keras.__version__, "keras_backend": keras_backend(),
+              "backend_version": importlib.import_module(keras_backend()).__version__,
               "rows": measure(_contenders(model, layer, class_index)) if backends else []}
     if methods:
         report["method_rows"] = measure(_method_contenders(model, layer, class_index))
+        report["method_backend"] = backends.DEFAULT
         report["scorecam_rows"] = _scorecam_rows(model, layer, class_index, forward_time[1])
     if labels:
         labelled, n_labels = _labels_models()[model_name]()
@@ -223,7 +274,8 @@ def table(report):
 
     lines = rows_table(title + ", Grad-CAM", report["rows"]) if report["rows"] else []
     if "method_rows" in report:
-        lines += ([""] if lines else []) + rows_table(title + ", eager backend", report["method_rows"])
+        lines += ([""] if lines else []) + rows_table(
+            f"{title}, {report['method_backend']} backend", report["method_rows"])
         lines += ["", f"| {title}, one image | s/image | x one forward pass |", "|---|---:|---:|"]
         lines += [f"| {row['name']} | {row['seconds_per_image']:.2f} "
                   f"| {row['ratio_to_forward']:.0f} |" for row in report["scorecam_rows"]]
@@ -262,7 +314,8 @@ def main(argv=None):
                  methods=not (args.backends_only or args.labels_only),
                  labels=not args.backends_only, backends=not args.labels_only)
     print(table(report))
-    print(f"({report['machine']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}, "
+    print(f"({report['machine']}, Keras {report['keras']} on {report['keras_backend']} "
+          f"{report['backend_version']}, "
           f"median of {args.repeats})")
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)

@@ -3,7 +3,6 @@ import threading
 import weakref
 
 import numpy as np
-import tensorflow as tf
 
 _CACHES = weakref.WeakKeyDictionary()
 _LOCK = threading.RLock()
@@ -36,15 +35,20 @@ class WeightsWatch:
     """Tells whether a model's weights changed since the last look, from a 16-value sample each.
 
     Backends that hold a copy of the weights (the graph backend's session, tf-keras-vis' clone)
-    re-copy them only when this says so: training changes every sampled value.
+    re-copy them only when this says so: training changes every sampled value. TensorFlow only
+    (those backends and tf_keras models exist only there); imported here, when first used.
     """
 
     def __init__(self, variables):
+        import tensorflow as tf
+
         self._variables = list(variables)
         self._sample = tf.function(self._take_sample)
         self._last = None
 
     def _take_sample(self):
+        import tensorflow as tf
+
         parts = []
         for v in self._variables:
             flat = tf.reshape(tf.cast(v, tf.float32), [-1])

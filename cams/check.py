@@ -2,6 +2,7 @@
 backend that has it, on your images, compared pair by pair.
 
     python -m cams.check --model models/mine.keras [--images DIR] [--layer L]
+    python -m cams.check --model models/mine.keras --keras-backends tensorflow,jax,torch
 
 Images: every image file under DIR, DICOM included (read as RGB at the model's input size,
 then its card's preprocessing), or, without --images, seeded random images. Each method is computed in each backend with the same options (where tf-keras-vis fixes
@@ -10,11 +11,19 @@ backend: largest difference to the other backends, every map non-degenerate, ms 
 says which methods a backend does not compute and why, and exits 1 when two backends differ by
 more than the tolerance or a map is degenerate (all zero or constant), 2 when the model or the
 images cannot be read.
+
+With --keras-backends, the model runs under each of those Keras backends (each installed one,
+in its own process: Keras' backend is fixed when it is first imported), and one table compares
+the maps of every cams backend of every Keras backend (eager, graph, tf-keras-vis; jax; torch).
 """
 import argparse
 import glob
+import importlib.util
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -39,7 +48,26 @@ def parse(argv=None):
                         default=list(cams.METHODS))
     parser.add_argument("--scorecam-top-k", type=int, default=16,
                         help="Score-CAM's channels (its cost is one forward pass each)")
+    parser.add_argument("--keras-backends", type=_keras_backends,
+                        help="comma-separated Keras backends to run the model in, each in its "
+                             "own process, e.g. tensorflow,jax,torch")
+    parser.add_argument("--save-to", help=argparse.SUPPRESS)  # a --keras-backends child's dir
     return parser.parse_args(argv)
+
+
+KERAS_BACKENDS = {"tensorflow": ("TensorFlow", "the package's own dependency"),
+                  "jax": ("JAX", "pip install .[jax]"),
+                  "torch": ("PyTorch", "pip install .[torch]")}
+
+
+def _keras_backends(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in KERAS_BACKENDS]
+    if unknown or not names:
+        given = ", ".join(unknown) if unknown else repr(text)
+        raise argparse.ArgumentTypeError(f"unknown Keras backend(s) {given}; choose from "
+                                         f"{', '.join(KERAS_BACKENDS)}")
+    return list(dict.fromkeys(names))
 
 
 def read_images(folder, size, limit):
@@ -139,9 +167,80 @@ def markdown(table, tolerance):
     return "\n".join(lines), passed
 
 
+def save(table, folder):
+    """Write a run's table to `folder` (maps.npz, rows.json) for the parent of --keras-backends."""
+    maps, rows = {}, {}
+    for method, row in table.items():
+        rows[method] = {}
+        for backend, r in row.items():
+            if "heatmaps" in r:
+                maps[f"{method}|{backend}"] = r["heatmaps"]
+            rows[method][backend] = {k: v for k, v in r.items() if k != "heatmaps"}
+    np.savez(os.path.join(folder, "maps.npz"), **maps)
+    with open(os.path.join(folder, "rows.json"), "w") as f:
+        json.dump(rows, f)
+
+
+def _load(folder):
+    with open(os.path.join(folder, "rows.json")) as f:
+        rows = json.load(f)
+    with np.load(os.path.join(folder, "maps.npz")) as maps:
+        for method, row in rows.items():
+            for backend, r in row.items():
+                if "reason" not in r:
+                    r["heatmaps"] = maps[f"{method}|{backend}"]
+    return rows
+
+
+def _child_argv(args, folder):
+    argv = ["--model", args.model, "--max-images", str(args.max_images),
+            "--tolerance", str(args.tolerance), "--scorecam-top-k", str(args.scorecam_top_k),
+            "--methods", *args.methods, "--save-to", folder]
+    for flag, value in (("--images", args.images), ("--layer", args.layer)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+def across_keras_backends(args):
+    """--keras-backends: run this check under each installed Keras backend in a subprocess and
+    print one table over all their cams backends; the exit code as main's."""
+    table, ran = {}, []
+    for name in args.keras_backends:
+        library, install = KERAS_BACKENDS[name]
+        if importlib.util.find_spec(name) is None:
+            print(f"note: Keras backend {name} needs {library}, which is not installed: "
+                  f"{install}")
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            env = {**os.environ, "KERAS_BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            done = subprocess.run([sys.executable, "-m", "cams.check", *_child_argv(args, folder)],
+                                  env=env, capture_output=True, text=True)
+            if done.returncode == 2 or not os.path.exists(os.path.join(folder, "rows.json")):
+                print(f"error: under Keras' {name} backend the check could not run:\n"
+                      f"{(done.stderr or done.stdout)[-3000:]}", file=sys.stderr)
+                return 2
+            if not ran:
+                print(done.stdout.splitlines()[0])  # the model, layer and images
+            for method, row in _load(folder).items():
+                table.setdefault(method, {}).update(row)
+        ran.append(name)
+    if not ran:
+        print("error: none of the Keras backends asked for is installed", file=sys.stderr)
+        return 2
+    print(f"Keras backends: {', '.join(ran)} (one process each)")
+    text, passed = markdown(table, args.tolerance)
+    print(text)
+    print("PASS: every backend agrees and every map is non-degenerate" if passed else
+          "FAIL: see the rows marked FAIL")
+    return 0 if passed else 1
+
+
 def main(argv=None):
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.keras_backends:
+        return across_keras_backends(args)
     from cams import modelcard
 
     try:
@@ -157,8 +256,10 @@ def main(argv=None):
     source = args.images or f"{len(x)} seeded random images"
     print(f"{args.model}: layer {layer}, {len(x)} images ({source}), predicted classes, "
           f"tolerance {args.tolerance:g}")
-    text, passed = markdown(run(model, x, layer, args.methods, args.scorecam_top_k),
-                            args.tolerance)
+    table = run(model, x, layer, args.methods, args.scorecam_top_k)
+    if args.save_to:
+        save(table, args.save_to)
+    text, passed = markdown(table, args.tolerance)
     print(text)
     print("PASS: every backend agrees and every map is non-degenerate" if passed else
           "FAIL: see the rows marked FAIL")

@@ -3,8 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cams import cache, inputs, keras2, layers, methods, scores, tokens as token_grids
-from cams.backends import BACKENDS, backend_class
+from cams import backends, cache, inputs, keras2, layers, methods, scores, tokens as token_grids
 from cams.methods import ALL_METHODS as METHODS
 from cams.scores import SCORES
 
@@ -46,7 +45,7 @@ def describe(model, image_input=None):
     return cache.cached(model, ("describe", image_input), read)
 
 
-def explain(model, images, layer=None, class_index=None, method="gradcam", backend="eager",
+def explain(model, images, layer=None, class_index=None, method="gradcam", backend=None,
             score=None, output=None, image_input=None, tokens=None, **options):
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
 
@@ -55,11 +54,13 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     probable label), an int, one int per image, or several classes per image: "all" or one list
     of ints per image, giving heatmaps (N, L, h, w) (the gradient methods compute all L maps
     from one forward pass).
-    method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer. score: "logit" (the value before the final softmax/sigmoid) or
-    "probability"; None is what the method's paper uses (the probability for scorecam, the
-    logit otherwise). options: the method's own, e.g. top_k=16 for scorecam, see
-    cams.METHODS[name].options. output: for a model with several outputs, the name (or index)
-    of the one to explain.
+    method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer.
+    backend: one of cams.BACKENDS, those of the Keras backend this process runs on; None is the
+    first ("eager" under TensorFlow, "jax", "torch").
+    score: "logit" (the value before the final softmax/sigmoid) or "probability"; None is what
+    the method's paper uses (the probability for scorecam, the logit otherwise). options: the
+    method's own, e.g. top_k=16 for scorecam, see cams.METHODS[name].options. output: for a
+    model with several outputs, the name (or index) of the one to explain.
     A model with several inputs (an image and clinical data, say) takes `images` as a dict
     {input name: array} or a list in the model's input order; the maps are drawn on the image
     input (image_input= its name when several are 4-D) and the others are passed through.
@@ -74,7 +75,7 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     if output is not None or len(getattr(model, "outputs", None) or ()) > 1:
         model = cache.cached(model, ("output", output), lambda: layers.output_view(model, output))
     inputs.check_choice("method", method, METHODS)
-    inputs.check_choice("backend", backend, BACKENDS)
+    backend = backends.check(backends.DEFAULT if backend is None else backend)
     score = METHODS[method].score if score is None else score
     inputs.check_choice("score", score, SCORES)
     options = METHODS[method].check_options(options)
@@ -88,7 +89,7 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     classes = inputs.check_classes(class_index, len(x), info.head.n_classes)
     engine = cache.cached(
         model, (backend, target.path, score, info.inputs.image, target.grid),
-        lambda: backend_class(backend)(model, target, info, score))
+        lambda: backends.backend_class(backend)(model, target, info, score))
     maps = engine.cam(x, classes, method, options, extras)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,

@@ -7,7 +7,7 @@ Activation/Softmax layer, its input is the logit; when it is fused into the last
 from dataclasses import dataclass
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 SCORES = ("logit", "probability")
 _SQUASHING = ("softmax", "sigmoid")
@@ -92,49 +92,52 @@ def predicted(logits, head):
     """The predicted class (N,) int32 from the head's logits: the most probable label of a
     multi-label head, class 0 ("the output") of a regression head."""
     if head.binary:
-        return tf.cast(logits[:, 0] > 0, tf.int32)
+        return ops.cast(logits[:, 0] > 0, "int32")
     if head.kind == "regression":
-        return tf.zeros(tf.shape(logits)[:1], tf.int32)
-    return tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return ops.zeros(ops.shape(logits)[:1], "int32")
+    return ops.cast(ops.argmax(logits, axis=-1), "int32")
 
 
 def predicted_from_outputs(outputs, head):
     """The predicted class (N,) from the model's own outputs (probabilities or logits)."""
     if head.binary:
-        return tf.cast(outputs[:, 0] > 0.5, tf.int32)
+        return ops.cast(outputs[:, 0] > 0.5, "int32")
     return predicted(outputs, head)  # argmax is the same on probabilities and logits
 
 
 def select(values, classes, head):
     """Per-image score (N,): values[:, class], or +-values[:, 0] for a binary head.
-    classes may also be (N, L): the scores (N, L) of L classes per image."""
-    values = tf.cast(values, tf.float32)  # mixed-precision models: scores in float32
+    classes may also be (N, L): the scores (N, L) of L classes per image. Keras ops: the
+    running Keras backend's tensors in, the same out."""
+    values = ops.cast(values, "float32")  # mixed-precision models: scores in float32
+    one = len(classes.shape) == 1
     if head.binary:
-        sign = 2.0 * tf.cast(classes, values.dtype) - 1.0
+        sign = 2.0 * ops.cast(classes, "float32") - 1.0
         z = values[:, 0]
-        return sign * (z if classes.shape.rank == 1 else z[:, None])
-    return tf.gather(values, classes, axis=1, batch_dims=1)
+        return sign * (z if one else z[:, None])
+    picked = ops.take_along_axis(values, classes[:, None] if one else classes, axis=1)
+    return picked[:, 0] if one else picked
 
 
 def probability_from_logits(logits, classes, head):
     """The probability (N,) of each image's class from the logits: softmax across classes,
     sigmoid of each label's own logit (multi-label), sigmoid(+-z) (binary); a regression
     head's output is its own score."""
-    logits = tf.cast(logits, tf.float32)
+    logits = ops.cast(logits, "float32")
     if head.kind == "regression":
         return select(logits, classes, head)
     if head.kind in ("binary", "multilabel"):
-        return tf.sigmoid(select(logits, classes, head))
-    return tf.gather(tf.nn.softmax(logits, axis=-1), classes, axis=1, batch_dims=1)
+        return ops.sigmoid(select(logits, classes, head))
+    return select(ops.softmax(logits, axis=-1), classes, head)
 
 
 def probability_from_outputs(outputs, classes, head):
     """The probability (N,) of each image's class from the model's own outputs."""
-    outputs = tf.cast(outputs, tf.float32)
+    outputs = ops.cast(outputs, "float32")
     if head.activation not in _SQUASHING:  # the outputs are logits
         return probability_from_logits(outputs, classes, head)
     if head.binary:
-        return tf.where(classes == 1, outputs[:, 0], 1.0 - outputs[:, 0])
+        return ops.where(classes == 1, outputs[:, 0], 1.0 - outputs[:, 0])
     return select(outputs, classes, head)
 
 
@@ -158,4 +161,4 @@ def choose(classes, values, outputs, head, score):
     """`classes` (N,) with each -1 replaced by the predicted class."""
     best = (predicted(values, head) if score == "logit"
             else predicted_from_outputs(outputs, head))
-    return tf.where(classes < 0, best, classes)
+    return ops.where(classes < 0, best, classes)

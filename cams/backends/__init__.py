@@ -1,20 +1,78 @@
 """The interchangeable backends, by name, each imported only when first used (the tf-keras-vis
-one imports tf-keras-vis, an optional dependency).
+one imports tf-keras-vis, the jax and torch ones their library: optional dependencies).
+
+Which backends a process can use depends on the backend Keras runs on (KERAS_BACKEND, fixed
+when keras is first imported): eager, graph and tf-keras-vis under TensorFlow, jax under JAX,
+torch under PyTorch. BACKENDS lists this process's; DEFAULT is the one cams.explain uses.
 
 CONVENTIONS says, per backend, the method options it computes with where the papers leave a
 choice; a backend not listed computes every method with any options.
 """
 import importlib
+import json
+import os
+import sys
 from types import MappingProxyType
 
 _WHERE = {"eager": "cams.backends.eager:EagerBackend",
           "graph": "cams.backends.graph:GraphBackend",
-          "tf-keras-vis": "cams.backends.tfkv:TfKerasVisBackend"}
-BACKENDS = tuple(_WHERE)
+          "tf-keras-vis": "cams.backends.tfkv:TfKerasVisBackend",
+          "jax": "cams.backends.jax:JaxBackend",
+          "torch": "cams.backends.torch:TorchBackend"}
+# Keras backend -> the cams backends that run on it, the default first
+BY_KERAS_BACKEND = MappingProxyType({"tensorflow": ("eager", "graph", "tf-keras-vis"),
+                                     "jax": ("jax",), "torch": ("torch",)})
+# what to install for each optional library a backend needs
+_EXTRAS = {"tf_keras_vis": ("tf-keras-vis", "tfkv"), "jax": ("JAX", "jax"),
+           "torch": ("PyTorch", "torch")}
+
+
+def keras_backend():
+    """The backend Keras runs on in this process: "tensorflow", "jax" or "torch". Before keras
+    is imported, the one it will choose, as it does (KERAS_BACKEND, else keras.json's
+    "backend", else tensorflow), so that listing BACKENDS loads no framework."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    folder = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(folder, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def _running():
+    name = keras_backend()
+    if name not in BY_KERAS_BACKEND:
+        raise ImportError(f"cams explains models under Keras' tensorflow, jax or torch backend; "
+                          f"this process runs Keras on {name!r}")
+    return BY_KERAS_BACKEND[name]
+
+
+BACKENDS = _running()
+DEFAULT = BACKENDS[0]
 
 CONVENTIONS = MappingProxyType({"tf-keras-vis": MappingProxyType({
     "gradcam": {}, "gradcam++": {"normalize_alphas": True}, "layercam": {},
     "scorecam": {"upsampling": "align-corners"}})})
+
+
+def check(name):
+    """`name` if this process can use that backend; else ValueError saying which it can use and,
+    for a backend of another Keras backend, how to run it."""
+    if name in BACKENDS:
+        return name
+    allowed = ", ".join(BACKENDS)
+    for keras_name, names in BY_KERAS_BACKEND.items():
+        if name in names:
+            raise ValueError(
+                f"backend {name!r} runs where Keras runs on {keras_name}; this process runs "
+                f"Keras on {keras_backend()} (backends: {allowed}). Set "
+                f"KERAS_BACKEND={keras_name} before keras is first imported to use it.")
+    raise ValueError(f"unknown backend {name!r}; choose one of: {allowed}")
 
 
 def backend_class(name):
@@ -23,9 +81,11 @@ def backend_class(name):
     try:
         return getattr(importlib.import_module(module), cls)
     except ModuleNotFoundError as err:
-        if err.name and err.name.split(".")[0] == "tf_keras_vis":
-            raise ImportError(f"backend {name!r} needs tf-keras-vis: pip install tf-keras-vis "
-                              "(or the package's [tfkv] extra)") from None
+        root = (err.name or "").split(".")[0]
+        if root in _EXTRAS:
+            library, extra = _EXTRAS[root]
+            raise ImportError(f"backend {name!r} needs {library}, which is not installed: "
+                              f"pip install .[{extra}]") from None
         raise
 
 

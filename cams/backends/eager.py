@@ -9,6 +9,22 @@ from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
                                   tapped_forward, target_score)
 
 
+@tf.custom_gradient
+def positive_gradient(y):
+    """Identity forward; backward lets only positive gradients through (guided backprop)."""
+    def grad(dy):
+        return tf.nn.relu(dy)
+    return tf.identity(y), grad
+
+
+def watched(tape):
+    """at_target for tapped_forward: the tape watches A, which passes on unchanged."""
+    def at_target(A):
+        tape.watch(A)
+        return A
+    return at_target
+
+
 class EagerBackend(PrimitiveBackend):
     """Computes A, dS/dA, guided input gradients and class scores on the live model."""
 
@@ -29,9 +45,11 @@ class EagerBackend(PrimitiveBackend):
         self._compiled["attention"] = tf.function(self._attention, input_signature=signature)
         self._images, self._extras = images, extras
 
-    def _run(self, x, extras, guided=False, on_target=lambda a: None, more_taps=None):
+    def _run(self, x, extras, guided=False, tape=None, more_taps=None):
         return tapped_forward(self._model(), x, self._target, self._head,
-                              value_of=lambda v: v.value, on_target=on_target, guided=guided,
+                              value_of=lambda v: v.value,
+                              at_target=(lambda a: a) if tape is None else watched(tape),
+                              positive=positive_gradient if guided else None,
                               inputs=self._inputs, extras=extras, more_taps=more_taps)
 
     def _attention(self, x, classes, *extras):
@@ -46,7 +64,7 @@ class EagerBackend(PrimitiveBackend):
 
     def _gradients(self, x, classes, *extras):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            A, logits, outputs = self._run(x, extras, on_target=tape.watch)
+            A, logits, outputs = self._run(x, extras, tape=tape)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return self._grid(A), self._grid(tape.gradient(S, A)), outputs, chosen
 
@@ -56,7 +74,7 @@ class EagerBackend(PrimitiveBackend):
         # every image's gradient. A Python loop over the L columns (L is fixed per trace) runs
         # as fast as the forward pass where batch_jacobian's vectorization took 1.4x.
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
-            A, logits, outputs = self._run(x, extras, on_target=tape.watch)
+            A, logits, outputs = self._run(x, extras, tape=tape)
             S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
             columns = [S[:, j] for j in range(classes.shape[1])]
         G = tf.stack([reduce(self._grid(tape.gradient(column, A))) for column in columns],

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from cams import cache, tokens
 from cams.backends.backend import PrimitiveBackend
+from cams.backends.eager import positive_gradient
 from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
                                   tapped_forward, target_score)
 
@@ -68,7 +69,8 @@ class GraphBackend(PrimitiveBackend):
         mapping = [(v, self._graph_vars[id(v)]) for v in self._live]
         with keras.StatelessScope(state_mapping=mapping), self.graph.tracing():
             return tapped_forward(self._model(), self._x, self._target, self._head,
-                                  value_of=lambda v: self._graph_vars[id(v)], guided=guided,
+                                  value_of=lambda v: self._graph_vars[id(v)],
+                                  positive=positive_gradient if guided else None,
                                   inputs=self._inputs, extras=self._extras, more_taps=more_taps)
 
     def _attention_fetches(self):

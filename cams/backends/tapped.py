@@ -1,6 +1,9 @@
-"""One forward pass that also returns the target layer's activations A and the head's logits."""
+"""One forward pass that also returns the target layer's activations A and the head's logits.
+
+Backend-neutral: it calls the model's layers and Keras ops only, so a backend of any Keras
+backend (TensorFlow, JAX, PyTorch) taps the target and differentiates in its own way.
+"""
 import keras
-import tensorflow as tf
 
 from cams import layers, scores, subclassed
 
@@ -14,35 +17,34 @@ def is_relu(layer):
     return getattr(getattr(layer, "activation", None), "__name__", "") in _RELUS
 
 
-@tf.custom_gradient
-def positive_gradient(y):
-    """Identity forward; backward lets only positive gradients through (guided backprop)."""
-    def grad(dy):
-        return tf.nn.relu(dy)
-    return tf.identity(y), grad
+def _same(a):
+    return a
 
 
-def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, guided=False,
+def tapped_forward(model, x, target, head, value_of, at_target=_same, positive=None,
                    inputs=None, extras=(), more_taps=None):
     """Run `model` on the image batch `x` (and its other inputs `extras`, placed as the
     layers.Inputs `inputs` says); return (A, logits, outputs).
 
-    `target` is the layers.Leaf to tap; `on_target(A)` runs as soon as A exists (a tape watches
-    it there); A is the layer's output as it is, tokens (N, T, D) included (tokens.to_grid
-    makes them maps). `value_of(variable)` gives a variable's current value in this context. With
-    guided=True every ReLU's output passes back only positive gradients: its own derivative
-    already zeroes negative inputs, so the two together are the guided-backprop rule.
+    `target` is the layers.Leaf to tap; `at_target(A)` runs as soon as A exists and returns
+    the tensor the rest of the model reads instead (A itself once a tape watches it, or A plus
+    a zero perturbation to differentiate with respect to); the returned A is that tensor, as
+    the layer gives it, tokens (N, T, D) included (tokens.to_grid makes them maps).
+    `value_of(variable)` gives a variable's current value in this context. `positive`, for
+    guided backprop, is the backend's identity whose gradient passes only positive values:
+    every ReLU's output goes through it; the ReLU's own derivative already zeroes negative
+    inputs, so the two together are the guided-backprop rule.
     more_taps: {layers.Leaf: fn(output) -> output} for other layers to tap on the way.
     """
     taps = {}
 
-    def at_target(out):
-        taps["A"] = out
-        on_target(out)
+    def tap(out):
+        out = taps["A"] = at_target(out)
         return out
 
     def call(path, layer, args, kwargs):
-        out = layers.call_tapped(path, layer, args, kwargs, {target: at_target, **(more_taps or {})})
+        out = layers.call_tapped(path, layer, args, kwargs,
+                                 {target: tap, **(more_taps or {})})
         if layer is head.layer:
             if head.twin is not None:
                 taps["logits"] = scores.twin_logit(head, args[0], value_of)
@@ -50,24 +52,23 @@ def tapped_forward(model, x, target, head, value_of, on_target=lambda a: None, g
                 taps["logits"] = args[0]
             else:
                 taps["logits"] = out
-        if guided and is_relu(layer):
-            out = positive_gradient(out)
+        if positive is not None and is_relu(layer):
+            out = positive(out)
         return out
 
     if subclassed.is_subclassed(model):
-        return _tapped_call(model, x, target, head, value_of, on_target, guided)
+        return _tapped_call(model, x, target, head, value_of, at_target, positive)
     outputs = layers.walk(model, x if inputs is None else inputs.assemble(x, extras), call)
     return taps["A"], taps["logits"], outputs
 
 
-def _tapped_call(model, x, target, head, value_of, on_target, guided):
+def _tapped_call(model, x, target, head, value_of, at_target, positive):
     """tapped_forward for a subclassed model: its own call, with the layers it uses tapped."""
     taps = {}
 
-    def at_target(args, out):
+    def tap(args, out):
         if "A" not in taps:  # a layer called twice is tapped at its first call
-            taps["A"] = out
-            on_target(out)
+            out = taps["A"] = at_target(out)
         return out
 
     def at_head(args, out):
@@ -76,10 +77,10 @@ def _tapped_call(model, x, target, head, value_of, on_target, guided):
         return out
 
     calls = {}
-    if guided:
+    if positive is not None:
         relus = [leaf.layer for leaf in layers.leaves(model) if is_relu(leaf.layer)]
-        calls.update({layer: lambda args, out: positive_gradient(out) for layer in relus})
-    for layer, fn in ((target.layer, at_target), (head.layer, at_head)):
+        calls.update({layer: lambda args, out: positive(out) for layer in relus})
+    for layer, fn in ((target.layer, tap), (head.layer, at_head)):
         before = calls.get(layer)
         calls[layer] = fn if before is None else (
             lambda args, out, fn=fn, before=before: before(args, fn(args, out)))

@@ -23,7 +23,7 @@ class ExplainStep:
     method, backend, layer, score and options are cams.explain's.
     """
 
-    def __init__(self, model, card=None, method="gradcam", backend="eager", layer=None,
+    def __init__(self, model, card=None, method="gradcam", backend=None, layer=None,
                  classes="predicted", score=None, options=None):
         from cams import modelcard
 

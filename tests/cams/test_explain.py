@@ -101,7 +101,7 @@ def test_binary_head_has_two_classes(mobilenet_sigmoid):
         cams.explain(mobilenet_sigmoid, models.mobilenet_images(), class_index=2)
 
 
-@pytest.mark.parametrize("kind, value", [("method", "gradcam+++"), ("backend", "torch"),
+@pytest.mark.parametrize("kind, value", [("method", "gradcam+++"), ("backend", "mxnet"),
                                          ("score", "softmax")])
 def test_unknown_choices(fashion_cnn, kind, value):
     x = models.images((28, 28, 1), 1, seed=1, low=0)

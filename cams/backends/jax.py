@@ -1,0 +1,137 @@
+"""JAX backend, for Keras running on JAX (KERAS_BACKEND=jax): jax.jit-compiled functions, traced
+once per (model, layer, score) and batch shape.
+
+The model runs inside a keras.StatelessScope that maps each of its variables to a value passed
+in at every call, so the compiled functions read the model's current weights (never constants
+baked in at tracing: a model trained further is explained with its new weights). dS/dA is the
+gradient with respect to a zero perturbation added to A where the layer walk taps the target,
+which works at any depth, through skip connections and nested bases; all L classes' gradients
+come from one forward pass with jax.jacrev.
+"""
+import weakref
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from cams import scores
+from cams.backends.backend import PrimitiveBackend
+from cams.backends.tapped import class_score, tapped_forward, target_score
+
+
+@jax.custom_vjp
+def positive_gradient(y):
+    """Identity forward; backward lets only positive gradients through (guided backprop)."""
+    return y
+
+
+positive_gradient.defvjp(lambda y: (y, None), lambda _, dy: (jnp.maximum(dy, 0),))
+
+
+def unique_variables(model):
+    """The model's variables, each once (a shared layer lists its variables twice)."""
+    seen, found = set(), []
+    for v in model.variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            found.append(v)
+    return found
+
+
+class JaxBackend(PrimitiveBackend):
+    """Computes A, dS/dA, guided input gradients and class scores with jax.jit and jax.grad."""
+
+    name = "jax"
+
+    def __init__(self, model, target, info, score):
+        if target.grid is not None:  # not yet laid on a patch grid here: refused, not wrong
+            raise ValueError(f"{target.path} outputs transformer tokens, which the jax "
+                             "backend does not explain yet; run Keras on TensorFlow and use "
+                             "the eager or graph backend")
+        # A weak reference: the per-model cache holds this object, and must not pin the model.
+        self._model = weakref.ref(model)
+        self._target, self._head, self._score = target, info.head, score
+        self._inputs = info.inputs
+        self._variables = unique_variables(model)  # they do not hold the model
+        self._compiled = {name: jax.jit(fn) for name, fn in (
+            ("gradients", self._gradients), ("all", self._gradients_all),
+            ("forward", self._forward), ("guided", self._guided),
+            ("scores", self._class_scores))}
+
+    def _run(self, values, x, extras, at_target=lambda a: a, positive=None):
+        """tapped_forward with the model's variables read from `values`."""
+        mapping = list(zip(self._variables, values))
+        with keras.StatelessScope(state_mapping=mapping):
+            return tapped_forward(self._model(), x, self._target, self._head,
+                                  value_of=lambda v: v.value, at_target=at_target,
+                                  positive=positive, inputs=self._inputs, extras=extras)
+
+    def _zero_at_target(self, values, x, extras):
+        """Zeros of A's shape and dtype, the perturbation differentiated with respect to."""
+        A = jax.eval_shape(lambda: self._run(values, x, extras)[0])
+        return jnp.zeros(A.shape, A.dtype)
+
+    def _gradients(self, values, x, classes, extras):
+        def score(delta):
+            A, logits, outputs = self._run(values, x, extras, at_target=lambda a: a + delta)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            return jnp.sum(S), (A, outputs, chosen)  # image n's S depends on its own A only
+
+        G, (A, outputs, chosen) = jax.grad(score, has_aux=True)(
+            self._zero_at_target(values, x, extras))
+        return A, G, outputs, chosen
+
+    def _gradients_all(self, values, x, classes, extras):
+        def score(delta):
+            A, logits, outputs = self._run(values, x, extras, at_target=lambda a: a + delta)
+            S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
+            return jnp.sum(S, axis=0), (A, outputs)  # (L,): summed over independent images
+
+        G, (A, outputs) = jax.jacrev(score, has_aux=True)(self._zero_at_target(values, x, extras))
+        return A, jnp.moveaxis(G, 0, 1), outputs, classes  # G (L, N, ...) -> (N, L, ...)
+
+    def _forward(self, values, x, classes, extras):
+        A, logits, outputs = self._run(values, x, extras)
+        _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return A, outputs, chosen
+
+    def _guided(self, values, x, classes, extras):
+        def score(images):
+            _, logits, outputs = self._run(values, images, extras, positive=positive_gradient)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            return jnp.sum(S), (outputs, chosen)
+
+        R, (outputs, chosen) = jax.grad(score, has_aux=True)(x)
+        return R, outputs, chosen
+
+    def _class_scores(self, values, x, classes, extras):
+        _, logits, _ = self._run(values, x, extras)
+        return class_score(logits, classes, self._head, self._score)
+
+    def _call(self, name, x, classes, extras):
+        values = [v.value for v in self._variables]  # the current weights, read at each call
+        out = self._compiled[name](values, jnp.asarray(x, jnp.float32),
+                                   jnp.asarray(classes, jnp.int32),
+                                   tuple(jnp.asarray(e) for e in extras))
+        return tuple(np.asarray(t) for t in out) if isinstance(out, tuple) else np.asarray(out)
+
+    def gradients(self, x, classes, extras=()):
+        """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
+        return self._call("gradients", x, classes, extras)
+
+    def forward(self, x, classes, extras=()):
+        """(A, outputs, classes) without gradients."""
+        return self._call("forward", x, classes, extras)
+
+    def gradients_all(self, x, classes, extras=()):
+        """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
+        return self._call("all", x, classes, extras)
+
+    def guided_gradients(self, x, classes, extras=()):
+        """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
+        return self._call("guided", x, classes, extras)
+
+    def class_scores(self, x, classes, extras=()):
+        """The score of each image for its class (N,)."""
+        return self._call("scores", x, classes, extras)

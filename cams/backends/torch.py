@@ -1,0 +1,120 @@
+"""PyTorch backend, for Keras running on PyTorch (KERAS_BACKEND=torch): torch.autograd on the
+live model.
+
+The layers before the target run without recording a graph; A is then detached and made to
+require grad (so a frozen model, or one reloaded from .keras, whose tensors require no grad,
+still gives dS/dA), and the rest of the model runs from it. All L classes' gradients come from
+one forward pass and one batched backward pass (autograd.grad with is_grads_batched).
+"""
+import weakref
+
+import keras
+import numpy as np
+import torch
+
+from cams import scores
+from cams.backends.backend import PrimitiveBackend
+from cams.backends.tapped import class_score, tapped_forward, target_score
+
+
+class _PositiveGradient(torch.autograd.Function):
+    """Identity forward; backward lets only positive gradients through (guided backprop)."""
+
+    @staticmethod
+    def forward(ctx, y):
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return dy.clamp(min=0)
+
+
+positive_gradient = _PositiveGradient.apply
+
+
+def _leaf_from_here(A):
+    """at_target for tapped_forward: A as a new leaf that requires grad, recorded from here on."""
+    A = A.detach().requires_grad_(True)
+    torch.set_grad_enabled(True)  # undone when the caller's torch.no_grad() block ends
+    return A
+
+
+def numpy(values):
+    """Torch tensors (on any device, requiring grad or not) as NumPy arrays."""
+    return tuple(keras.ops.convert_to_numpy(v) for v in values)
+
+
+class TorchBackend(PrimitiveBackend):
+    """Computes A, dS/dA, guided input gradients and class scores with torch.autograd."""
+
+    name = "torch"
+
+    def __init__(self, model, target, info, score):
+        if target.grid is not None:  # not yet laid on a patch grid here: refused, not wrong
+            raise ValueError(f"{target.path} outputs transformer tokens, which the torch "
+                             "backend does not explain yet; run Keras on TensorFlow and use "
+                             "the eager or graph backend")
+        # A weak reference: the per-model cache holds this object, and must not pin the model.
+        self._model = weakref.ref(model)
+        self._target, self._head, self._score = target, info.head, score
+        self._inputs = info.inputs
+
+    def _run(self, x, extras, at_target=lambda a: a, positive=None):
+        extras = [keras.ops.convert_to_tensor(e) for e in extras]
+        return tapped_forward(self._model(), x, self._target, self._head,
+                              value_of=lambda v: v.value, at_target=at_target,
+                              positive=positive, inputs=self._inputs, extras=extras)
+
+    @staticmethod
+    def _tensors(x, classes):
+        return (keras.ops.convert_to_tensor(np.asarray(x, np.float32)),
+                keras.ops.convert_to_tensor(np.asarray(classes, np.int32)))
+
+    def gradients(self, x, classes, extras=()):
+        """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
+        x, classes = self._tensors(x, classes)
+        with torch.no_grad():
+            A, logits, outputs = self._run(x, extras, at_target=_leaf_from_here)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            # image n's S depends on its own A only: the gradient of the sum is each one's
+            (G,) = torch.autograd.grad(S.sum(), A)
+        return numpy((A, G, outputs, chosen))
+
+    def gradients_all(self, x, classes, extras=()):
+        """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
+        x, classes = self._tensors(x, classes)
+        with torch.no_grad():
+            A, logits, outputs = self._run(x, extras, at_target=_leaf_from_here)
+            S = scores.select(logits if self._score == "logit" else outputs, classes, self._head)
+            n_classes = S.shape[1]
+            # cotangent l: one-hot on column l of every row; G comes out (L, N, h, w, K)
+            eye = torch.eye(n_classes, dtype=S.dtype, device=S.device)
+            one_hot = eye[:, None, :].expand(n_classes, S.shape[0], n_classes)
+            (G,) = torch.autograd.grad(S, A, grad_outputs=one_hot, is_grads_batched=True)
+        return numpy((A, G.movedim(0, 1), outputs, classes))
+
+    def forward(self, x, classes, extras=()):
+        """(A, outputs, classes) without gradients."""
+        x, classes = self._tensors(x, classes)
+        with torch.no_grad():
+            A, logits, outputs = self._run(x, extras)
+            _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return numpy((A, outputs, chosen))
+
+    def guided_gradients(self, x, classes, extras=()):
+        """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
+        x, classes = self._tensors(x, classes)
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            _, logits, outputs = self._run(x, extras, positive=positive_gradient)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            (R,) = torch.autograd.grad(S.sum(), x)
+        return numpy((R, outputs, chosen))
+
+    def class_scores(self, x, classes, extras=()):
+        """The score of each image for its class (N,)."""
+        x, classes = self._tensors(x, classes)
+        with torch.no_grad():
+            _, logits, _ = self._run(x, extras)
+            return keras.ops.convert_to_numpy(class_score(logits, classes, self._head,
+                                                          self._score))
