@@ -27,7 +27,8 @@ def parse(argv=None):
     p.add_argument("--out", required=True, help="the output folder (created, or continued)")
     p.add_argument("--csv-root", help="folder a CSV's paths are relative to (default: the CSV's)")
     p.add_argument("--method", default="gradcam", help="a name in cams.METHODS")
-    p.add_argument("--backend", help="a name in cams.BACKENDS (default: the first, the running Keras backend's)")
+    p.add_argument("--backend", help="a name in cams.BACKENDS (default: the first, which is "
+                   "the running Keras backend's)")
     p.add_argument("--layer", help="the CAM layer (default: the card's, else the last spatial)")
     p.add_argument("--classes", choices=CLASS_CHOICES, default="predicted", help=CLASSES_HELP)
     p.add_argument("--score", choices=("logit", "probability"), help="default: the method's")

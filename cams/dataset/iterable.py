@@ -18,7 +18,7 @@ def _pairs(batches):
 
 
 def explain_batches(model, batches, out=None, class_names=None, method="gradcam",
-                    backend="eager", layer=None, classes="predicted", score=None, options=None):
+                    backend=None, layer=None, classes="predicted", score=None, options=None):
     """Explain every batch of preprocessed images that `batches` yields: arrays (n, H, W, C),
     or (images, labels) pairs (labels: class indices, for classes="labelled"), or a
     tf.data.Dataset of either.

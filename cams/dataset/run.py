@@ -53,7 +53,7 @@ def label_index(items, class_names, classes):
     return lambda item: index.get(item.label, -1)
 
 
-def explain_dataset(model_path, data, out, method="gradcam", backend="eager", layer=None,
+def explain_dataset(model_path, data, out, method="gradcam", backend=None, layer=None,
                     classes="predicted", score=None, options=None, batch_size=32, workers=4,
                     overlays=False, engine_name="local", address=None, progress=True,
                     csv_root=None, log=None):
