@@ -6,6 +6,9 @@ MoRF removes the most relevant pixels first (a faithful map makes the probabilit
 LeRF the least relevant first (it should barely move). The gap LeRF - MoRF, averaged over the
 percentages, is high for a faithful map.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import splu
@@ -22,8 +25,13 @@ def impute(image, removed, noise=0.01, rng=None):
     """`image` (H, W, C) with the `removed` pixels (H, W bool) filled: each one becomes the
     weighted mean of its neighbours (one sparse linear system), plus Gaussian noise of std
     `noise` times the image's value range."""
+    return _noisy(linear_fill(image, removed), image, removed, noise, rng)
+
+
+def linear_fill(image, removed):
+    """`image` (H, W, C) as float64 with the `removed` pixels (H, W bool) set to the solution
+    of the imputation's equations, without noise (what impute adds noise to)."""
     image = np.asarray(image, np.float64)
-    H, W, C = image.shape
     removed = np.asarray(removed, bool)
     if not removed.any():
         return image.copy()
@@ -33,9 +41,19 @@ def impute(image, removed, noise=0.01, rng=None):
     order = dissection_order(ys, xs)
     filled = image.copy()
     filled[ys[order], xs[order]] = _solve(*_system(image, ys[order], xs[order]))
+    return filled
+
+
+def _noisy(filled, image, removed, noise, rng):
+    """`filled` with Gaussian noise (std `noise` times the image's range) added to the removed
+    pixels in reading order, drawn from rng (nothing drawn when nothing was removed)."""
+    removed = np.asarray(removed, bool)
+    if not removed.any():
+        return filled
     rng = rng or np.random.default_rng(0)
+    image = np.asarray(image, np.float64)
     span = float(image.max() - image.min()) or 1.0
-    filled[ys, xs] += rng.normal(0.0, noise * span, size=(len(ys), C))
+    filled[removed] += rng.normal(0.0, noise * span, size=(int(removed.sum()), filled.shape[-1]))
     return filled
 
 
@@ -96,28 +114,32 @@ def dissection_order(ys, xs, leaf=64):
 
 
 def road(model, x, heatmaps, classes, percentages=(10, 30, 50, 70, 90), noise=0.01, seed=0,
-         batch_size=64):
+         batch_size=64, workers=None):
     """MoRF and LeRF probability curves (N, len(percentages)) and their mean gap (N,).
-    Every image's imputed copies go through the model batch_size at a time, across images."""
+    The linear systems are solved by `workers` threads (default: one per CPU core); the noise
+    is drawn in order, image by image. Every image's imputed copies go through the model
+    batch_size at a time, across images."""
     x = np.asarray(x, np.float32)
     n, H, W, _ = x.shape
     rng = np.random.default_rng(seed)
     classes = np.broadcast_to(np.asarray(classes), (n,))
-    blocks = ((_imputed(x[i], ranking(heatmaps[i], (H, W)), percentages, noise, rng), classes[i])
-              for i in range(n))
-    probs = class_probability_of_blocks(model, blocks, batch_size).reshape(n, 2, -1)
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        blocks = ((_imputed(x[i], ranking(heatmaps[i], (H, W)), percentages, noise, rng, pool),
+                   classes[i]) for i in range(n))
+        probs = class_probability_of_blocks(model, blocks, batch_size).reshape(n, 2, -1)
     curves = {"morf": probs[:, 0].astype(np.float64), "lerf": probs[:, 1].astype(np.float64)}
     return {**curves, "gap": (curves["lerf"] - curves["morf"]).mean(axis=1)}
 
 
-def _imputed(image, order, percentages, noise, rng):
+def _imputed(image, order, percentages, noise, rng, pool):
     """The MoRF copies of one image (the first pct % of `order` removed and imputed, for each
     percentage), then the LeRF copies (the last pct %): (2 len(percentages), H, W, C)."""
     H, W, _ = image.shape
-    copies = []
+    removed = []
     for ranked in (order, order[::-1]):
         for pct in percentages:
-            removed = np.zeros(H * W, bool)
-            removed[ranked[:int(round(H * W * pct / 100))]] = True
-            copies.append(impute(image, removed.reshape(H, W), noise, rng))
-    return np.stack(copies)
+            r = np.zeros(H * W, bool)
+            r[ranked[:int(round(H * W * pct / 100))]] = True
+            removed.append(r.reshape(H, W))
+    fills = pool.map(lambda r: linear_fill(image, r), removed)   # SuperLU releases the GIL
+    return np.stack([_noisy(f, image, r, noise, rng) for f, r in zip(fills, removed)])
