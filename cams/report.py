@@ -59,8 +59,11 @@ def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
 
 
 def score_method(model, x, classes, masks, has_mask, method, layer, backend="eager",
-                 options=None, steps=32, percentages=(20, 50, 80), n_random=8, batch_size=16):
-    """{column: value} for one method on preprocessed images x with their classes."""
+                 options=None, steps=32, percentages=(20, 50, 80), n_random=8, batch_size=16,
+                 randomized=None):
+    """{column: value} for one method on preprocessed images x with their classes.
+    randomized: the model's randomized copy above `layer` (metrics.randomized_copy), shared by
+    every method of a report; None makes one for this method."""
     from cams import metrics
 
     options = options or {}
@@ -80,9 +83,20 @@ def score_method(model, x, classes, masks, has_mask, method, layer, backend="eag
     k = min(n_random, len(x))
     rho = metrics.randomization_check(
         model, x[:k], lambda m, xs: heatmaps_of(m, xs, classes[:k], method, layer, backend,
-                                                 options, batch_size)[0], layer)
+                                                 options, batch_size)[0], layer,
+        copy=randomized)
     row["randomization_rho"] = float(rho.mean())
     return row
+
+
+def shared_copy(model, layer):
+    """The randomized copy every method's randomization check uses (re-drawn once, compiled
+    once per backend), or None when no weighted layer follows `layer` (each check then says
+    so)."""
+    from cams import metrics
+
+    copy, redrawn = metrics.randomized_copy(model, layer)
+    return copy if redrawn else None
 
 
 def markdown(table, header_note=""):
@@ -144,6 +158,7 @@ def main(argv=None):
     from keras.utils import Progbar
 
     x = card.preprocess(rgb.astype(np.float32))
+    randomized = shared_copy(model, layer)
     bar, table = Progbar(len(args.methods), unit_name="method"), {}
     for i, method in enumerate(args.methods):
         options = {"top_k": args.scorecam_top_k} if method == "scorecam" else {}
@@ -151,10 +166,13 @@ def main(argv=None):
         try:
             table[method] = score_method(model, x, labels, masks, has_mask, method, layer,
                                          args.backend, options, args.steps,
-                                         tuple(args.road_percentages), batch_size=args.batch_size)
+                                         tuple(args.road_percentages), batch_size=args.batch_size,
+                                         randomized=randomized)
         except ValueError as err:  # a method this backend cannot compute
             table[method] = {"error": str(err)}
         bar.update(i + 1)
+    if randomized is not None:
+        cams.forget(randomized)
     note = (f"{args.model} on {len(x)} images ({args.data}; {int(has_mask.sum())} with masks), "
             f"layer {layer}, backend {args.backend}")
     report = {"model": args.model, "data": args.data, "n_images": int(len(x)), "layer": layer,

@@ -32,4 +32,6 @@ def upsample(maps, size, align_corners=False):
         return upsample(maps[None], size, align_corners)[0]
     rows = matrix(maps.shape[1], size[0], align_corners)
     cols = matrix(maps.shape[2], size[1], align_corners)
-    return np.einsum("Hh,nhw,Ww->nHW", rows, maps, cols)
+    # Two matrix products: columns, then rows. (np.einsum on the three operands at once loops
+    # over every (H, h, w, W): seconds for one 224 x 224 map.)
+    return rows @ (maps @ cols.T)

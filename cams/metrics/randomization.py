@@ -44,15 +44,22 @@ def rank_correlation(a, b):
     return float(spearmanr(a, b).statistic)
 
 
-def randomization_check(model, x, explain, layer, seed=0):
+def randomization_check(model, x, explain, layer, seed=0, copy=None):
     """Per image, Spearman's rho between the map of `model` and of its randomized copy (every
     weighted layer after `layer` re-drawn). explain(model, x) -> heatmaps (N, ...). A rho near 1
-    means the map ignores what the model learned there: the method fails the check."""
-    copy, redrawn = randomized_copy(model, layer, seed)
-    if not redrawn:
-        raise ValueError(f"no weighted layer follows {layer!r}: nothing to randomize")
+    means the map ignores what the model learned there: the method fails the check.
+
+    copy: the randomized copy, when several checks share one (randomized_copy(model, layer,
+    seed)[0]: the copy depends on the layer and the seed only, and what explain compiles for it
+    is then compiled once); None makes one for this check and forgets it after."""
+    own = copy is None
+    if own:
+        copy, redrawn = randomized_copy(model, layer, seed)
+        if not redrawn:
+            raise ValueError(f"no weighted layer follows {layer!r}: nothing to randomize")
     try:
         original, randomized = explain(model, x), explain(copy, x)
     finally:
-        cache.forget(copy)
+        if own:
+            cache.forget(copy)
     return np.array([rank_correlation(a, b) for a, b in zip(original, randomized)])

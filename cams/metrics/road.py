@@ -6,11 +6,14 @@ MoRF removes the most relevant pixels first (a faithful map makes the probabilit
 LeRF the least relevant first (it should barely move). The gap LeRF - MoRF, averaged over the
 percentages, is high for a faithful map.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import splu
 
-from cams.metrics.confidence import class_probability
+from cams.metrics.confidence import class_probability_of_blocks
 from cams.metrics.perturbation import ranking
 
 # The imputation's neighbours and weights: edge neighbours 1/6, corner neighbours 1/12.
@@ -22,15 +25,44 @@ def impute(image, removed, noise=0.01, rng=None):
     """`image` (H, W, C) with the `removed` pixels (H, W bool) filled: each one becomes the
     weighted mean of its neighbours (one sparse linear system), plus Gaussian noise of std
     `noise` times the image's value range."""
+    return _noisy(linear_fill(image, removed), image, removed, noise, rng)
+
+
+def linear_fill(image, removed):
+    """`image` (H, W, C) as float64 with the `removed` pixels (H, W bool) set to the solution
+    of the imputation's equations, without noise (what impute adds noise to)."""
     image = np.asarray(image, np.float64)
-    H, W, C = image.shape
     removed = np.asarray(removed, bool)
     if not removed.any():
         return image.copy()
     if removed.all():
         raise ValueError("ROAD cannot impute an image with every pixel removed")
-    index = -np.ones((H, W), int)
     ys, xs = np.nonzero(removed)
+    order = dissection_order(ys, xs)
+    filled = image.copy()
+    filled[ys[order], xs[order]] = _solve(*_system(image, ys[order], xs[order]))
+    return filled
+
+
+def _noisy(filled, image, removed, noise, rng):
+    """`filled` with Gaussian noise (std `noise` times the image's range) added to the removed
+    pixels in reading order, drawn from rng (nothing drawn when nothing was removed)."""
+    removed = np.asarray(removed, bool)
+    if not removed.any():
+        return filled
+    rng = rng or np.random.default_rng(0)
+    image = np.asarray(image, np.float64)
+    span = float(image.max() - image.min()) or 1.0
+    filled[removed] += rng.normal(0.0, noise * span, size=(int(removed.sum()), filled.shape[-1]))
+    return filled
+
+
+def _system(image, ys, xs):
+    """The imputation's equations for the unknown pixels (ys, xs), in that order: the sparse
+    matrix (sum of in-image neighbour weights on the diagonal, -weight to each unknown
+    neighbour) and the right-hand sides (the known neighbours' weighted values), (M, C)."""
+    H, W, C = image.shape
+    index = -np.ones((H, W), int)
     index[ys, xs] = np.arange(len(ys))
     rows, cols, vals = [], [], []
     rhs = np.zeros((len(ys), C))
@@ -50,30 +82,64 @@ def impute(image, removed, noise=0.01, rng=None):
     vals.append(total)
     system = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                         shape=(len(ys), len(ys))).tocsc()
-    filled = image.copy()
-    filled[ys, xs] = splu(system).solve(rhs)
-    rng = rng or np.random.default_rng(0)
-    span = float(image.max() - image.min()) or 1.0
-    filled[ys, xs] += rng.normal(0.0, noise * span, size=(len(ys), C))
-    return filled
+    return system, rhs
+
+
+def _solve(system, rhs):
+    """system^-1 rhs, the system's unknowns already in nested-dissection order. The system is
+    symmetric and diagonally dominant (every hole borders a known pixel), so its LU needs no
+    pivoting and keeps that order."""
+    lu = splu(system, permc_spec="NATURAL", diag_pivot_thresh=0.0,
+              options={"SymmetricMode": True})
+    return lu.solve(rhs)
+
+
+def dissection_order(ys, xs, leaf=64):
+    """An order of the pixels (ys, xs) (indices into them) in which a sparse factorization of
+    their 8-neighbour system stays sparse: nested dissection. The pixels' bounding box is cut
+    by its middle row or column; each half is ordered the same way, then the cut."""
+    parts, stack = [], [np.arange(len(ys))]
+    while stack:
+        part = stack.pop()
+        if len(part) <= leaf:
+            parts.append(part)
+            continue
+        y, x = ys[part], xs[part]
+        along = y if np.ptp(y) >= np.ptp(x) else x
+        middle = (int(along.min()) + int(along.max())) // 2
+        # popped last-in-first-out: the halves are ordered before the cut between them
+        parts.append(part[along == middle])
+        stack += [part[along < middle], part[along > middle]]
+    return np.concatenate(parts[::-1])
 
 
 def road(model, x, heatmaps, classes, percentages=(10, 30, 50, 70, 90), noise=0.01, seed=0,
-         batch_size=64):
-    """MoRF and LeRF probability curves (N, len(percentages)) and their mean gap (N,)."""
+         batch_size=64, workers=None):
+    """MoRF and LeRF probability curves (N, len(percentages)) and their mean gap (N,).
+    The linear systems are solved by `workers` threads (default: one per CPU core); the noise
+    is drawn in order, image by image. Every image's imputed copies go through the model
+    batch_size at a time, across images."""
     x = np.asarray(x, np.float32)
     n, H, W, _ = x.shape
     rng = np.random.default_rng(seed)
-    curves = {"morf": np.zeros((n, len(percentages))), "lerf": np.zeros((n, len(percentages)))}
-    for i in range(n):
-        order = ranking(heatmaps[i], (H, W))
-        images = []
-        for name in curves:
-            ranked = order if name == "morf" else order[::-1]
-            for pct in percentages:
-                removed = np.zeros(H * W, bool)
-                removed[ranked[:int(round(H * W * pct / 100))]] = True
-                images.append(impute(x[i], removed.reshape(H, W), noise, rng))
-        probs = class_probability(model, np.stack(images), classes[i], batch_size)
-        curves["morf"][i], curves["lerf"][i] = np.split(probs, 2)
+    classes = np.broadcast_to(np.asarray(classes), (n,))
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        blocks = ((_imputed(x[i], ranking(heatmaps[i], (H, W)), percentages, noise, rng, pool),
+                   classes[i]) for i in range(n))
+        probs = class_probability_of_blocks(model, blocks, batch_size).reshape(n, 2, -1)
+    curves = {"morf": probs[:, 0].astype(np.float64), "lerf": probs[:, 1].astype(np.float64)}
     return {**curves, "gap": (curves["lerf"] - curves["morf"]).mean(axis=1)}
+
+
+def _imputed(image, order, percentages, noise, rng, pool):
+    """The MoRF copies of one image (the first pct % of `order` removed and imputed, for each
+    percentage), then the LeRF copies (the last pct %): (2 len(percentages), H, W, C)."""
+    H, W, _ = image.shape
+    removed = []
+    for ranked in (order, order[::-1]):
+        for pct in percentages:
+            r = np.zeros(H * W, bool)
+            r[ranked[:int(round(H * W * pct / 100))]] = True
+            removed.append(r.reshape(H, W))
+    fills = pool.map(lambda r: linear_fill(image, r), removed)   # SuperLU releases the GIL
+    return np.stack([_noisy(f, image, r, noise, rng) for f, r in zip(fills, removed)])

@@ -1,13 +1,19 @@
 """python -m cams.report on the shipped model: every column, sane ranges, clear errors."""
 import json
+import pathlib
 
+import numpy as np
 import pytest
 
-from cams import report
+import cams
+from cams import metrics, report
+from cams.metrics import randomization
 from train import phantoms
 
 MODEL = "models/xray_phantoms.keras"
-FAST = ["--steps", "4", "--road-percentages", "50", "--max-images", "4"]
+DATA = pathlib.Path(__file__).parent / "data"
+FAST = ["--steps", "4", "--road-percentages", "20", "80", "--max-images", "4",
+        "--scorecam-top-k", "16"]
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +24,18 @@ def folder(tmp_path_factory):
     return str(root)
 
 
-def test_report_on_phantoms(tmp_path, capsys, folder):
+def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
+    """Every method; the numbers are those cams.report gave before its metrics were batched
+    (tests/cams/data/report_before_batching.json, by the same command on the same phantoms)."""
+    copies, made = [], metrics.randomized_copy
+    counted = lambda *args, **kwargs: copies.append(1) or made(*args, **kwargs)  # noqa: E731
+    monkeypatch.setattr(metrics, "randomized_copy", counted)
+    monkeypatch.setattr(randomization, "randomized_copy", counted)
     out = tmp_path / "r"
-    assert report.main(["--model", MODEL, "--data", folder, "--methods",
-                        "gradcam", "eigencam", "guided-backprop", "--out", str(out)] + FAST) == 0
+    assert report.main(["--model", MODEL, "--data", folder, "--out", str(out)] + FAST) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["n_images"] == 4 and result["layer"].startswith("mobilenetv2")
-    assert list(result["methods"]) == ["gradcam", "eigencam", "guided-backprop"]
+    assert list(result["methods"]) == list(cams.METHODS)
     for row in result["methods"].values():
         assert set(row) == {key for key, _, _ in report.COLUMNS}
         for key in ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc"):
@@ -33,6 +44,15 @@ def test_report_on_phantoms(tmp_path, capsys, folder):
         assert 0 <= row["average_drop_pct"] <= 100 and row["seconds_per_image"] > 0
     # Eigen-CAM reads only the activations: re-drawing the layers above cannot change it.
     assert result["methods"]["eigencam"]["randomization_rho"] > 0.99
+    assert len(copies) == 1                        # one randomized copy for the ten methods
+    before = json.loads((DATA / "report_before_batching.json").read_text())["methods"]
+    for key, _, _ in report.COLUMNS[1:]:
+        got = [result["methods"][m][key] for m in before]
+        want = [before[m][key] for m in before]
+        scale = 100 if key.endswith("_pct") else 1
+        np.testing.assert_allclose(got, want, atol=1e-6 * scale, err_msg=key)
+    for key in ("energy_in_mask", "deletion_auc", "road_gap", "randomization_rho"):
+        assert np.std([row[key] for row in before.values()]) > 0.02   # methods differ
     table = (tmp_path / "r.md").read_text()
     assert "| gradcam |" in table and "pointing ↑" in table
     assert "Wrote" in capsys.readouterr().out

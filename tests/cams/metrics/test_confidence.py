@@ -1,7 +1,8 @@
 """The class probability every perturbation metric reads."""
 import numpy as np
 
-from cams import metrics
+from cams import cache, metrics
+from cams.metrics import confidence
 from tests import models
 from tests.cams.metrics import region_model
 
@@ -29,3 +30,25 @@ def test_softmax_in_batches(fashion_cnn):
     expected = fashion_cnn.predict(x, verbose=0)[np.arange(5), [0, 1, 2, 3, 4]]
     got = metrics.class_probability(fashion_cnn, x, [0, 1, 2, 3, 4], batch_size=2)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_blocks_share_full_batches_and_keep_their_order(fashion_cnn):
+    """Blocks of 3, 1, 5 and 2 images in batches of 4: three forward passes (4, 4, 3), and each
+    image's probability where one call on all of them puts it."""
+    x = models.images((28, 28, 1), 11, seed=42, low=0)
+    classes = np.arange(11) % 10
+    compiled = cache.cached(fashion_cnn, "class_probability",
+                            lambda: confidence._probabilities_fn(fashion_cnn))
+    sizes = []
+    blocks = [(x[a:b], classes[a:b]) for a, b in ((0, 3), (3, 4), (4, 9), (9, 11))]
+    try:
+        cache.forget(fashion_cnn)
+        cache.cached(fashion_cnn, "class_probability",
+                     lambda: lambda xs, cs: sizes.append(len(xs)) or compiled(xs, cs))
+        got = metrics.class_probability_of_blocks(fashion_cnn, blocks, batch_size=4)
+    finally:
+        cache.forget(fashion_cnn)
+    assert sizes == [4, 4, 3]
+    expected = fashion_cnn.predict(x, verbose=0)[np.arange(11), classes]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert expected.std() > 1e-3                        # the images get different values

@@ -1,7 +1,9 @@
 """Deletion/insertion and average drop/increase on a model whose evidence region is known."""
+import cv2
 import numpy as np
 import pytest
 
+import cams
 from cams import metrics
 from tests.cams.metrics import region_model
 
@@ -45,3 +47,56 @@ def test_average_drop_and_increase_by_hand(setting):
     # Class 0's probability rises when the region is dimmed: an increase, no drop.
     res0 = metrics.confidence_change(model, x, half, [0])
     assert res0["increase"][0] and res0["drop"][0] == 0
+
+
+def per_image_deletion_insertion(model, x, heatmaps, classes, steps, baseline, sigma):
+    """The oracle: each image's deletion and insertion copies built one at a time, by index
+    assignment, and scored in their own call (as cams did before it batched them)."""
+    n, H, W, C = x.shape
+    counts = np.round(np.linspace(0, H * W, steps + 1)).astype(int)
+    curves = np.zeros((n, 2, steps + 1))
+    for i in range(n):
+        order = np.argsort(-cams.upsample(heatmaps[i], (H, W)).astype(np.float32).ravel(),
+                           kind="stable")
+        image = x[i].reshape(-1, C)
+        start = cv2.GaussianBlur(x[i][..., 0], (0, 0), sigma).reshape(-1, C)
+        copies = []
+        for k in counts:
+            d, s = image.copy(), start.copy()
+            d[order[:k]] = baseline
+            s[order[:k]] = image[order[:k]]
+            copies += [d, s]
+        probs = metrics.class_probability(model, np.stack(copies).reshape(-1, H, W, C),
+                                          classes[i])
+        curves[i] = probs.reshape(steps + 1, 2).T
+    return curves
+
+
+def test_batched_curves_equal_the_per_image_computation(setting):
+    """Copies of several images share forward passes (batch_size 7 cuts through images); every
+    point of every curve is what scoring each image's copies alone gives."""
+    model, x, truth = setting
+    rng = np.random.default_rng(5)
+    images = np.clip(x + rng.normal(0, 0.1, (5,) + x.shape[1:]), 0, 1).astype(np.float32)
+    heatmaps = rng.uniform(size=(5, 4, 4))
+    heatmaps[0] = cv2.resize(truth, (4, 4), interpolation=cv2.INTER_AREA)
+    classes = [1, 0, 1, 1, 0]
+    got = metrics.deletion_insertion(model, images, heatmaps, classes, steps=6, baseline=0.1,
+                                     blur_sigma=1.5, batch_size=7)
+    want = per_image_deletion_insertion(model, images, heatmaps, classes, 6, 0.1, 1.5)
+    assert want.std(axis=2).min() > 0.01               # every curve moves: not a constant
+    np.testing.assert_allclose(got["deletion_curve"], want[:, 0], atol=1e-6)
+    np.testing.assert_allclose(got["insertion_curve"], want[:, 1], atol=1e-6)
+
+
+def test_average_drop_in_blocks_equals_one_image_at_a_time(setting):
+    model, x, _ = setting
+    rng = np.random.default_rng(6)
+    images = np.clip(x + rng.normal(0, 0.1, (5,) + x.shape[1:]), 0, 1).astype(np.float32)
+    heatmaps, classes = rng.uniform(size=(5, 3, 3)), [1, 0, 1, 0, 1]
+    got = metrics.confidence_change(model, images, heatmaps, classes, batch_size=2)
+    for i in range(5):
+        one = metrics.confidence_change(model, images[i:i + 1], heatmaps[i:i + 1], classes[i])
+        np.testing.assert_allclose(got["drop"][i], one["drop"][0], atol=1e-6)
+        np.testing.assert_allclose(got["explained"][i], one["explained"][0], atol=1e-6)
+    assert got["drop"].max() > 0.05 and got["increase"].any()

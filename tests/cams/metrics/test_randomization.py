@@ -2,7 +2,7 @@
 import numpy as np
 
 import cams
-from cams import metrics
+from cams import cache, metrics
 from tests import models
 
 
@@ -35,3 +35,16 @@ def test_gradcam_passes_and_eigencam_fails(fashion_cnn):
 def test_rank_correlation_of_constant_maps_is_zero():
     assert metrics.rank_correlation(np.zeros((3, 3)), np.arange(9.0)) == 0.0
     assert metrics.rank_correlation(np.arange(9.0), np.arange(9.0) ** 2) == 1.0
+
+
+def test_a_shared_copy_gives_what_a_fresh_copy_gives_and_is_kept(fashion_cnn):
+    x = models.images((28, 28, 1), 2, seed=43, low=0)
+    copy, _ = metrics.randomized_copy(fashion_cnn, "final", seed=0)
+    fresh = metrics.randomization_check(fashion_cnn, x, explainer("gradcam"), "final")
+    shared = metrics.randomization_check(fashion_cnn, x, explainer("gradcam"), "final",
+                                         copy=copy)
+    np.testing.assert_allclose(shared, fresh, atol=1e-6)
+    assert np.all(np.abs(fresh) < 0.99)               # the copy's maps differ from the model's
+    # what explain compiled for the shared copy stays for the next check
+    assert cache._CACHES.get(copy)
+    cams.forget(copy)
