@@ -120,7 +120,8 @@ def parse(argv=None):
     parser.add_argument("--out", help="report path without extension (default: beside the model)")
     parser.add_argument("--methods", nargs="+", choices=list(cams.METHODS),
                         default=list(cams.METHODS))
-    parser.add_argument("--backend", choices=cams.BACKENDS, default="eager")
+    parser.add_argument("--backend", choices=cams.BACKENDS, default=cams.BACKENDS[0],
+                        help="default: the first, which is the running Keras backend's")
     parser.add_argument("--layer", help="CAM layer (default: the model's recorded one)")
     parser.add_argument("--max-images", type=int, default=48, help="use at most this many")
     parser.add_argument("--steps", type=int, default=32, help="deletion/insertion steps")
