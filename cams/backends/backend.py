@@ -5,6 +5,7 @@ a checked batch into a method's unscaled maps. Backends built on cams' own math 
 primitives of PrimitiveBackend and let each method's `run` combine them.
 """
 import abc
+import weakref
 
 import numpy as np
 
@@ -101,6 +102,55 @@ class PrimitiveBackend(Backend):
         return concatenate([
             _run(spec, _WithInputs(self, [e[i:i + 1] for e in extras]),
                  x[i:i + 1], classes[i:i + 1], options) for i in range(len(x))])
+
+
+class ModelBackend(PrimitiveBackend):
+    """A PrimitiveBackend on the live model, which it keeps weakly (the per-model cache holds
+    the backend and must not pin the model), with the target, head, score and inputs."""
+
+    def __init__(self, model, target, info, score):
+        self._model = weakref.ref(model)
+        self._target, self._head, self._score = target, info.head, score
+        self._inputs = info.inputs
+
+
+class CompiledBackend(ModelBackend):
+    """A ModelBackend whose primitives are compiled functions, each run by
+    `_call(name, x, classes, extras)` -> NumPy arrays: "gradients", "forward", "all" (every
+    class's gradients), "guided", "scores"."""
+
+    @abc.abstractmethod
+    def _call(self, name, x, classes, extras):
+        """The compiled function `name` on one batch, its results as NumPy arrays."""
+
+    def gradients(self, x, classes, extras=()):
+        """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
+        return self._call("gradients", x, classes, extras)
+
+    def forward(self, x, classes, extras=()):
+        """(A, outputs, classes) without gradients."""
+        return self._call("forward", x, classes, extras)
+
+    def gradients_all(self, x, classes, extras=()):
+        """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
+        return self._call("all", x, classes, extras)
+
+    def guided_gradients(self, x, classes, extras=()):
+        """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
+        return self._call("guided", x, classes, extras)
+
+    def class_scores(self, x, classes, extras=()):
+        """The score of each image for its class (N,)."""
+        return self._call("scores", x, classes, extras)
+
+
+def refuse_tokens(target, backend):
+    """ValueError when `target` outputs transformer tokens, which `backend` does not lay on a
+    patch grid (refused, rather than drawn wrong)."""
+    if target.grid is not None:
+        raise ValueError(f"{target.path} outputs transformer tokens, which the {backend} "
+                         "backend does not explain yet; run Keras on TensorFlow and use the "
+                         "eager or graph backend")
 
 
 def _run(spec, backend, x, classes, options):

@@ -1,10 +1,8 @@
 """Eager backend: tf.GradientTape inside tf.functions, each traced once per (model, layer, score)."""
-import weakref
-
 import tensorflow as tf
 
 from cams import scores, tokens
-from cams.backends.backend import PrimitiveBackend
+from cams.backends.backend import CompiledBackend
 from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
                                   tapped_forward, target_score)
 
@@ -25,16 +23,13 @@ def watched(tape):
     return at_target
 
 
-class EagerBackend(PrimitiveBackend):
+class EagerBackend(CompiledBackend):
     """Computes A, dS/dA, guided input gradients and class scores on the live model."""
 
     name = "eager"
 
     def __init__(self, model, target, info, score):
-        # A weak reference: the per-model cache holds this object, and must not pin the model.
-        self._model = weakref.ref(model)
-        self._target, self._head, self._score = target, info.head, score
-        self._inputs = info.inputs
+        super().__init__(model, target, info, score)
         images = tf.TensorSpec((None,) + info.input_shape[1:], tf.float32)
         extras = [tf.TensorSpec((None,) + info.inputs.shapes[k][1:], info.inputs.dtypes[k])
                   for k in info.inputs.others]
@@ -119,30 +114,10 @@ class EagerBackend(PrimitiveBackend):
         out = fn(tf.constant(x, tf.float32), tf.constant(classes, tf.int32), *extras)
         return tf.nest.map_structure(lambda t: t.numpy(), out)
 
-    def gradients(self, x, classes, extras=()):
-        """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
-        return self._call("gradients", x, classes, extras)
-
-    def forward(self, x, classes, extras=()):
-        """(A, outputs, classes) without gradients."""
-        return self._call("forward", x, classes, extras)
-
-    def gradients_all(self, x, classes, extras=()):
-        """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
-        return self._call("all", x, classes, extras)
-
     def pooled_gradients_all(self, x, classes, extras=()):
         """(A, the spatial mean of each class's dS/dA (N, L, K), outputs, classes), averaged in
         the compiled function so that the Jacobian never leaves it."""
         return self._call("pooled_all", x, classes, extras)
-
-    def guided_gradients(self, x, classes, extras=()):
-        """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
-        return self._call("guided", x, classes, extras)
-
-    def class_scores(self, x, classes, extras=()):
-        """The score of each image for its class (N,)."""
-        return self._call("scores", x, classes, extras)
 
     def attention(self, x, classes, extras=()):
         """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""

@@ -8,15 +8,13 @@ gradient with respect to a zero perturbation added to A where the layer walk tap
 which works at any depth, through skip connections and nested bases; all L classes' gradients
 come from one forward pass with jax.jacrev.
 """
-import weakref
-
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
 
 from cams import scores
-from cams.backends.backend import PrimitiveBackend
+from cams.backends.backend import CompiledBackend, refuse_tokens
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
@@ -39,20 +37,14 @@ def unique_variables(model):
     return found
 
 
-class JaxBackend(PrimitiveBackend):
+class JaxBackend(CompiledBackend):
     """Computes A, dS/dA, guided input gradients and class scores with jax.jit and jax.grad."""
 
     name = "jax"
 
     def __init__(self, model, target, info, score):
-        if target.grid is not None:  # not yet laid on a patch grid here: refused, not wrong
-            raise ValueError(f"{target.path} outputs transformer tokens, which the jax "
-                             "backend does not explain yet; run Keras on TensorFlow and use "
-                             "the eager or graph backend")
-        # A weak reference: the per-model cache holds this object, and must not pin the model.
-        self._model = weakref.ref(model)
-        self._target, self._head, self._score = target, info.head, score
-        self._inputs = info.inputs
+        refuse_tokens(target, "jax")
+        super().__init__(model, target, info, score)
         self._variables = unique_variables(model)  # they do not hold the model
         self._compiled = {name: jax.jit(fn) for name, fn in (
             ("gradients", self._gradients), ("all", self._gradients_all),
@@ -115,23 +107,3 @@ class JaxBackend(PrimitiveBackend):
                                    jnp.asarray(classes, jnp.int32),
                                    tuple(jnp.asarray(e) for e in extras))
         return tuple(np.asarray(t) for t in out) if isinstance(out, tuple) else np.asarray(out)
-
-    def gradients(self, x, classes, extras=()):
-        """(A, G, outputs, classes) as NumPy arrays; classes -1 mean "the predicted class"."""
-        return self._call("gradients", x, classes, extras)
-
-    def forward(self, x, classes, extras=()):
-        """(A, outputs, classes) without gradients."""
-        return self._call("forward", x, classes, extras)
-
-    def gradients_all(self, x, classes, extras=()):
-        """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
-        return self._call("all", x, classes, extras)
-
-    def guided_gradients(self, x, classes, extras=()):
-        """(R = guided dS/dx (N, H, W, C), outputs, classes)."""
-        return self._call("guided", x, classes, extras)
-
-    def class_scores(self, x, classes, extras=()):
-        """The score of each image for its class (N,)."""
-        return self._call("scores", x, classes, extras)

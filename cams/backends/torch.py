@@ -6,14 +6,12 @@ require grad (so a frozen model, or one reloaded from .keras, whose tensors requ
 still gives dS/dA), and the rest of the model runs from it. All L classes' gradients come from
 one forward pass and one batched backward pass (autograd.grad with is_grads_batched).
 """
-import weakref
-
 import keras
 import numpy as np
 import torch
 
 from cams import scores
-from cams.backends.backend import PrimitiveBackend
+from cams.backends.backend import ModelBackend, refuse_tokens
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
@@ -44,20 +42,14 @@ def numpy(values):
     return tuple(keras.ops.convert_to_numpy(v) for v in values)
 
 
-class TorchBackend(PrimitiveBackend):
+class TorchBackend(ModelBackend):
     """Computes A, dS/dA, guided input gradients and class scores with torch.autograd."""
 
     name = "torch"
 
     def __init__(self, model, target, info, score):
-        if target.grid is not None:  # not yet laid on a patch grid here: refused, not wrong
-            raise ValueError(f"{target.path} outputs transformer tokens, which the torch "
-                             "backend does not explain yet; run Keras on TensorFlow and use "
-                             "the eager or graph backend")
-        # A weak reference: the per-model cache holds this object, and must not pin the model.
-        self._model = weakref.ref(model)
-        self._target, self._head, self._score = target, info.head, score
-        self._inputs = info.inputs
+        refuse_tokens(target, "torch")
+        super().__init__(model, target, info, score)
 
     def _run(self, x, extras, at_target=lambda a: a, positive=None):
         extras = [keras.ops.convert_to_tensor(e) for e in extras]
