@@ -23,8 +23,10 @@ import time
 
 import numpy as np
 
-KINDS = ("glyph", "label", "border")
+KINDS = ("glyph", "label", "border")    # the kinds and places the thresholds were chosen on
 PLACES = ("top-left", "bottom-right")
+MARKERS = KINDS + ("text",)             # burned-in "AP": held out from the choice
+ALL_PLACES = PLACES + ("top-right", "bottom-left")
 METHODS = ("gradcam@conv4", "gradcam@conv3", "layercam@conv3", "hirescam@conv3")
 LEARNED = 0.8      # a model counts when its balanced accuracy (as trained) reaches this
 TRIES = 3          # initializations tried before a model is reported as not learned
@@ -42,8 +44,10 @@ def parse(argv=None):
     p.add_argument("--audit-images", type=int, default=200)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--share", type=float, default=0.9, help="share of opacity images marked")
-    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    p.add_argument("--places", nargs="+", default=list(PLACES))
+    p.add_argument("--kinds", nargs="+", choices=MARKERS, default=list(KINDS),
+                   help="marker kinds (default: the three the thresholds were chosen on; "
+                   "'text' was held out)")
+    p.add_argument("--places", nargs="+", choices=ALL_PLACES, default=list(PLACES))
     p.add_argument("--summarize", metavar="JSON", nargs="+", help="only summarize earlier "
                    "runs' benchmark.json files with the current thresholds")
     p.add_argument("--methods", nargs="+", default=list(METHODS),
@@ -139,12 +143,16 @@ def audit_one(model, folder, method_at_layer, roi, zone):
     result = found.result
     best = result["candidates"][0] if result["candidates"] else None
     lungs = evidence.roi_share(found.maps, _lungs(folder, found.data.names, found.maps.shape[1]))
+    lesion = np.asarray(found.data.labels) == "opacity"
     return {"method": method_at_layer, "roi": roi, "score": result["score"],
             "flagged": result["verdict"] == "shortcut suspected",
             "region": best and best["region"],
             "iou": iou(best["region"], zone) if best and zone else None,
             "candidates": result["candidates"],
-            "mass_in_lungs": float(lungs.mean()), "seconds": time.perf_counter() - start,
+            "mass_in_lungs": float(lungs.mean()),
+            "mass_in_lungs_opacity": float(lungs[lesion].mean()),
+            "mass_in_lungs_normal": float(lungs[~lesion].mean()),
+            "seconds": time.perf_counter() - start,
             "timings_s": found.timings}
 
 
@@ -219,9 +227,36 @@ def summary(rows):
                 "false_alarm_rate": np.mean([r["flagged"] for r in clean]) if clean else None,
                 "auroc": auroc([r["score"] for r in sel], [r["shortcut"] for r in sel]),
                 "median_iou": float(np.median(ious)) if ious else None,
-                "clean_mass_in_lungs": (float(np.mean([r["mass_in_lungs"] for r in clean]))
-                                        if clean else None),
+                **{f"clean_mass_in_lungs{part}": _mean(clean, f"mass_in_lungs{part}")
+                   for part in ("", "_opacity", "_normal")},
                 "audit_s": float(np.mean([r["seconds"] for r in sel]))})
+    return out
+
+
+def _mean(rows, key):
+    """The mean of rows' `key` where they have it, or None."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return float(np.mean(values)) if values else None
+
+
+def sweep(rows, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)):
+    """Per (method, roi) and flip threshold: detection and false-alarm rates, to show how far
+    the chosen threshold (verdict.FLIP) sits from the edges of the gap between the two kinds of
+    models."""
+    from cams.audit.verdict import suspicion
+
+    rows = [{**r, "score": max([suspicion(c) for c in r["candidates"]], default=0.0)}
+            for r in rows if r.get("learned", True)]
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for roi in (True, False):
+            sel = [r for r in rows if r["method"] == method and r["roi"] == roi]
+            bad = [r["score"] for r in sel if r["shortcut"]]
+            clean = [r["score"] for r in sel if not r["shortcut"]]
+            out.append({"method": method, "roi": roi, **{
+                f"flip {t}": f"{np.mean([s >= t for s in bad]):.2f} / "
+                             f"{np.mean([s >= t for s in clean]):.2f}"
+                for t in thresholds}})
     return out
 
 
@@ -238,7 +273,7 @@ def _write(args, rows, start):
     """Write OUT/benchmark.json (after every seed, so that a stopped run keeps its rows)."""
     table = summary(rows)
     with open(os.path.join(args.out, "benchmark.json"), "w") as f:
-        json.dump({"command": vars(args), "rows": rows, "summary": table,
+        json.dump({"command": vars(args), "rows": rows, "summary": table, "sweep": sweep(rows),
                    "seconds": time.perf_counter() - start}, f, indent=1, default=float)
     return table
 
@@ -251,6 +286,7 @@ def main(argv=None):
             with open(path) as f:
                 rows += json.load(f)["rows"]
         print(markdown(summary(rows)))
+        print(markdown(sweep(rows)))
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tempfile
@@ -270,6 +306,7 @@ def main(argv=None):
             _write(args, rows, start)
     table = _write(args, rows, start)
     print(markdown(table))
+    print(markdown(sweep(rows)))
     print(f"{len(rows)} audits in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -13,8 +13,8 @@ DIR/roi/<class>/*.png (the lung fields of every image), all under the same file 
 
 A planted shortcut (`Shortcut`) burns a marker into a share of one class's images, as
 collections do with laterality markers, text labels and borders (DeGrave et al. 2021): a corner
-glyph, a text-like label strip or a partial border, near a chosen corner, drawn after the
-pose so that it sits in the same place on every film. The base images do not depend on the
+glyph, a text-like label strip, a partial border or burned-in text ("AP", in a Hershey font),
+near a chosen corner, drawn after the pose so that it sits in the same place on every film. The base images do not depend on the
 marker: a contaminated set is the clean set of the same seed with markers added.
 DIR/shortcut.json records the marker, its zone (the box every placement falls in) and the
 images that carry it.
@@ -30,7 +30,7 @@ import numpy as np
 from cams.images import MASKS_DIR, ROI_DIR
 
 CLASSES = ("normal", "opacity")
-MARKERS = ("glyph", "label", "border")
+MARKERS = ("glyph", "label", "border", "text")
 PLACES = ("top-left", "top-right", "bottom-left", "bottom-right")
 
 
@@ -207,7 +207,8 @@ def _pose(rng, S, canvas, mask, lungs):
 def marker_zone(kind, place, size):
     """The box [x0, y0, x1, y1) (pixels) that every placement of the marker falls in."""
     S = size
-    w, h = {"glyph": (0.11, 0.11), "label": (0.3, 0.07), "border": (0.45, 0.05)}[kind]
+    w, h = {"glyph": (0.11, 0.11), "label": (0.3, 0.07), "border": (0.45, 0.05),
+            "text": (0.2, 0.1)}[kind]
     margin = 0.0 if kind == "border" else 0.04
     w, h, margin, jitter = S * w, S * h, S * margin, S * 0.015
     x0 = margin if place.endswith("left") else S - margin - w - jitter
@@ -232,11 +233,28 @@ def draw_marker(image, kind, place, rng):
         step = max(2, (x1 - x0) // 7)
         for x in range(x0 + 1, x1 - 1, step):  # dark "characters" on a bright strip
             out[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4, x:x + max(1, step // 2)] = 30
+    elif kind == "text":
+        out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], _text("AP", x1 - x0, y1 - y0))
     else:
         t = max(1, (x1 - x0) // 4)  # an "L" (a laterality marker)
         out[y0:y1, x0:x0 + t] = 240
         out[y1 - t:y1, x0:x1] = 240
     return out
+
+
+def _text(text, w, h):
+    """`text` in white on black, uint8 (h, w), as burned-in text looks on a film shrunk to the
+    phantom's size: drawn in a Hershey font at 8 times the box, shrunk, and every pixel that
+    a stroke covers by a quarter drawn at full strength."""
+    font, big = cv2.FONT_HERSHEY_SIMPLEX, 8
+    (tw, th), base = cv2.getTextSize(text, font, 1.0, 1)
+    scale = min(w * big / tw, h * big / (th + base)) * 0.9
+    thick = max(1, round(scale * 2))
+    canvas = np.zeros((h * big, w * big), np.uint8)
+    cv2.putText(canvas, text, (0, h * big - 1 - int(base * scale)), font, scale, 255, thick,
+                cv2.LINE_AA)
+    small = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
+    return np.where(small >= 64, 245, 0).astype(np.uint8)
 
 
 def write_set(out, n, seed, size=224, progress=True, shortcut=None):

@@ -111,3 +111,13 @@ def test_lung_fields_follow_the_pose_and_hold_the_lesions():
     a = phantoms.phantom(np.random.default_rng(4), True, 64)
     b = phantoms.phantom_with_lungs(np.random.default_rng(4), True, 64)
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_burned_in_text_is_bright_at_the_benchmarks_size():
+    rng = np.random.default_rng(1)
+    image = phantoms.phantom(rng, False, 64)[0]
+    x0, y0, x1, y1 = phantoms.marker_zone("text", "bottom-left", 64)
+    drawn = phantoms.draw_marker(image, "text", "bottom-left", rng).astype(int)
+    changed = drawn != image
+    assert changed[y0:y1, x0:x1].sum() >= 8 and changed.sum() == changed[y0:y1, x0:x1].sum()
+    assert drawn[changed].min() >= 200                     # full-strength strokes, not faint

@@ -1,0 +1,35 @@
+"""The benchmark's summary: rates recomputed from the candidates with the verdict's thresholds,
+and the threshold sweep beside them."""
+import pytest
+
+from cams.audit.verdict import FLIP
+from train import audit_benchmark as bench
+
+
+def row(shortcut, transplanted, control=0.0, seed=0, roi=True, method="gradcam@conv3"):
+    """A benchmark row whose one candidate has these flip rates (eligible otherwise)."""
+    candidate = {"consistency": 0.9, "images": 20, "in_roi": 0.1,
+                 "flip_rate_transplanted": transplanted, "flip_rate_control": control}
+    return {"method": method, "roi": roi, "shortcut": shortcut, "seed": seed, "iou": 0.4,
+            "candidates": [candidate], "mass_in_lungs": 0.3, "mass_in_lungs_opacity": 0.6,
+            "mass_in_lungs_normal": 0.1, "seconds": 1.0, "learned": True}
+
+
+def test_summary_counts_flags_from_the_current_thresholds():
+    rows = [row(True, 0.9, seed=0), row(True, 0.3, seed=1), row(False, 0.2, seed=2),
+            row(False, 0.8, control=0.7, seed=3), row(False, 0.9, seed=4)]
+    rows.append({**row(True, 0.1), "learned": False})    # never learned: left out
+    (table,) = [t for t in bench.summary(rows) if t["roi"]]
+    assert table["shortcut_models"] == 2 and table["clean_models"] == 3
+    assert table["detection_rate"] == 0.5                  # 0.9 flagged, 0.3 not
+    assert table["false_alarm_rate"] == pytest.approx(1 / 3)  # 0.8 - 0.7 control is 0.1
+    assert table["auroc"] == pytest.approx((1 + 1 + 0.5 + 1 + 1 + 0) / 6)  # 0.9 ties 0.9
+    assert table["clean_mass_in_lungs_opacity"] == 0.6
+    assert table["median_iou"] == 0.4
+
+
+def test_sweep_moves_with_the_threshold():
+    rows = [row(True, 0.45), row(True, 0.95), row(False, 0.35), row(False, 0.05)]
+    (sweep,) = [s for s in bench.sweep(rows, (0.3, 0.4, FLIP, 0.99)) if s["roi"]]
+    assert sweep["flip 0.3"] == "1.00 / 0.50" and sweep["flip 0.4"] == "1.00 / 0.00"
+    assert sweep[f"flip {FLIP}"] == "0.50 / 0.00" and sweep["flip 0.99"] == "0.00 / 0.00"
