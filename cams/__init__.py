@@ -1,6 +1,8 @@
-"""Class-activation maps for Keras: one API, three interchangeable backends that agree
-numerically, ten methods (cams.METHODS) and metrics that say whether a map can be trusted
-(cams.metrics).
+"""Class-activation maps for Keras: one API over interchangeable backends that agree
+numerically (under TensorFlow: eager tf.GradientTape, the TF1 graph recipe and tf-keras-vis;
+under Keras on JAX and on PyTorch, their own; cams.BACKENDS lists the running one's), ten
+methods (cams.METHODS), metrics that say whether a map can be trusted (cams.metrics), whole
+datasets (cams.dataset) and the shortcut audit (cams.audit).
 
     import cams
     res = cams.explain(model, images)            # images: (N, H, W, C), preprocessed
