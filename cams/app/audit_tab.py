@@ -2,6 +2,7 @@
 audit's verdict, mean maps, clusters and intervention examples out; the shipped examples'
 audit is shown when the page opens. Layout only: the work is cams.app.audits."""
 import gradio as gr
+import numpy as np
 
 from cams.app.audits import MAX_IMAGES
 from cams.app.page import CLEAR, cleared
@@ -13,6 +14,9 @@ INFO = (f"A zip of at most {MAX_IMAGES} images, in class folders (normal/*.png, 
         "fields) with the same folders and file names. The audit looks for a place where many "
         "images' evidence sits (a marker, a label, a border), removes it and pastes it onto "
         "other classes' images, and says whether predictions follow it. See docs/audit.md.")
+
+
+CLUSTER_COLUMNS = figures.EXAMPLES + 1   # a cluster's mean map, then its examples
 
 
 def summary(found):
@@ -36,10 +40,26 @@ def _pct(rate):
     return "—" if rate is None else f"{rate:.0%}"
 
 
+def as_grid(strips, columns):
+    """A gallery's items, one strip per row of `columns` tiles: each montage (tiles of
+    figures.THUMB with 4-pixel gaps) cut back into its tiles, the strip's caption on its first
+    tile, short rows padded with blank tiles. A gallery shows square tiles whole; a wide strip
+    it crops."""
+    blank = np.full((figures.THUMB, figures.THUMB, 3), 255, np.uint8)
+    items = []
+    for strip, caption in strips:
+        tiles = [strip[:, x:x + figures.THUMB]
+                 for x in range(0, strip.shape[1], figures.THUMB + 4)]
+        items += [(t, caption if k == 0 else None) for k, t in enumerate(tiles[:columns])]
+        items += [(blank, None)] * (columns - min(len(tiles), columns))
+    return items
+
+
 def shown(found, report):
     """The tab's outputs for an Audit and its report's path."""
-    return (summary(found), figures.mean_maps(found), figures.cluster_montages(found),
-            figures.intervention_examples(found), report)
+    return (summary(found), figures.mean_maps(found),
+            as_grid(figures.cluster_montages(found), CLUSTER_COLUMNS),
+            as_grid(figures.intervention_examples(found), 4), report)
 
 
 def audit_tab(audits):
@@ -61,11 +81,14 @@ def audit_tab(audits):
         button = gr.Button("Audit", variant="primary", elem_id="audit-button")
         verdict = gr.Markdown("The shipped examples' audit appears here.",
                               elem_id="audit-verdict")
-        means = gr.Gallery(label="Mean maps per class", columns=4, height=200,
-                           elem_id="audit-means")
-        groups = gr.Gallery(label="Clusters: mean map, then examples", columns=1, height=300)
-        proof = gr.Gallery(label="Interventions: removed before | after, pasted before | after",
-                           columns=1, height=300, elem_id="audit-interventions")
+        means = gr.Gallery(label="Mean maps per class", columns=4, height="auto",
+                           object_fit="contain", elem_id="audit-means")
+        groups = gr.Gallery(label="Clusters: one per row, its mean map then examples",
+                            columns=CLUSTER_COLUMNS, height="auto", object_fit="contain",
+                            elem_id="audit-clusters")
+        proof = gr.Gallery(label="Interventions: one region per row; removed before | after, "
+                           "pasted before | after", columns=4, height="auto",
+                           object_fit="contain", elem_id="audit-interventions")
         report = gr.File(label="report.html", interactive=False)
     outputs = [verdict, means, groups, proof, report]
     button.click(cleared(outputs), None, outputs, **CLEAR).then(

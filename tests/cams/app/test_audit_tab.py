@@ -62,3 +62,17 @@ def test_the_examples_audit_and_an_upload(app):
                                                    example_files()["normal/2024_00000.png"]}))
     with pytest.raises(BadInput, match="upload a zip"):
         runner.run(None)
+
+
+def test_montages_are_shown_as_rows_of_whole_tiles():
+    import numpy as np
+
+    from cams.audit import figures
+
+    tiles = [np.full((figures.THUMB, figures.THUMB, 3), v, np.uint8) for v in (10, 20, 30)]
+    strips = [(figures.montage(tiles), "three"), (figures.montage(tiles[:1]), "one")]
+    items = audit_tab.as_grid(strips, 4)
+    assert len(items) == 8                                       # two rows of four
+    assert [c for _, c in items] == ["three", None, None, None, "one", None, None, None]
+    for (tile, _), value in zip(items, (10, 20, 30, 255, 10, 255, 255, 255)):
+        assert tile.shape == (figures.THUMB, figures.THUMB, 3) and (tile == value).all()
