@@ -20,7 +20,8 @@ def parse(argv=None):
     p.add_argument("--out", required=True, help="folder for audit.json and report.html")
     p.add_argument("--roi", help="masks of where the evidence should be, mirroring the data: "
                    "ROI_DIR/<class>/<image's file name>, non-zero inside")
-    p.add_argument("--method", default="gradcam", help="a name in cams.METHODS")
+    p.add_argument("--method", help="a name in cams.METHODS (default: hirescam with --roi, "
+                   "gradcam without; see docs/audit.md)")
     p.add_argument("--layer", help="the layer to explain (default: the card's, else the last "
                    "spatial one)")
     p.add_argument("--max-images", type=int, help="refuse a dataset larger than this")

@@ -67,6 +67,8 @@ def test_a_clean_model_is_not_flagged(trained, tmp_path):
     for roi in (os.path.join(data, "roi"), None):
         found = cams.audit(trained["clean"], data, str(tmp_path), roi)
         assert found.result["verdict"] == "no shortcut found", found.result["candidates"]
+        # the benchmark's choice: HiRes-CAM with masks, Grad-CAM without
+        assert found.result["method"] == ("hirescam" if roi else "gradcam")
         assert found.maps.max() > 0 and found.maps.std() > 0        # real maps, not zeros
     assert main(["--model", trained["clean"], "--data", data, "--out", str(tmp_path),
                  "--fail-on-shortcut"]) == 0
