@@ -12,7 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csc_matrix, diags
 from scipy.sparse.linalg import splu
 
 from cams.metrics.confidence import class_probability_of_blocks
@@ -39,11 +39,17 @@ def linear_fill(image, removed):
         return image.copy()
     if removed.all():
         raise ValueError("ROAD cannot impute an image with every pixel removed")
-    H, W = removed.shape
-    grid = _grid_order(H, W)
-    ys, xs = np.divmod(grid[removed.ravel()[grid]], W)     # the unknowns in dissection order
+    H, W, C = image.shape
+    order, equations = _grid(H, W)
+    unknown = removed.ravel()[order]                     # each pixel, in dissection order
+    at = np.flatnonzero(unknown)
+    rows = equations[at]                                 # the unknowns' equations
+    # symmetric: the CSR arrays of the unknowns' block are its CSC arrays
+    system = csc_matrix(rows[:, at].tocsr(), copy=False)
+    known = image.reshape(-1, C)[order] * ~unknown[:, None]
+    rhs = -(rows @ known)                                # the known neighbours' weighted values
     filled = image.copy()
-    filled[ys, xs] = _solve(*_system(image, ys, xs))
+    filled.reshape(-1, C)[order[at]] = _solve(system, rhs)
     return filled
 
 
@@ -60,52 +66,42 @@ def _noisy(filled, image, removed, noise, rng):
     return filled
 
 
-def _system(image, ys, xs):
-    """The imputation's equations for the unknown pixels (ys, xs), in that order: the sparse
-    matrix (sum of in-image neighbour weights on the diagonal, -weight to each unknown
-    neighbour) and the right-hand sides (the known neighbours' weighted values), (M, C)."""
-    H, W, C = image.shape
-    index = -np.ones((H, W), int)
-    index[ys, xs] = np.arange(len(ys))
-    rows, cols, vals = [], [], []
-    rhs = np.zeros((len(ys), C))
-    total = np.zeros(len(ys))
-    for (dy, dx), weight in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < H) & (nx >= 0) & (nx < W)
-        me, ny, nx = np.nonzero(inside)[0], ny[inside], nx[inside]
-        total[me] += weight                    # one neighbour per offset: `me` has no repeats
-        unknown = index[ny, nx] >= 0
-        rows.append(me[unknown])
-        cols.append(index[ny, nx][unknown])
-        vals.append(np.full(unknown.sum(), -weight))
-        rhs[me[~unknown]] += weight * image[ny[~unknown], nx[~unknown]]
-    rows.append(np.arange(len(ys)))
-    cols.append(np.arange(len(ys)))
-    vals.append(total)
-    system = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(len(ys), len(ys))).tocsc()
-    return system, rhs
-
-
 def _solve(system, rhs):
-    """system^-1 rhs, the system's unknowns already in nested-dissection order. The system is
-    symmetric and diagonally dominant (every hole borders a known pixel), so its LU needs no
-    pivoting and keeps that order."""
+    """system^-1 rhs (M, C), the system's unknowns already in nested-dissection order. The
+    system is symmetric and diagonally dominant (every hole borders a known pixel), so its LU
+    needs no pivoting and keeps that order. Equal channels (a grey image) are solved once."""
     lu = splu(system, permc_spec="NATURAL", diag_pivot_thresh=0.0,
               options={"SymmetricMode": True})
+    if (rhs == rhs[:, :1]).all():
+        return np.repeat(lu.solve(rhs[:, :1]), rhs.shape[1], axis=1)
     return lu.solve(rhs)
 
 
 @functools.lru_cache(maxsize=8)
-def _grid_order(H, W):
-    """dissection_order of every pixel of an H x W grid, as flat indices (H W,). Its restriction
-    to any set of pixels is a nested-dissection order of that set (a cut row or column of the
-    grid still separates the set's pixels on either side), at the cost of one look-up."""
+def _grid(H, W):
+    """The imputation's equations over every pixel of an H x W grid, computed once per size:
+    (order (H W,), the grid's pixels (flat indices) in dissection order; equations, CSR
+    (H W, H W) in that order: the sum of in-image neighbour weights on the diagonal, -weight to
+    each neighbour). The rows and columns of any set of pixels are that set's equations with
+    every other pixel known, and its dissection order is the grid's restricted to it (a cut
+    row or column of the grid still separates the set's pixels on either side)."""
     ys, xs = np.divmod(np.arange(H * W), W)
     order = dissection_order(ys, xs)
+    place = np.empty(H * W, np.intp)
+    place[order] = np.arange(H * W)
+    rows, cols, weights = [], [], []
+    for (dy, dx), weight in _NEIGHBOURS:
+        inside = (ys + dy >= 0) & (ys + dy < H) & (xs + dx >= 0) & (xs + dx < W)
+        me = np.flatnonzero(inside)
+        rows.append(place[me])
+        cols.append(place[me + dy * W + dx])
+        weights.append(np.full(len(me), weight))
+    neighbours = coo_matrix((np.concatenate(weights), (np.concatenate(rows),
+                                                       np.concatenate(cols))),
+                            shape=(H * W, H * W)).tocsr()
+    total = np.asarray(neighbours.sum(axis=1)).ravel()
     order.flags.writeable = False
-    return order
+    return order, (diags(total) - neighbours).tocsr()
 
 
 def dissection_order(ys, xs, leaf=64):
