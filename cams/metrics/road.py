@@ -44,8 +44,8 @@ def linear_fill(image, removed):
     unknown = removed.ravel()[order]                     # each pixel, in dissection order
     at = np.flatnonzero(unknown)
     rows = equations[at]                                 # the unknowns' equations
-    # symmetric: the CSR arrays of the unknowns' block are its CSC arrays
-    system = csc_matrix(rows[:, at].tocsr(), copy=False)
+    block = rows[:, at]                  # symmetric: its CSR arrays are its CSC arrays
+    system = csc_matrix((block.data, block.indices, block.indptr), shape=block.shape)
     known = image.reshape(-1, C)[order] * ~unknown[:, None]
     rhs = -(rows @ known)                                # the known neighbours' weighted values
     filled = image.copy()
