@@ -60,10 +60,13 @@ def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
 
 def score_method(model, x, classes, masks, has_mask, method, layer, backend="eager",
                  options=None, steps=32, percentages=(20, 50, 80), n_random=8, batch_size=16,
-                 randomized=None):
+                 randomized=None, reference=None):
     """{column: value} for one method on preprocessed images x with their classes.
     randomized: the model's randomized copy above `layer` (metrics.randomized_copy), shared by
-    every method of a report; None makes one for this method."""
+    every method of a report; None makes one for this method. reference: the probabilities no
+    map changes (metrics.reference_probabilities(model, x, classes)), shared likewise; None
+    computes them for this method. The randomization check reuses the maps of the first
+    n_random images."""
     from cams import metrics
 
     options = options or {}
@@ -73,18 +76,20 @@ def score_method(model, x, classes, masks, has_mask, method, layer, backend="eag
         pairs = [(h, m) for h, m, k in zip(heat, masks, has_mask) if k]
         row["pointing_game"] = float(np.mean([metrics.pointing_game(h, m) for h, m in pairs]))
         row["energy_in_mask"] = float(np.mean([metrics.energy_in_mask(h, m) for h, m in pairs]))
-    curves = metrics.deletion_insertion(model, x, heat, classes, steps=steps)
+    if reference is None:
+        reference = metrics.reference_probabilities(model, x, classes)
+    curves = metrics.deletion_insertion(model, x, heat, classes, steps=steps, reference=reference)
     row["deletion_auc"] = float(curves["deletion"].mean())
     row["insertion_auc"] = float(curves["insertion"].mean())
     row["road_gap"] = float(metrics.road(model, x, heat, classes, percentages)["gap"].mean())
-    change = metrics.confidence_change(model, x, heat, classes)
+    change = metrics.confidence_change(model, x, heat, classes, reference=reference)
     row["average_drop_pct"] = 100 * float(change["drop"].mean())
     row["increase_pct"] = 100 * float(change["increase"].mean())
     k = min(n_random, len(x))
     rho = metrics.randomization_check(
         model, x[:k], lambda m, xs: heatmaps_of(m, xs, classes[:k], method, layer, backend,
                                                  options, batch_size)[0], layer,
-        copy=randomized)
+        copy=randomized, original=heat[:k])
     row["randomization_rho"] = float(rho.mean())
     return row
 
@@ -151,6 +156,9 @@ def load(args):
 def main(argv=None):
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's pooling CPU allocator, read when TensorFlow loads: without it every forward
+    # pass maps its activations afresh, and the page faults cost a third of the report's CPU.
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     try:
         model, card, rgb, labels, masks, has_mask, layer = load(args)
     except (FileNotFoundError, ValueError) as err:
@@ -158,7 +166,14 @@ def main(argv=None):
         return 2
     from keras.utils import Progbar
 
+    from cams import metrics
+
     x = card.preprocess(rgb.astype(np.float32))
+    try:
+        reference = metrics.reference_probabilities(model, x, labels)
+    except ValueError as err:   # a model the metrics cannot perturb
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     randomized = shared_copy(model, layer)
     bar, table = Progbar(len(args.methods), unit_name="method"), {}
     for i, method in enumerate(args.methods):
@@ -168,7 +183,7 @@ def main(argv=None):
             table[method] = score_method(model, x, labels, masks, has_mask, method, layer,
                                          args.backend, options, args.steps,
                                          tuple(args.road_percentages), batch_size=args.batch_size,
-                                         randomized=randomized)
+                                         randomized=randomized, reference=reference)
         except ValueError as err:  # a method this backend cannot compute
             table[method] = {"error": str(err)}
         bar.update(i + 1)

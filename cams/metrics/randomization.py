@@ -44,21 +44,27 @@ def rank_correlation(a, b):
     return float(spearmanr(a, b).statistic)
 
 
-def randomization_check(model, x, explain, layer, seed=0, copy=None):
+def randomization_check(model, x, explain, layer, seed=0, copy=None, original=None):
     """Per image, Spearman's rho between the map of `model` and of its randomized copy (every
     weighted layer after `layer` re-drawn). explain(model, x) -> heatmaps (N, ...). A rho near 1
     means the map ignores what the model learned there: the method fails the check.
 
     copy: the randomized copy, when several checks share one (randomized_copy(model, layer,
     seed)[0]: the copy depends on the layer and the seed only, and what explain compiles for it
-    is then compiled once); None makes one for this check and forgets it after."""
+    is then compiled once); None makes one for this check and forgets it after.
+    original: the maps of `model` on x when the caller already has them (what explain(model, x)
+    returns); None explains them here."""
     own = copy is None
+    if original is not None and len(original) != len(x):
+        raise ValueError(f"original holds {len(original)} maps for {len(x)} images")
     if own:
         copy, redrawn = randomized_copy(model, layer, seed)
         if not redrawn:
             raise ValueError(f"no weighted layer follows {layer!r}: nothing to randomize")
     try:
-        original, randomized = explain(model, x), explain(copy, x)
+        if original is None:
+            original = explain(model, x)
+        randomized = explain(copy, x)
     finally:
         if own:
             cache.forget(copy)

@@ -6,11 +6,13 @@ MoRF removes the most relevant pixels first (a faithful map makes the probabilit
 LeRF the least relevant first (it should barely move). The gap LeRF - MoRF, averaged over the
 percentages, is high for a faithful map.
 """
+import collections
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csc_matrix, diags
 from scipy.sparse.linalg import splu
 
 from cams.metrics.confidence import class_probability_of_blocks
@@ -37,10 +39,17 @@ def linear_fill(image, removed):
         return image.copy()
     if removed.all():
         raise ValueError("ROAD cannot impute an image with every pixel removed")
-    ys, xs = np.nonzero(removed)
-    order = dissection_order(ys, xs)
+    H, W, C = image.shape
+    order, equations = _grid(H, W)
+    unknown = removed.ravel()[order]                     # each pixel, in dissection order
+    at = np.flatnonzero(unknown)
+    rows = equations[at]                                 # the unknowns' equations
+    block = rows[:, at]                  # symmetric: its CSR arrays are its CSC arrays
+    system = csc_matrix((block.data, block.indices, block.indptr), shape=block.shape)
+    known = image.reshape(-1, C)[order] * ~unknown[:, None]
+    rhs = -(rows @ known)                                # the known neighbours' weighted values
     filled = image.copy()
-    filled[ys[order], xs[order]] = _solve(*_system(image, ys[order], xs[order]))
+    filled.reshape(-1, C)[order[at]] = _solve(system, rhs)
     return filled
 
 
@@ -57,41 +66,42 @@ def _noisy(filled, image, removed, noise, rng):
     return filled
 
 
-def _system(image, ys, xs):
-    """The imputation's equations for the unknown pixels (ys, xs), in that order: the sparse
-    matrix (sum of in-image neighbour weights on the diagonal, -weight to each unknown
-    neighbour) and the right-hand sides (the known neighbours' weighted values), (M, C)."""
-    H, W, C = image.shape
-    index = -np.ones((H, W), int)
-    index[ys, xs] = np.arange(len(ys))
-    rows, cols, vals = [], [], []
-    rhs = np.zeros((len(ys), C))
-    total = np.zeros(len(ys))
-    for (dy, dx), weight in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < H) & (nx >= 0) & (nx < W)
-        me, ny, nx = np.nonzero(inside)[0], ny[inside], nx[inside]
-        total[me] += weight
-        unknown = index[ny, nx] >= 0
-        rows.append(me[unknown])
-        cols.append(index[ny, nx][unknown])
-        vals.append(np.full(unknown.sum(), -weight))
-        np.add.at(rhs, me[~unknown], weight * image[ny[~unknown], nx[~unknown]])
-    rows.append(np.arange(len(ys)))
-    cols.append(np.arange(len(ys)))
-    vals.append(total)
-    system = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(len(ys), len(ys))).tocsc()
-    return system, rhs
-
-
 def _solve(system, rhs):
-    """system^-1 rhs, the system's unknowns already in nested-dissection order. The system is
-    symmetric and diagonally dominant (every hole borders a known pixel), so its LU needs no
-    pivoting and keeps that order."""
+    """system^-1 rhs (M, C), the system's unknowns already in nested-dissection order. The
+    system is symmetric and diagonally dominant (every hole borders a known pixel), so its LU
+    needs no pivoting and keeps that order. Equal channels (a grey image) are solved once."""
     lu = splu(system, permc_spec="NATURAL", diag_pivot_thresh=0.0,
               options={"SymmetricMode": True})
+    if (rhs == rhs[:, :1]).all():
+        return np.repeat(lu.solve(rhs[:, :1]), rhs.shape[1], axis=1)
     return lu.solve(rhs)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(H, W):
+    """The imputation's equations over every pixel of an H x W grid, computed once per size:
+    (order (H W,), the grid's pixels (flat indices) in dissection order; equations, CSR
+    (H W, H W) in that order: the sum of in-image neighbour weights on the diagonal, -weight to
+    each neighbour). The rows and columns of any set of pixels are that set's equations with
+    every other pixel known, and its dissection order is the grid's restricted to it (a cut
+    row or column of the grid still separates the set's pixels on either side)."""
+    ys, xs = np.divmod(np.arange(H * W), W)
+    order = dissection_order(ys, xs, leaf=1)    # cut down to single pixels: the LU's fastest
+    place = np.empty(H * W, np.intp)
+    place[order] = np.arange(H * W)
+    rows, cols, weights = [], [], []
+    for (dy, dx), weight in _NEIGHBOURS:
+        inside = (ys + dy >= 0) & (ys + dy < H) & (xs + dx >= 0) & (xs + dx < W)
+        me = np.flatnonzero(inside)
+        rows.append(place[me])
+        cols.append(place[me + dy * W + dx])
+        weights.append(np.full(len(me), weight))
+    neighbours = coo_matrix((np.concatenate(weights), (np.concatenate(rows),
+                                                       np.concatenate(cols))),
+                            shape=(H * W, H * W)).tocsr()
+    total = np.asarray(neighbours.sum(axis=1)).ravel()
+    order.flags.writeable = False
+    return order, (diags(total) - neighbours).tocsr()
 
 
 def dissection_order(ys, xs, leaf=64):
@@ -114,32 +124,47 @@ def dissection_order(ys, xs, leaf=64):
 
 
 def road(model, x, heatmaps, classes, percentages=(10, 30, 50, 70, 90), noise=0.01, seed=0,
-         batch_size=64, workers=None):
+         batch_size=32, workers=None):
     """MoRF and LeRF probability curves (N, len(percentages)) and their mean gap (N,).
-    The linear systems are solved by `workers` threads (default: one per CPU core); the noise
-    is drawn in order, image by image. Every image's imputed copies go through the model
-    batch_size at a time, across images."""
+    The linear systems are solved by `workers` threads (default: one per CPU core), a few images
+    ahead of the model, which scores every imputed copy batch_size at a time, across images;
+    the noise is drawn in order, image by image."""
     x = np.asarray(x, np.float32)
     n, H, W, _ = x.shape
     rng = np.random.default_rng(seed)
     classes = np.broadcast_to(np.asarray(classes), (n,))
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        blocks = ((_imputed(x[i], ranking(heatmaps[i], (H, W)), percentages, noise, rng, pool),
-                   classes[i]) for i in range(n))
+    removals = ((i, removed) for i in range(n)
+                for removed in _removals(ranking(heatmaps[i], (H, W)), (H, W), percentages))
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(workers) as pool:   # SuperLU releases the GIL
+        fills = _ahead(pool, lambda job: linear_fill(x[job[0]], job[1]), removals, 3 * workers)
+        blocks = ((_noisy(filled, x[i], removed, noise, rng)[None], classes[i])
+                  for (i, removed), filled in fills)
         probs = class_probability_of_blocks(model, blocks, batch_size).reshape(n, 2, -1)
     curves = {"morf": probs[:, 0].astype(np.float64), "lerf": probs[:, 1].astype(np.float64)}
     return {**curves, "gap": (curves["lerf"] - curves["morf"]).mean(axis=1)}
 
 
-def _imputed(image, order, percentages, noise, rng, pool):
-    """The MoRF copies of one image (the first pct % of `order` removed and imputed, for each
-    percentage), then the LeRF copies (the last pct %): (2 len(percentages), H, W, C)."""
-    H, W, _ = image.shape
-    removed = []
+def _removals(order, shape, percentages):
+    """The removed pixels (H, W bool) of one image's MoRF copies (the first pct % of `order`,
+    for each percentage), then of its LeRF copies (the last pct %)."""
+    H, W = shape
     for ranked in (order, order[::-1]):
         for pct in percentages:
-            r = np.zeros(H * W, bool)
-            r[ranked[:int(round(H * W * pct / 100))]] = True
-            removed.append(r.reshape(H, W))
-    fills = pool.map(lambda r: linear_fill(image, r), removed)   # SuperLU releases the GIL
-    return np.stack([_noisy(f, image, r, noise, rng) for f, r in zip(fills, removed)])
+            removed = np.zeros(H * W, bool)
+            removed[ranked[:int(round(H * W * pct / 100))]] = True
+            yield removed.reshape(H, W)
+
+
+def _ahead(pool, fn, jobs, depth):
+    """(job, fn(job)) for each of `jobs`, in order, computed by `pool` at most `depth` jobs ahead
+    of the one the caller is reading."""
+    waiting = collections.deque()
+    for job in jobs:
+        waiting.append((job, pool.submit(fn, job)))
+        if len(waiting) > depth:
+            job, result = waiting.popleft()
+            yield job, result.result()
+    while waiting:
+        job, result = waiting.popleft()
+        yield job, result.result()

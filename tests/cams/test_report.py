@@ -7,7 +7,7 @@ import pytest
 
 import cams
 from cams import metrics, report
-from cams.metrics import randomization
+from cams.metrics import perturbation, randomization
 from train import phantoms
 
 MODEL = "models/xray_phantoms.keras"
@@ -31,6 +31,17 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     counted = lambda *args, **kwargs: copies.append(1) or made(*args, **kwargs)  # noqa: E731
     monkeypatch.setattr(metrics, "randomized_copy", counted)
     monkeypatch.setattr(randomization, "randomized_copy", counted)
+    references, check, originals = [], metrics.randomization_check, []
+
+    def reference(*args, **kwargs):
+        references.append(1)
+        return perturbation.reference_probabilities(*args, **kwargs)
+
+    def checked(model, x, explain, layer, **kwargs):   # the maps given, and explained afresh
+        originals.append((kwargs["original"], explain(model, x)))
+        return check(model, x, explain, layer, **kwargs)
+    monkeypatch.setattr(metrics, "reference_probabilities", reference)
+    monkeypatch.setattr(metrics, "randomization_check", checked)
     out = tmp_path / "r"
     assert report.main(["--model", MODEL, "--data", folder, "--out", str(out)] + FAST) == 0
     result = json.loads((tmp_path / "r.json").read_text())
@@ -45,6 +56,11 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     # Eigen-CAM reads only the activations: re-drawing the layers above cannot change it.
     assert result["methods"]["eigencam"]["randomization_rho"] > 0.99
     assert len(copies) == 1                        # one randomized copy for the ten methods
+    assert len(references) == 1                    # one set of map-free probabilities
+    assert len(originals) == len(cams.METHODS)
+    for original, fresh in originals:              # the report's maps, as explained afresh
+        assert original.std() > 0
+        np.testing.assert_allclose(original, fresh, atol=1e-6)
     before = json.loads((DATA / "report_before_batching.json").read_text())["methods"]
     for key, _, _ in report.COLUMNS[1:]:
         got = [result["methods"][m][key] for m in before]

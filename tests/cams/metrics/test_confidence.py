@@ -52,3 +52,22 @@ def test_blocks_share_full_batches_and_keep_their_order(fashion_cnn):
     expected = fashion_cnn.predict(x, verbose=0)[np.arange(11), classes]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert expected.std() > 1e-3                        # the images get different values
+
+
+def test_a_producer_may_reuse_its_array_and_batches_run_while_it_fills(fashion_cnn):
+    """Blocks come from one array the producer overwrites after each yield (as the perturbation
+    metrics do); every image is scored as it was when yielded, across batches that the model
+    runs on its worker thread."""
+    x = models.images((28, 28, 1), 9, seed=45, low=0)
+    classes = np.arange(9) % 10
+    buffer = np.empty((3, 28, 28, 1), np.float32)
+
+    def blocks():
+        for start in range(0, 9, 3):
+            buffer[...] = x[start:start + 3]
+            yield buffer, classes[start:start + 3]
+            buffer[...] = 0                              # the producer moves on
+    got = metrics.class_probability_of_blocks(fashion_cnn, blocks(), batch_size=4)
+    expected = fashion_cnn.predict(x, verbose=0)[np.arange(9), classes]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert expected.std() > 1e-3

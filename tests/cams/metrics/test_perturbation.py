@@ -100,3 +100,43 @@ def test_average_drop_in_blocks_equals_one_image_at_a_time(setting):
         np.testing.assert_allclose(got["drop"][i], one["drop"][0], atol=1e-6)
         np.testing.assert_allclose(got["explained"][i], one["explained"][0], atol=1e-6)
     assert got["drop"].max() > 0.05 and got["increase"].any()
+
+
+def test_a_shared_reference_gives_what_each_map_computed_alone_gives(setting):
+    """The curves' ends and the average drop's Y, computed once for the images and shared by
+    two maps, give each map's curves as the per-image computation does, and its drop as
+    confidence_change alone does."""
+    model, x, truth = setting
+    rng = np.random.default_rng(8)
+    images = np.clip(x + rng.normal(0, 0.1, (3,) + x.shape[1:]), 0, 1).astype(np.float32)
+    classes = [1, 0, 1]
+    reference = metrics.reference_probabilities(model, images, classes, 0.1, 1.5, batch_size=2)
+    drops = []
+    np.testing.assert_allclose(reference["original"],
+                               metrics.class_probability(model, images, classes), atol=1e-6)
+    for heatmaps in (rng.uniform(size=(3, 4, 4)), np.stack([truth, 1 - truth, truth])):
+        got = metrics.deletion_insertion(model, images, heatmaps, classes, steps=5, baseline=0.1,
+                                         blur_sigma=1.5, batch_size=4, reference=reference)
+        want = per_image_deletion_insertion(model, images, heatmaps, classes, 5, 0.1, 1.5)
+        assert want[:, :, [0, -1]].std() > 0.01 and want.std(axis=2).min() > 0.01
+        np.testing.assert_allclose(got["deletion_curve"], want[:, 0], atol=1e-6)
+        np.testing.assert_allclose(got["insertion_curve"], want[:, 1], atol=1e-6)
+        shared = metrics.confidence_change(model, images, heatmaps, classes, reference=reference)
+        alone = metrics.confidence_change(model, images, heatmaps, classes)
+        np.testing.assert_allclose(shared["drop"], alone["drop"], atol=1e-6)
+        np.testing.assert_array_equal(shared["increase"], alone["increase"])
+        drops.append(alone["drop"])
+    assert np.max(drops) > 0.05
+
+
+def test_a_reference_for_other_settings_or_images_is_refused(setting):
+    model, x, truth = setting
+    reference = metrics.reference_probabilities(model, x, [1], baseline=0.0, blur_sigma=2.0)
+    with pytest.raises(ValueError, match="baseline_value 0.0, the metric was asked for 0.5"):
+        metrics.deletion_insertion(model, x, truth[None], [1], baseline=0.5, blur_sigma=2.0,
+                                   reference=reference)
+    with pytest.raises(ValueError, match="blur_sigma"):
+        metrics.deletion_insertion(model, x, truth[None], [1], reference=reference)
+    with pytest.raises(ValueError, match="of 1 images, the metric was given 2"):
+        metrics.confidence_change(model, np.concatenate([x, x]), np.stack([truth] * 2), [1, 1],
+                                  reference=reference)

@@ -1,5 +1,6 @@
 """The model-parameter randomization check: a map that ignores the model's weights fails it."""
 import numpy as np
+import pytest
 
 import cams
 from cams import cache, metrics
@@ -47,4 +48,25 @@ def test_a_shared_copy_gives_what_a_fresh_copy_gives_and_is_kept(fashion_cnn):
     assert np.all(np.abs(fresh) < 0.99)               # the copy's maps differ from the model's
     # what explain compiled for the shared copy stays for the next check
     assert cache._CACHES.get(copy)
+    cams.forget(copy)
+
+
+def test_maps_the_caller_has_give_what_a_fresh_explain_gives(fashion_cnn):
+    """original= skips explaining the model again: the rhos are those the check computes
+    itself, and explain runs on the randomized copy only."""
+    x = models.images((28, 28, 1), 2, seed=44, low=0)
+    copy, _ = metrics.randomized_copy(fashion_cnn, "final", seed=0)
+    explain, calls = explainer("gradcam"), []
+    counted = lambda model, xs: calls.append(model) or explain(model, xs)  # noqa: E731
+    fresh = metrics.randomization_check(fashion_cnn, x, counted, "final", copy=copy)
+    maps = explain(fashion_cnn, x)
+    calls.clear()
+    given = metrics.randomization_check(fashion_cnn, x, counted, "final", copy=copy,
+                                        original=maps)
+    assert calls == [copy]
+    np.testing.assert_allclose(given, fresh, atol=1e-6)
+    assert np.all(np.abs(fresh) < 0.99) and maps.std() > 0
+    with pytest.raises(ValueError, match="original holds 1 maps for 2 images"):
+        metrics.randomization_check(fashion_cnn, x, explain, "final", copy=copy,
+                                    original=maps[:1])
     cams.forget(copy)
