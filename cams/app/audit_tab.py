@@ -40,16 +40,13 @@ def _pct(rate):
     return "—" if rate is None else f"{rate:.0%}"
 
 
-def as_grid(strips, columns):
-    """A gallery's items, one strip per row of `columns` tiles: each montage (tiles of
-    figures.THUMB with 4-pixel gaps) cut back into its tiles, the strip's caption on its first
-    tile, short rows padded with blank tiles. A gallery shows square tiles whole; a wide strip
-    it crops."""
+def as_grid(rows, columns):
+    """A gallery's items, one row of `columns` tiles per (tiles, caption) of
+    figures.cluster_rows / intervention_rows: the caption on the row's first tile, short rows
+    padded with blank tiles. A gallery shows square tiles whole; a wide montage it crops."""
     blank = np.full((figures.THUMB, figures.THUMB, 3), 255, np.uint8)
     items = []
-    for strip, caption in strips:
-        tiles = [strip[:, x:x + figures.THUMB]
-                 for x in range(0, strip.shape[1], figures.THUMB + 4)]
+    for tiles, caption in rows:
         items += [(t, caption if k == 0 else None) for k, t in enumerate(tiles[:columns])]
         items += [(blank, None)] * (columns - min(len(tiles), columns))
     return items
@@ -58,8 +55,8 @@ def as_grid(strips, columns):
 def shown(found, report):
     """The tab's outputs for an Audit and its report's path."""
     return (summary(found), figures.mean_maps(found),
-            as_grid(figures.cluster_montages(found), CLUSTER_COLUMNS),
-            as_grid(figures.intervention_examples(found), 4), report)
+            as_grid(figures.cluster_rows(found), CLUSTER_COLUMNS),
+            as_grid(figures.intervention_rows(found), 4), report)
 
 
 def audit_tab(audits):

@@ -54,6 +54,17 @@ def mean_maps(found):
 
 def cluster_montages(found):
     """[(montage, caption)]: per predicted class and cluster, its mean map then examples."""
+    return [(montage(tiles), caption) for tiles, caption in cluster_rows(found)]
+
+
+def intervention_examples(found, most=4):
+    """[(montage, caption)] for the `most` most suspicious candidates: an image before and
+    after the removal, then another class's image before and after the transplant."""
+    return [(montage(tiles), caption) for tiles, caption in intervention_rows(found, most)]
+
+
+def cluster_rows(found):
+    """[(tiles, caption)]: per predicted class and cluster, its mean map then examples."""
     out = []
     for c, (idx, labels) in found.clusters.items():
         name = found.class_names[c]
@@ -65,15 +76,15 @@ def cluster_montages(found):
             tiles = [mean_overlay(found, where)] + [
                 thumb(overlays.overlay(found.data.images[i], found.maps[i], alpha=0.5))
                 for i in members[:EXAMPLES]]
-            out.append((montage(tiles), f"predicted {name}, cluster {int(k)}: "
+            out.append((tiles, f"predicted {name}, cluster {int(k)}: "
                         f"{entry['images']} images, {entry['purity']:.0%} labelled "
                         f"{entry['majority_label']} (first: the mean map)"))
     return out
 
 
-def intervention_examples(found, most=4):
-    """[(montage, caption)] for the `most` most suspicious candidates: an image before and
-    after the removal, then another class's image before and after the transplant."""
+def intervention_rows(found, most=4):
+    """[(tiles, caption)] for the `most` most suspicious candidates: an image before and after
+    the removal, then another class's image before and after the transplant."""
     by_region = {(t["class_name"], tuple(t["region"])): t for t in found.tried}
     out = []
     for cand in found.result["candidates"][:most]:
@@ -88,7 +99,7 @@ def intervention_examples(found, most=4):
             tiles += [thumb(found.data.images[j], t["changed"]),
                       thumb(t["after_transplanted"][0], t["changed"])]
         if tiles:
-            out.append((montage(tiles), f"{cand['class']} region {cand['region']} "
+            out.append((tiles, f"{cand['class']} region {cand['region']} "
                         f"(suspicion {cand['suspicion']:.2f}): removed, before | after; "
                         "transplanted, before | after"))
     return out

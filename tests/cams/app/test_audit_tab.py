@@ -64,14 +64,13 @@ def test_the_examples_audit_and_an_upload(app):
         runner.run(None)
 
 
-def test_montages_are_shown_as_rows_of_whole_tiles():
+def test_figure_rows_are_shown_as_rows_of_whole_tiles():
     import numpy as np
 
     from cams.audit import figures
 
     tiles = [np.full((figures.THUMB, figures.THUMB, 3), v, np.uint8) for v in (10, 20, 30)]
-    strips = [(figures.montage(tiles), "three"), (figures.montage(tiles[:1]), "one")]
-    items = audit_tab.as_grid(strips, 4)
+    items = audit_tab.as_grid([(tiles, "three"), (tiles[:1], "one")], 4)
     assert len(items) == 8                                       # two rows of four
     assert [c for _, c in items] == ["three", None, None, None, "one", None, None, None]
     for (tile, _), value in zip(items, (10, 20, 30, 255, 10, 255, 255, 255)):
