@@ -208,10 +208,9 @@ def run_model(args, seed, shortcut, cache, tmp):
 def summary(rows):
     """Per (method, roi): detection rate, false-alarm rate, AUROC, median IoU over flagged
     shortcut models, clean models' mean map mass inside the lungs, mean audit seconds."""
-    from cams.audit.verdict import FLIP, suspicion
+    from cams.audit.verdict import FLIP
 
-    rows = [{**r, "score": max([suspicion(c) for c in r["candidates"]], default=0.0)}
-            for r in rows if r.get("learned", True)]
+    rows = _scored(rows)
     rows = [{**r, "flagged": r["score"] >= FLIP} for r in rows]
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
@@ -233,6 +232,15 @@ def summary(rows):
     return out
 
 
+def _scored(rows):
+    """The rows of models that learned, each scored again with the current thresholds (the
+    largest suspicion of its candidates)."""
+    from cams.audit.verdict import suspicion
+
+    return [{**r, "score": max([suspicion(c) for c in r["candidates"]], default=0.0)}
+            for r in rows if r.get("learned", True)]
+
+
 def _mean(rows, key):
     """The mean of rows' `key` where they have it, or None."""
     values = [r[key] for r in rows if r.get(key) is not None]
@@ -243,10 +251,7 @@ def sweep(rows, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)):
     """Per (method, roi) and flip threshold: detection and false-alarm rates, to show how far
     the chosen threshold (verdict.FLIP) sits from the edges of the gap between the two kinds of
     models."""
-    from cams.audit.verdict import suspicion
-
-    rows = [{**r, "score": max([suspicion(c) for c in r["candidates"]], default=0.0)}
-            for r in rows if r.get("learned", True)]
+    rows = _scored(rows)
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
         for roi in (True, False):
