@@ -3,11 +3,15 @@ phantom examples (made by train/phantoms.py), so a figure is redrawn when the co
 
     python -m docs.figures --out docs/figures            # methods grid, layer sweep, metrics
     python -m docs.figures --out docs/figures --demo     # also the demo, and README's overview
+    python -m docs.figures --out docs/figures --only audit   # the shortcut audit (trains 2 models)
 
 methods.png: every method on the shipped example models/examples/opacity/2024_00001.png with
 its lesion outlined in white (and each alone in methods/NAME.png, for the methods page);
 layers.png: Grad-CAM from shallow to deep layers; metrics.png: deletion and insertion curves of
-three methods. demo.png (--demo): the demo's Explain tab after explaining the same example,
+three methods. audit.png (`--only audit`, a few minutes: it trains two tiny CNNs on the same
+64-pixel phantoms, one with burned-in "AP" text on most opacity films, and audits both with
+their lung masks): each model's mean maps, and the shortcut model's proof, a normal film before
+and after the audit's box is pasted onto it from an opacity film. demo.png (--demo): the demo's Explain tab after explaining the same example,
 taken with Debian's chromium through Playwright; overview.png: methods.png beside demo.png,
 README's figure. `--seed S` draws the figures on a fresh phantom instead of the example.
 
@@ -19,7 +23,8 @@ import sys
 
 MODEL = "models/xray_phantoms.keras"
 EXAMPLE = "opacity/2024_00001"  # models/examples/<EXAMPLE>.png, its mask in models/examples/masks/
-FIGURES = ("methods", "layers", "metrics")
+FIGURES = ("methods", "layers", "metrics", "audit")
+DEFAULT = ("methods", "layers", "metrics")    # audit trains two models: asked for by name
 
 
 def parse(argv=None):
@@ -32,7 +37,7 @@ def parse(argv=None):
                         help="draw on a fresh phantom of this seed instead of the example")
     parser.add_argument("--methods", default=None,
                         help="comma-separated names in cams.METHODS (default: all)")
-    parser.add_argument("--only", default=",".join(FIGURES),
+    parser.add_argument("--only", default=",".join(DEFAULT),
                         help=f"comma-separated figures among {', '.join(FIGURES)}")
     parser.add_argument("--demo", action="store_true",
                         help="also screenshot the demo (needs chromium and playwright)")
@@ -177,6 +182,77 @@ def metrics_figure(model, card, rgb, methods, path, steps=16):
     return _shrunk(path)
 
 
+def audit_models(folder, size=64, n_train=600, epochs=12, seed=0, n_audit=200, kind="text"):
+    """Train a clean and a shortcut tiny CNN (train.audit_benchmark's) on the same phantoms, the
+    shortcut one with a marker of `kind` (burned-in "AP" text by default) at the top right of
+    90% of its opacity films; save each with its card and write n_audit phantoms to audit it
+    on, marked like its training set. Returns {"clean": (model path, set folder),
+    "shortcut": (...)}."""
+    from cams import modelcard
+    from train import audit_benchmark as bench, phantoms
+
+    marker = phantoms.Shortcut(kind, "opacity", 0.9, "top-right")
+    x, y = bench.base_images(n_train, seed * 100 + 1, size)
+    out = {}
+    for name, shortcut in (("clean", None), ("shortcut", marker)):
+        model = bench.train(bench.marked(x, y, shortcut, seed), y, seed, epochs)
+        path = os.path.join(folder, f"{name}.keras")
+        model.save(path)
+        modelcard.write(path, modelcard.ModelCard(phantoms.CLASSES, (size, size, 3), "none",
+                                                  "conv3"))
+        data = os.path.join(folder, f"{name}-set")
+        phantoms.write_set(data, n_audit, seed * 100 + 3, size, progress=False,
+                           shortcut=shortcut)
+        out[name] = (path, data)
+    return out
+
+
+def audit_figure(models, path):
+    """The audit of each model in `models` (audit_models' dict) with its lung masks, one row
+    each: its verdict and mean map per predicted class (with the box a suspected shortcut rests
+    on) and, for a suspected shortcut, a film of the other class before and after that box is
+    pasted onto it from a film of the box's class, with the model's probability of that class.
+    Returns path."""
+    import numpy as np
+
+    from cams import modelcard, overlays
+    from cams.audit import audit, evidence, figures
+    from cams.audit.pipeline import predictor
+
+    panels = []
+    for name, (model_path, data) in models.items():
+        found = audit(model_path, data, roi=os.path.join(data, "roi"))
+        result = found.result
+        best = result["findings"][0] if result["findings"] else None
+        row = []
+        for c, cls in enumerate(found.class_names):
+            where = found.predicted == c
+            if not where.any():
+                continue
+            heat = evidence.mean_maps(found.maps[where], np.zeros(where.sum(), int))[0]
+            mean_image = found.data.images[where].mean(axis=0).astype(np.uint8)
+            box = best["region"] if best and best["class"] == cls else None
+            row.append((f"mean map of {int(where.sum())} films\npredicted {cls}",
+                        figures.thumb(overlays.overlay(mean_image, heat, alpha=0.5), box)))
+        if best:
+            tried = next(t for t in found.tried if t["class_name"] == best["class"]
+                         and list(t["region"]) == list(best["region"]))
+            j = tried["transplanted"][0]
+            before, after = found.data.images[j], tried["after_transplanted"][0]
+            model, card = modelcard.load(model_path)
+            k = list(found.class_names).index(best["class"])
+            p = predictor(model, card.preprocess)(np.stack([before, after]))[:, k]
+            row += [(f"a {found.class_names[found.predicted[j]]} film:\n"
+                     f"p({best['class']}) = {p[0]:.2f}", figures.thumb(before, tried["changed"])),
+                    (f"the box pasted from an\n{best['class']} film: {p[1]:.2f}",
+                     figures.thumb(after, tried["changed"]))]
+        verdict = f"{name} model\n{result['verdict']} ({result['score']:.2f})"
+        row[0] = (f"{verdict}\n{row[0][0]}", row[0][1])
+        blank = np.full_like(row[0][1], 255)
+        panels += row + [("", blank)] * (4 - len(row))
+    return _grid(panels, 4, path)
+
+
 def overview_figure(methods_path, demo_path, path):
     """README's figure: the methods grid and the demo's screenshot side by side, at the grid's
     height; returns path."""
@@ -272,6 +348,11 @@ def main(argv=None):
         chosen = [m for m in ("gradcam", "scorecam", "eigencam") if m in methods] or methods[:1]
         written.append(metrics_figure(model, card, rgb, chosen,
                                       os.path.join(args.out, "metrics.png")))
+    if "audit" in only:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            written.append(audit_figure(audit_models(tmp), os.path.join(args.out, "audit.png")))
     if args.demo:
         written.append(demo_figure(os.path.join(args.out, "demo.png"), args.example))
     grid, demo = (os.path.join(args.out, name) for name in ("methods.png", "demo.png"))

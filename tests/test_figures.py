@@ -46,3 +46,19 @@ def test_readme_overview_puts_the_grid_beside_the_demo(tmp_path):
         rgb = np.asarray(both.convert("RGB"))
     assert rgb.shape == (300, 400 + 12 + 384, 3)
     assert (rgb[:, :400] == (255, 0, 0)).all() and (rgb[:, -384:] == (0, 0, 255)).all()
+
+
+def test_the_audit_figure_shows_the_pasted_box_that_flips_the_shortcut_model(tmp_path):
+    models = figures.audit_models(str(tmp_path), size=48, n_train=240, epochs=8, seed=5,
+                                  n_audit=60, kind="label")
+    path = figures.audit_figure(models, tmp_path / "audit.png")
+    with Image.open(path) as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    # Two rows of four panels; the box the verdict rests on is drawn in green (0, 255, 0) on
+    # the shortcut model's mean map and on the film before and after the paste.
+    assert rgb.shape[1] > 4 * 100 and rgb.shape[0] > 2 * 100
+    green = (rgb[..., 1] > 200) & (rgb[..., 0] < 80) & (rgb[..., 2] < 80)
+    bottom = green[rgb.shape[0] // 2:]
+    assert bottom[:, rgb.shape[1] // 2:].sum() > 50  # before and after the paste
+    assert green[:rgb.shape[0] // 2].sum() == 0       # the clean model: no box
+    assert _warm_share(path) > 0.002
