@@ -128,3 +128,20 @@ def test_verdict_rests_on_eligible_flips():
         out = verdict.verdict([{**base, **change}], {})
         assert out["verdict"] == "no shortcut found" and not out["findings"], change
     assert verdict.verdict([], {})["score"] == 0.0
+
+
+def test_a_large_class_is_clustered_on_a_sample_and_the_rest_join_their_nearest():
+    rng = np.random.default_rng(2)
+    centers = [(8, 8), (56, 56), (8, 56)]
+    truth = rng.integers(0, 3, 900)
+    jitter = [(centers[t][0] + rng.integers(-2, 3), centers[t][1] + rng.integers(-2, 3))
+              for t in truth]
+    small = evidence.downsample(spot_maps(900, 64, jitter), 16)
+    labels, ev = clusters.cluster(small, seed=0, sample=200)
+    assert len(ev) == 200                       # the spectrum of the sample only
+    assert len(set(labels)) == 3
+    for t in range(3):                          # every image, sampled or not, with its group
+        assert len(set(labels[truth == t])) == 1
+    exact, _ = clusters.cluster(small[:150], seed=0, sample=200)
+    same, _ = clusters.cluster(small[:150], seed=0)
+    np.testing.assert_array_equal(exact, same)  # below the sample size: clustered as before
