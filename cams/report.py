@@ -12,9 +12,13 @@ energy in mask (where masks exist); deletion AUC (lower is better) and insertion
 ROAD gap LeRF - MoRF (higher); average drop % (lower) and increase in confidence % (higher);
 randomization rho, the rank correlation with the map of a copy whose layers above the CAM layer
 are re-initialized (lower: the map depends on what the model learned).
-Writes Markdown and JSON (--out, default beside the model).
+Writes Markdown and JSON (--out, default beside the model). A long run keeps each finished
+method's row in STEM.partial.json: stopped (Ctrl-C, a crash, a killed machine), the same
+command scores only the methods still missing, as long as the model file, the images and the
+settings that change the numbers are the same.
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -45,6 +49,49 @@ def write(stem, report, table):
         f.write(table + "\n")
     print(table)
     print(f"Wrote {stem}.json and {stem}.md")
+
+
+def fingerprint(args, rgb, labels, layer):
+    """What a partial report must match to be continued: the model file's and the images'
+    bytes (sha256), the labels, and every setting that changes a number."""
+    digest = hashlib.sha256()
+    files = ([os.path.join(d, n) for d, _, names in sorted(os.walk(args.model))
+              for n in sorted(names)] if os.path.isdir(args.model) else [args.model])
+    for path in files:                     # a .keras/.h5 file, or a SavedModel's folder
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    images = hashlib.sha256(np.ascontiguousarray(rgb).tobytes())
+    images.update(np.asarray(labels, np.int64).tobytes())
+    return {"model_sha256": digest.hexdigest(), "images_sha256": images.hexdigest(),
+            "layer": layer, "backend": args.backend, "steps": args.steps,
+            "road_percentages": list(args.road_percentages),
+            "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size}
+
+
+def finished_rows(path, settings):
+    """{method: row} saved at `path` by an earlier run with the same `settings`; {} when there
+    is none, or it was made otherwise (then it says so in one line)."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        print(f"note: {path} is unreadable; starting afresh")
+        return {}
+    if saved.get("settings") != settings:
+        print(f"note: {path} was made with another model, images or settings; starting afresh")
+        return {}
+    return dict(saved.get("methods", {}))
+
+
+def save_rows(path, settings, rows):
+    """Write the finished rows to `path` through a temporary file (never half-written)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"settings": settings, "methods": rows}, f, indent=2)
+    os.replace(tmp, path)
 
 
 def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
@@ -168,27 +215,44 @@ def main(argv=None):
 
     from cams import metrics
 
+    stem = args.out or args.model[:-len(".keras")] + "_report"
+    partial = stem + ".partial.json"
+    settings = fingerprint(args, rgb, labels, layer)
+    done = finished_rows(partial, settings)
+    todo = [m for m in args.methods if m not in done]
+    if len(todo) < len(args.methods):
+        print(f"continuing: {len(args.methods) - len(todo)} of {len(args.methods)} methods "
+              f"already scored in {partial}")
     x = card.preprocess(rgb.astype(np.float32))
     try:
         reference = metrics.reference_probabilities(model, x, labels)
     except ValueError as err:   # a model the metrics cannot perturb
         print(f"error: {err}", file=sys.stderr)
         return 2
-    randomized = shared_copy(model, layer)
-    bar, table = Progbar(len(args.methods), unit_name="method"), {}
-    for i, method in enumerate(args.methods):
-        options = {"top_k": args.scorecam_top_k} if method == "scorecam" else {}
-        options.update((cams.conventions(args.backend) or {}).get(method, {}))
-        try:
-            table[method] = score_method(model, x, labels, masks, has_mask, method, layer,
-                                         args.backend, options, args.steps,
-                                         tuple(args.road_percentages), batch_size=args.batch_size,
-                                         randomized=randomized, reference=reference)
-        except ValueError as err:  # a method this backend cannot compute
-            table[method] = {"error": str(err)}
-        bar.update(i + 1)
+    randomized = shared_copy(model, layer) if todo else None
+    bar = Progbar(len(args.methods), unit_name="method")
+    bar.update(len(args.methods) - len(todo))
+    try:
+        for method in todo:
+            options = {"top_k": args.scorecam_top_k} if method == "scorecam" else {}
+            options.update((cams.conventions(args.backend) or {}).get(method, {}))
+            try:
+                done[method] = score_method(model, x, labels, masks, has_mask, method, layer,
+                                            args.backend, options, args.steps,
+                                            tuple(args.road_percentages),
+                                            batch_size=args.batch_size, randomized=randomized,
+                                            reference=reference)
+            except ValueError as err:  # a method this backend cannot compute
+                done[method] = {"error": str(err)}
+            save_rows(partial, settings, done)
+            bar.add(1)
+    except KeyboardInterrupt:
+        print(f"\nstopped: {len(done)} of {len(args.methods)} methods are kept in {partial}; "
+              "the same command continues from there", file=sys.stderr)
+        return 130
     if randomized is not None:
         cams.forget(randomized)
+    table = {m: done[m] for m in args.methods}
     note = (f"{args.model} on {len(x)} images ({args.data}; {int(has_mask.sum())} with masks), "
             f"layer {layer}, backend {args.backend}")
     report = {"model": args.model, "data": args.data, "n_images": int(len(x)), "layer": layer,
@@ -197,7 +261,8 @@ def main(argv=None):
     text = markdown({m: r for m, r in table.items() if "error" not in r}, note)
     errors = [f"- {m}: {r['error']}" for m, r in table.items() if "error" in r]
     text += ("\n\n" + "\n".join(errors)) if errors else ""
-    write(args.out or args.model[:-len(".keras")] + "_report", report, text)
+    write(stem, report, text)
+    os.remove(partial)
     return 0
 
 

@@ -90,3 +90,57 @@ def test_bad_model_data_and_layer_are_clear_errors(tmp_path, capsys, folder):
     assert report.main(["--model", MODEL, "--data", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "no model file" in err and "unknown layer 'nope'" in err and "no folder at" in err
+
+
+def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, folder, capsys,
+                                                                    monkeypatch):
+    """Stopped while scoring its second method, the report keeps the first; the same command
+    scores only the second and writes what an uninterrupted run writes. Rows saved under other
+    settings are not reused."""
+    methods = ["gradcam", "eigencam"]
+    args = ["--model", MODEL, "--data", folder, "--methods", *methods] + FAST
+    # What an uninterrupted run gives (test_report_on_phantoms holds a whole run to it).
+    whole = json.loads((DATA / "report_before_batching.json").read_text())
+    scored, score = [], report.score_method
+
+    def scoring(stop_at=None):
+        def score_or_stop(model, x, classes, masks, has_mask, method, *rest, **kwargs):
+            if method == stop_at:
+                raise KeyboardInterrupt
+            scored.append(method)
+            return score(model, x, classes, masks, has_mask, method, *rest, **kwargs)
+        monkeypatch.setattr(report, "score_method", score_or_stop)
+
+    scoring(stop_at="eigencam")
+    out = str(tmp_path / "stopped")
+    assert report.main(args + ["--out", out]) == 130
+    assert "the same command continues" in capsys.readouterr().err
+    assert not (tmp_path / "stopped.json").exists()
+    partial = tmp_path / "stopped.partial.json"
+    saved = json.loads(partial.read_text())
+    assert list(saved["methods"]) == ["gradcam"] and scored == ["gradcam"]
+
+    scoring()
+    scored.clear()
+    assert report.main(args + ["--out", out]) == 0
+    assert scored == ["eigencam"]
+    assert "continuing: 1 of 2 methods" in capsys.readouterr().out
+    resumed = json.loads((tmp_path / "stopped.json").read_text())
+    assert list(resumed["methods"]) == methods
+    assert not partial.exists()                                 # gone once the report is whole
+    for method in methods:
+        for key, _, _ in report.COLUMNS[1:]:
+            scale = 100 if key.endswith("_pct") else 1
+            np.testing.assert_allclose(resumed["methods"][method][key],
+                                       whole["methods"][method][key], atol=1e-6 * scale,
+                                       err_msg=key)
+    assert whole["methods"]["gradcam"]["deletion_auc"] != whole["methods"]["eigencam"][
+        "deletion_auc"]                                         # two different rows
+
+    # The first row, as if saved with 3 deletion steps: this run (4 steps) scores it again.
+    report.save_rows(str(partial), {**saved["settings"], "steps": 3}, saved["methods"])
+    scored.clear()
+    assert report.main(["--model", MODEL, "--data", folder, "--methods", "gradcam", "--out",
+                        out] + FAST) == 0
+    assert scored == ["gradcam"]
+    assert "starting afresh" in capsys.readouterr().out
