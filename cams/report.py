@@ -217,6 +217,11 @@ def main(argv=None):
 
     stem = args.out or args.model[:-len(".keras")] + "_report"
     partial = stem + ".partial.json"
+    try:   # before hours of work, not after: the folder the report goes to
+        os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot write the report at {stem}: {err.strerror}", file=sys.stderr)
+        return 2
     settings = fingerprint(args, rgb, labels, layer)
     done = finished_rows(partial, settings)
     todo = [m for m in args.methods if m not in done]

@@ -88,8 +88,12 @@ def test_bad_model_data_and_layer_are_clear_errors(tmp_path, capsys, folder):
     assert report.main(["--model", str(tmp_path / "none.keras"), "--data", folder]) == 2
     assert report.main(["--model", MODEL, "--data", folder, "--layer", "nope"]) == 2
     assert report.main(["--model", MODEL, "--data", str(tmp_path / "missing")]) == 2
+    (tmp_path / "a-file").write_text("")
+    assert report.main(["--model", MODEL, "--data", folder,        # refused before any work
+                        "--out", str(tmp_path / "a-file" / "r")]) == 2
     err = capsys.readouterr().err
     assert "no model file" in err and "unknown layer 'nope'" in err and "no folder at" in err
+    assert "cannot write the report at" in err
 
 
 def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, folder, capsys,
