@@ -103,6 +103,9 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
     fails (ValueError). method: a name in cams.METHODS; by default HiRes-CAM with a region of
     interest and Grad-CAM without (default_method)."""
     method = method or default_method(roi)
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"the output {out} is a file; give a folder for audit.json and "
+                         "report.html")
     timings = {}
     with _timed(timings, "read", progress, 0.0):
         model, preprocess, layer, names, size = _model_and_card(model, preprocess, layer,

@@ -56,3 +56,14 @@ def test_a_model_of_any_input_size_is_refused_with_a_sentence(data, tmp_path, ca
     err = capsys.readouterr().err
     assert "any size" in err and "input_size" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_is_computed(data, tmp_path,
+                                                                         capsys):
+    path = str(tmp_path / "wide.keras")
+    tiny((H, W, 3)).save(path)
+    (tmp_path / "taken").write_text("mine")
+    assert main(["--model", path, "--data", data, "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file; give a folder" in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "mine"
