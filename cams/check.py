@@ -52,7 +52,12 @@ def parse(argv=None):
                         help="comma-separated Keras backends to run the model in, each in its "
                              "own process, e.g. tensorflow,jax,torch")
     parser.add_argument("--save-to", help=argparse.SUPPRESS)  # a --keras-backends child's dir
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.max_images < 1 or args.scorecam_top_k < 1:
+        parser.error("--max-images and --scorecam-top-k must be at least 1")
+    if not args.tolerance >= 0:
+        parser.error(f"--tolerance must be a number >= 0; got {args.tolerance}")
+    return args
 
 
 KERAS_BACKENDS = {"tensorflow": ("TensorFlow", "the package's own dependency"),
@@ -120,19 +125,26 @@ def degenerate(heatmaps):
 
 
 def run(model, x, layer, methods, top_k):
-    """{method: {backend: row}}; a row has heatmaps, ms_per_image and degenerate, or reason."""
-    table = {}
+    """{method: {backend: row}}; a row has heatmaps, ms_per_image and degenerate, or reason.
+    Every backend explains the classes the first one predicted: two near-equal probabilities
+    (a seeded untrained model's) could otherwise be ordered differently by two backends, which
+    would then explain two different classes."""
+    table, classes = {}, None
     for method in methods:
         table[method] = {}
         for backend in cams.BACKENDS:
             options = options_for(method, top_k)
+            first = None if classes is None else classes[:1]
             try:  # the first call traces and builds: it is not what is timed
-                cams.explain(model, x[:1], layer=layer, method=method, backend=backend, **options)
+                cams.explain(model, x[:1], layer=layer, method=method, backend=backend,
+                             class_index=first, **options)
             except ValueError as err:  # this backend does not compute it: say why
                 table[method][backend] = {"reason": str(err)}
                 continue
             start = time.perf_counter()
-            res = cams.explain(model, x, layer=layer, method=method, backend=backend, **options)
+            res = cams.explain(model, x, layer=layer, method=method, backend=backend,
+                               class_index=classes, **options)
+            classes = res.class_index if classes is None else classes
             table[method][backend] = {
                 "heatmaps": res.heatmaps, "degenerate": degenerate(res.heatmaps),
                 "ms_per_image": 1000 * (time.perf_counter() - start) / len(x)}
