@@ -76,7 +76,8 @@ def _keras_backends(text):
 
 
 def read_images(folder, size, limit):
-    """Up to `limit` images under `folder` as uint8 RGB (N, size, size, 3), sorted by path."""
+    """Up to `limit` images under `folder` as uint8 RGB (N, H, W, 3) for size (H, W) (or an int,
+    square), sorted by path."""
     from cams import images
 
     paths = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
@@ -174,6 +175,9 @@ def markdown(table, tolerance):
             lines.append(f"| {method} | {backend} | {diff[backend]:.1e} | "
                          f"{'no' if r['degenerate'] else 'yes'} | {r['ms_per_image']:.0f} |"
                          + (" **FAIL**" if bad else ""))
+    if len(lines) == 2:  # no row: nothing was compared, which is no pass
+        lines.append("\nNo method computed a map in any backend: nothing was checked.")
+        passed = False
     if notes:
         lines += ["", "Not computed:"] + notes
     return "\n".join(lines), passed
@@ -258,7 +262,7 @@ def main(argv=None):
     try:
         model, card = modelcard.load(args.model)
         size = tuple(card.input_size)
-        rgb = (read_images(args.images, size[0], args.max_images) if args.images
+        rgb = (read_images(args.images, size[:2], args.max_images) if args.images
                else random_images(size[:2] + (3,), args.max_images))
         layer = cams.resolve_layer(model, args.layer or card.cam_layer).path
     except (FileNotFoundError, ValueError) as err:
