@@ -52,7 +52,12 @@ def parse(argv=None):
                         help="comma-separated Keras backends to run the model in, each in its "
                              "own process, e.g. tensorflow,jax,torch")
     parser.add_argument("--save-to", help=argparse.SUPPRESS)  # a --keras-backends child's dir
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.max_images < 1 or args.scorecam_top_k < 1:
+        parser.error("--max-images and --scorecam-top-k must be at least 1")
+    if not args.tolerance >= 0:
+        parser.error(f"--tolerance must be a number >= 0; got {args.tolerance}")
+    return args
 
 
 KERAS_BACKENDS = {"tensorflow": ("TensorFlow", "the package's own dependency"),
@@ -71,7 +76,8 @@ def _keras_backends(text):
 
 
 def read_images(folder, size, limit):
-    """Up to `limit` images under `folder` as uint8 RGB (N, size, size, 3), sorted by path."""
+    """Up to `limit` images under `folder` as uint8 RGB (N, H, W, 3) for size (H, W) (or an int,
+    square), sorted by path."""
     from cams import images
 
     paths = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
@@ -120,19 +126,26 @@ def degenerate(heatmaps):
 
 
 def run(model, x, layer, methods, top_k):
-    """{method: {backend: row}}; a row has heatmaps, ms_per_image and degenerate, or reason."""
-    table = {}
+    """{method: {backend: row}}; a row has heatmaps, ms_per_image and degenerate, or reason.
+    Every backend explains the classes the first one predicted: two near-equal probabilities
+    (a seeded untrained model's) could otherwise be ordered differently by two backends, which
+    would then explain two different classes."""
+    table, classes = {}, None
     for method in methods:
         table[method] = {}
         for backend in cams.BACKENDS:
             options = options_for(method, top_k)
+            first = None if classes is None else classes[:1]
             try:  # the first call traces and builds: it is not what is timed
-                cams.explain(model, x[:1], layer=layer, method=method, backend=backend, **options)
+                cams.explain(model, x[:1], layer=layer, method=method, backend=backend,
+                             class_index=first, **options)
             except ValueError as err:  # this backend does not compute it: say why
                 table[method][backend] = {"reason": str(err)}
                 continue
             start = time.perf_counter()
-            res = cams.explain(model, x, layer=layer, method=method, backend=backend, **options)
+            res = cams.explain(model, x, layer=layer, method=method, backend=backend,
+                               class_index=classes, **options)
+            classes = res.class_index if classes is None else classes
             table[method][backend] = {
                 "heatmaps": res.heatmaps, "degenerate": degenerate(res.heatmaps),
                 "ms_per_image": 1000 * (time.perf_counter() - start) / len(x)}
@@ -162,6 +175,9 @@ def markdown(table, tolerance):
             lines.append(f"| {method} | {backend} | {diff[backend]:.1e} | "
                          f"{'no' if r['degenerate'] else 'yes'} | {r['ms_per_image']:.0f} |"
                          + (" **FAIL**" if bad else ""))
+    if len(lines) == 2:  # no row: nothing was compared, which is no pass
+        lines.append("\nNo method computed a map in any backend: nothing was checked.")
+        passed = False
     if notes:
         lines += ["", "Not computed:"] + notes
     return "\n".join(lines), passed
@@ -246,7 +262,7 @@ def main(argv=None):
     try:
         model, card = modelcard.load(args.model)
         size = tuple(card.input_size)
-        rgb = (read_images(args.images, size[0], args.max_images) if args.images
+        rgb = (read_images(args.images, size[:2], args.max_images) if args.images
                else random_images(size[:2] + (3,), args.max_images))
         layer = cams.resolve_layer(model, args.layer or card.cam_layer).path
     except (FileNotFoundError, ValueError) as err:

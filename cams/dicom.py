@@ -23,8 +23,11 @@ the file's elements or its name, and pydicom's own error text (which may) is not
 """
 import contextlib
 import dataclasses
+import logging
 import math
 import os
+import threading
+import warnings
 
 import numpy as np
 
@@ -152,6 +155,35 @@ def read(source):
     is compressed in a way no installed decoder reads; ImportError when pydicom is missing.
     """
     _require_pydicom()
+    with _pydicom_silenced():
+        return _read(source)
+
+
+# pydicom's own warnings and log records quote element values ("Invalid value for VR CS:
+# 'Doe^John'"); while a file is read here they are dropped. Warning filters and logger filters
+# are process-wide, so reads take turns to set and restore them.
+_SILENCE = threading.Lock()
+
+
+def _drop(record):
+    return False
+
+
+@contextlib.contextmanager
+def _pydicom_silenced():
+    """Within: no pydicom warning is shown and no pydicom log record is emitted."""
+    log = logging.getLogger("pydicom")
+    with _SILENCE, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+        log.addFilter(_drop)
+        try:
+            yield
+        finally:
+            log.removeFilter(_drop)
+
+
+def _read(source):
+    """read's work, with pydicom silenced by the caller."""
     ds = _open(source)
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise ValueError(f"the DICOM file holds no image (no Pixel Data), as a report or a "

@@ -102,7 +102,8 @@ def load_model(model_path):
 
 def load(model_path):
     """(model, card): the model at `model_path` (see load_model) and its completed card.
-    FileNotFoundError when there is no such file; ValueError for a model cams cannot explain."""
+    FileNotFoundError when there is no such file; ValueError for a model cams cannot explain,
+    or one that takes images of any size when its card gives none."""
     from cams.explanation import describe
 
     model = load_model(model_path)
@@ -113,4 +114,11 @@ def load(model_path):
             "and the command-line tools and the demo give a model one image; explain it from "
             "Python: cams.explain(model, {name: array, ...})")
     info = describe(model)
-    return model, read(model_path, info.head.n_classes, info.input_shape[1:])
+    card = read(model_path, info.head.n_classes, info.input_shape[1:])
+    if any(s is None for s in card.input_size[:2]):
+        raise ValueError(
+            f"{os.path.basename(model_path)} takes images of any size (input "
+            f"{tuple(info.input_shape[1:])}), and the command-line tools and the demo read "
+            "every image at one size: give it as the card's input_size, e.g. (224, 224, 3), "
+            f"in {path_for(model_path)} (cams.modelcard.write)")
+    return model, card

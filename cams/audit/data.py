@@ -13,9 +13,9 @@ from cams.dataset import sources
 
 @dataclass(frozen=True)
 class AuditData:
-    """The readable images of a dataset: uint8 RGB (N, S, S, 3), their names (as the dataset
+    """The readable images of a dataset: uint8 RGB (N, H, W, 3), their names (as the dataset
     lists them), labels (class names, or None when unknown), regions of interest bool
-    (N, S, S) or None, and the files skipped as (name, reason)."""
+    (N, H, W) or None, and the files skipped as (name, reason)."""
     images: np.ndarray
     names: tuple
     labels: tuple
@@ -30,7 +30,8 @@ def _examples(pairs, n=3):
 
 def load(data, size, roi=None, max_images=None):
     """The AuditData of `data` (a class-per-folder set, a plain folder or a CSV, as
-    cams.dataset.sources reads them) at size x size, with masks from the folder `roi`.
+    cams.dataset.sources reads them) at size (H, W), or size x size for an int, with masks
+    from the folder `roi`.
     ValueError when no image can be read, when there are more than max_images, or when a mask is
     missing, empty or not the size of its image (each error says which files and what is
     accepted)."""
@@ -64,10 +65,12 @@ def _size_of(path):
 
 
 def load_masks(roi, items, size):
-    """Boolean (N, size, size) regions of interest of `items` from ROI_DIR/<item.name>.
-    ValueError naming the images whose mask is missing, unreadable, empty or of another size."""
+    """Boolean (N, H, W) regions of interest of `items` from ROI_DIR/<item.name>, for size
+    (H, W) or an int (square). ValueError naming the images whose mask is missing, unreadable,
+    empty or of another size."""
     from PIL import Image
 
+    H, W = (size, size) if isinstance(size, int) else size
     if not os.path.isdir(roi):
         raise ValueError(f"no folder of masks at {roi}; expected {roi}/<the image's path in "
                          "the data>, e.g. roi/normal/001.png for data/normal/001.png")
@@ -80,7 +83,7 @@ def load_masks(roi, items, size):
         try:
             with Image.open(path) as m:
                 mask_size = m.size
-                gray = np.asarray(m.convert("L").resize((size, size), Image.NEAREST))
+                gray = np.asarray(m.convert("L").resize((W, H), Image.NEAREST))
         except Exception:
             wrong.append((item.name, "mask is not a readable image"))
             continue

@@ -4,9 +4,9 @@ import numpy as np
 
 
 def explain_maps(model, x, method="gradcam", layer=None, batch_size=32, progress=None):
-    """(maps float32 (N, H, W) in [0, 1] at the input's size, probabilities (N, classes)) of the
-    preprocessed images x (N, H, W, C), each map for its image's predicted class (eager
-    backend). progress(done, total) after each batch."""
+    """(maps float32 (N, H, W) in [0, 1] at the input's size, probabilities (N, classes), the
+    path of the layer explained) of the preprocessed images x (N, H, W, C), each map for its
+    image's predicted class (eager backend). progress(done, total) after each batch."""
     import cams
 
     maps, probs = [], []
@@ -20,4 +20,4 @@ def explain_maps(model, x, method="gradcam", layer=None, batch_size=32, progress
         probs.append(np.asarray(res.probabilities, np.float32))
         if progress:
             progress(min(start + batch_size, len(x)), len(x))
-    return np.concatenate(maps), np.concatenate(probs)
+    return np.concatenate(maps), np.concatenate(probs), res.layer

@@ -43,7 +43,8 @@ def _timed(timings, step, progress, fraction):
 
 
 def _model_and_card(model, preprocess, layer, class_names):
-    """(model, preprocess function, layer, class names) from a path or a Keras model."""
+    """(model, preprocess function, layer, class names, (H, W) the images are read at) from a
+    path or a Keras model."""
     from cams import preprocessing
     from cams.explanation import describe
 
@@ -52,14 +53,21 @@ def _model_and_card(model, preprocess, layer, class_names):
 
         model, card = modelcard.load(str(model))
         return (model, preprocess or card.preprocess, layer or card.cam_layer,
-                tuple(class_names or card.class_names))
+                tuple(class_names or card.class_names),
+                tuple(int(s) for s in card.input_size[:2]))
     if isinstance(preprocess, str):
         preprocess = preprocessing.get(preprocess)
-    n = describe(model).head.n_classes
+    info = describe(model)
+    n = info.head.n_classes
     names = tuple(class_names or (f"class {i}" for i in range(n)))
     if len(names) != n:
         raise ValueError(f"class_names has {len(names)} names; the model has {n} classes")
-    return model, preprocess or (lambda x: x), layer, names
+    size = tuple(info.input_shape[1:3])
+    if None in size:
+        raise ValueError(f"the model takes images of any size (input {info.input_shape[1:]}) "
+                         "and the audit reads every image at one size: build it with a fixed "
+                         "input size, or pass the path of a model whose card gives input_size")
+    return model, preprocess or (lambda x: x), layer, names, tuple(int(s) for s in size)
 
 
 def predictor(model, preprocess, batch_size=32):
@@ -95,14 +103,17 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
     fails (ValueError). method: a name in cams.METHODS; by default HiRes-CAM with a region of
     interest and Grad-CAM without (default_method)."""
     method = method or default_method(roi)
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"the output {out} is a file; give a folder for audit.json and "
+                         "report.html")
     timings = {}
     with _timed(timings, "read", progress, 0.0):
-        model, preprocess, layer, names = _model_and_card(model, preprocess, layer, class_names)
-        size = int(model.inputs[0].shape[1])
+        model, preprocess, layer, names, size = _model_and_card(model, preprocess, layer,
+                                                                class_names)
         ds = data.load(data_path, size, roi, max_images)
     with _timed(timings, "maps", progress, 0.05):
-        maps, probs = explain_maps(model, preprocess(ds.images.astype(np.float32)), method,
-                                   layer)
+        maps, probs, layer = explain_maps(model, preprocess(ds.images.astype(np.float32)),
+                                          method, layer)
     predicted = probs.argmax(axis=1)
     with _timed(timings, "clusters", progress, 0.5):
         small = evidence.downsample(maps, GRID)
@@ -180,16 +191,16 @@ def _intervene(found, ds, maps, probs, predicted, names, model, preprocess, size
     predict = predictor(model, preprocess)
     tried = []
     for cand in found:
-        box = regions.to_pixels(cand["box"], GRID, (size, size))
+        box = regions.to_pixels(cand["box"], GRID, size)
         # a map is blurred at its layer's scale: the intervention takes one cell more around
-        changed = regions.to_pixels(regions.grown(cand["box"], GRID), GRID, (size, size))
+        changed = regions.to_pixels(regions.grown(cand["box"], GRID), GRID, size)
         c = cand["class"]
         others = np.nonzero(predicted != c)[0]
         effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
                                          changed, c, seed)
         in_roi = share_out = None
         if ds.roi is not None and len(cand["members"]):
-            mask = interventions.box_mask(box, (size, size))
+            mask = interventions.box_mask(box, size)
             in_roi = float(ds.roi[cand["members"]][:, mask].mean())
             share_out = float(1 - evidence.roi_share(maps[cand["members"]],
                                                      ds.roi[cand["members"]]).mean())

@@ -3,7 +3,7 @@ import tensorflow as tf
 
 from cams import scores, tokens
 from cams.backends.backend import CompiledBackend
-from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
+from cams.backends.tapped import (attention_layers, attention_taps, class_score, queries_and_keys,
                                   tapped_forward, target_score)
 
 
@@ -121,4 +121,5 @@ class EagerBackend(CompiledBackend):
 
     def attention(self, x, classes, extras=()):
         """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
-        return self._call("attention", x, classes, extras)
+        attention_layers(self._model())  # refused here: inside tf.function the error's text
+        return self._call("attention", x, classes, extras)  # would carry autograph's trace

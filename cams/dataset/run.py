@@ -142,6 +142,18 @@ class _Quiet:
         pass
 
 
+def overlay_stem(name):
+    """The path under OUT/overlays, less ".png", of the overlay of the image named `name` (as
+    the index names it: relative to the data folder, or as a CSV wrote it, maybe absolute or
+    with ".."). Always inside OUT/overlays (the root is dropped, ".." becomes "_up"), never onto
+    the image itself; the extension is kept unless it is .png, so x.png and x.jpg in one folder
+    get x.png and x.jpg.png."""
+    path = os.path.splitdrive(name)[1].replace("\\", "/")
+    parts = ["_up" if p == ".." else p for p in path.split("/") if p not in ("", ".")]
+    stem = os.path.join(*parts)
+    return stem[:-4] if stem.endswith(".png") else stem
+
+
 def _overlay_writer(out, items, step):
     """write(result, batch): OUT/overlays/<name>.png, one per explained image (one per class,
     <name>_<class>.png, with several classes per image)."""
@@ -154,7 +166,7 @@ def _overlay_writer(out, items, step):
                 continue
             maps = result["heatmaps"][i].astype(np.float32)
             maps = maps[None] if maps.ndim == 2 else maps
-            stem = os.path.splitext(items[row].name)[0]
+            stem = overlay_stem(items[row].name)
             for j, heatmap in enumerate(maps):
                 suffix = "" if len(maps) == 1 else (
                     "_" + step.card.class_names[result["explained"][i, j]])

@@ -59,12 +59,18 @@ def from_csv(csv_path, root=None):
     """Items of a CSV file with a `path` column (relative to `root`, default the CSV's folder)
     and an optional `label` column (a class name; empty for unknown), in the file's order."""
     root = os.path.dirname(os.path.abspath(csv_path)) if root is None else root
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "path" not in rows[0]:
-        columns = ", ".join(rows[0]) if rows else "none"
-        raise ValueError(f"{csv_path} needs a 'path' column (and optionally 'label'); "
-                         f"found columns: {columns}")
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns, rows = reader.fieldnames or [], list(reader)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{csv_path} is not UTF-8 text (byte {err.object[err.start]:#04x} "
+                         f"at offset {err.start}); save it as UTF-8 (\"CSV UTF-8\")") from None
+    if "path" not in columns:
+        raise ValueError(f"{csv_path} needs a 'path' column (and optionally 'label'), "
+                         f"comma-separated; found columns: {', '.join(columns) or 'none'}")
+    if not rows:
+        raise ValueError(f"{csv_path} has a header and no row: it lists no image")
     return [Item(os.path.join(root, row["path"]), row["path"], (row.get("label") or None))
             for row in rows]
 

@@ -41,6 +41,9 @@ class Store:
         zarr = _zarr()
         self.path = os.path.join(out, "maps.zarr")
         settings = json.loads(json.dumps(settings))  # as it will read back
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"the output {out} is a file; give a folder (created, or a "
+                             "stopped run's to continue)")
         os.makedirs(out, exist_ok=True)
         self.group = zarr.open_group(self.path, mode="a")
         if "status" in self.group:

@@ -1,5 +1,6 @@
 """python -m cams.check: passes on the shipped model, and fails when it should: a backend that
 disagrees, a degenerate map, a model or folder that cannot be read."""
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -73,3 +74,74 @@ def test_a_card_is_used_when_present(tmp_path):
     assert card.preprocessing == "mobilenetv2"
     with pytest.raises(SystemExit):
         check.parse(["--model", MODEL, "--methods", "magic"])
+
+
+def small(path):
+    """A seeded two-class CNN saved at `path`, without a card."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
+    return path
+
+
+def test_every_backend_explains_the_class_the_first_one_predicted(monkeypatch, tmp_path, capsys):
+    """The tf-keras-vis backend made to predict the other class, as it did where a seeded
+    MobileNetV2's two probabilities were equal to float rounding: the check must still compare
+    maps of one class (it failed every backend by 0.95 before)."""
+    import cams
+
+    real = cams.explain
+
+    def other_way(model, x, **kwargs):
+        if kwargs.get("backend") == "tf-keras-vis" and kwargs.get("class_index") is None:
+            kwargs["class_index"] = 1 - real(model, x, **{**kwargs, "backend": "eager"}
+                                                 ).class_index
+        return real(model, x, **kwargs)
+
+    monkeypatch.setattr(cams, "explain", other_way)
+    path = small(str(tmp_path / "small.keras"))
+    assert check.main(["--model", path, "--max-images", "2", "--methods", "gradcam"]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, says", [(["--max-images", "0"], "at least 1"),
+                                        (["--scorecam-top-k", "0"], "at least 1"),
+                                        (["--tolerance", "-1"], "must be a number >= 0"),
+                                        (["--tolerance", "nan"], "must be a number >= 0")])
+def test_counts_and_tolerance_out_of_range_are_refused(args, says, capsys):
+    with pytest.raises(SystemExit) as stop:
+        check.parse(["--model", MODEL] + args)
+    assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_nothing_computed_is_no_pass(tmp_path, capsys):
+    """A one-channel model, which the check's RGB images do not fit: every backend refuses,
+    and a table with no row must not read PASS."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 1))
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    path = str(tmp_path / "gray.keras")
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
+    assert check.main(["--model", path, "--max-images", "1", "--methods", "gradcam"]) == 1
+    out = capsys.readouterr().out
+    assert "nothing was checked" in out and "PASS" not in out
+
+
+def test_a_non_square_model_is_checked_on_a_folder(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((24, 40, 3))
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    path = str(tmp_path / "wide.keras")
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (60, 50, 3), np.uint8))
+    assert check.main(["--model", path, "--images", str(folder), "--methods", "gradcam"]) == 0
+    assert "| gradcam | eager |" in capsys.readouterr().out

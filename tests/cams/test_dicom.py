@@ -417,3 +417,34 @@ def test_no_patient_identifier_gets_out(tmp_path, image, caplog, capsys, recwarn
     text = "\n".join(seen)
     for keyword, value in dicom_files.IDENTIFIERS.items():
         assert value not in text, f"{keyword} leaked"
+
+
+def test_pydicom_warnings_that_quote_a_value_are_not_passed_on(tmp_path, image, caplog,
+                                                                capsys):
+    """pydicom warns and logs "Invalid value for VR IS: '<the value>'" on a bad Number of
+    Frames: with a name written there, that text must not get out of a read."""
+    import struct
+    import warnings
+
+    caplog.set_level(logging.DEBUG, logger="pydicom")
+    ds = dataset(image)
+    ds.NumberOfFrames = "1"
+    data = to_bytes(ds)
+    at = data.find(b"\x28\x00\x08\x00IS")                  # (0028,0008) IS, explicit VR LE
+    length = struct.unpack("<H", data[at + 6:at + 8])[0]
+    name = dicom_files.IDENTIFIERS["PatientName"].encode()
+    path = tmp_path / "x.dcm"
+    path.write_bytes(data[:at + 6] + struct.pack("<H", len(name)) + name
+                     + data[at + 8 + length:])
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="Number of Frames is not a whole number"):
+            dicom.read(path)
+    out, err = capsys.readouterr()
+    text = "\n".join([out, err, caplog.text] + [str(w.message) for w in shown])
+    assert name.decode() not in text
+    with warnings.catch_warnings(record=True) as after:   # pydicom's own reads still warn
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError):
+            int(pydicom.dcmread(path).NumberOfFrames)
+    assert any(name.decode() in str(w.message) for w in after)

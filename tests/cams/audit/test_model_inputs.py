@@ -1,0 +1,69 @@
+"""The audit on models nobody here wrote: a non-square input is audited at its own size (masks
+included), the layer the maps came from is recorded when the default was used, and a model
+that takes images of any size is refused with a sentence, not a traceback."""
+import json
+
+import numpy as np
+import pytest
+
+import cams
+from cams.audit.__main__ import main
+from train import phantoms
+
+H, W = 32, 48
+
+
+def tiny(shape, seed=0):
+    """Conv -> conv -> global average pooling -> softmax over 2 classes, on input `shape`."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inputs = keras.Input(shape)
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv2")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(2, activation="softmax")(x))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phantoms")
+    phantoms.write_set(str(root), 8, 3, 64, progress=False)
+    return str(root)
+
+
+def test_a_non_square_model_is_audited_at_its_size(data, tmp_path):
+    path = str(tmp_path / "wide.keras")
+    tiny((H, W, 3)).save(path)                                 # no card beside it
+    found = cams.audit(path, data, str(tmp_path / "out"), roi=f"{data}/roi")
+    assert found.data.images.shape == (8, H, W, 3) and found.data.roi.shape == (8, H, W)
+    assert found.maps.shape == (8, H, W) and found.maps.max() > 0 and found.maps.std() > 0
+    with open(tmp_path / "out" / "audit.json") as f:
+        result = json.load(f)
+    assert result["layer"] == "conv2"                          # the default, named
+    for cand in result["candidates"]:
+        x0, y0, x1, y1 = cand["region"]
+        assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
+
+
+def test_a_model_of_any_input_size_is_refused_with_a_sentence(data, tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"any size \(input \(None, None, 3\)\)"):
+        cams.audit(tiny((None, None, 3)), data)
+    path = str(tmp_path / "any.keras")
+    tiny((None, None, 3)).save(path)
+    assert main(["--model", path, "--data", data, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "any size" in err and "input_size" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_is_computed(data, tmp_path,
+                                                                         capsys):
+    path = str(tmp_path / "wide.keras")
+    tiny((H, W, 3)).save(path)
+    (tmp_path / "taken").write_text("mine")
+    assert main(["--model", path, "--data", data, "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file; give a folder" in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "mine"
