@@ -77,9 +77,11 @@ def predictor(model, preprocess, batch_size=32):
 
     head = describe(model).head
 
-    def predict(rgb):
-        out = [np.asarray(model(preprocess(rgb[i:i + batch_size].astype(np.float32)),
-                                training=False)) for i in range(0, len(rgb), batch_size)]
+    import keras
+
+    def predict(rgb):   # convert_to_numpy: a torch output that requires grad included
+        out = [keras.ops.convert_to_numpy(model(preprocess(rgb[i:i + batch_size].astype(
+            np.float32)), training=False)) for i in range(0, len(rgb), batch_size)]
         return scores.all_probabilities(np.concatenate(out), head)
     return predict
 

@@ -3,12 +3,15 @@ perturbation metric measures."""
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import tensorflow as tf
 
 from cams import cache, layers, scores
 
 
+# TensorFlow is imported where the compiled function is built, not with the module: the audit
+# imports ROAD's imputation from this package under any Keras backend (JAX, PyTorch).
 def _probabilities_fn(model):
+    import tensorflow as tf
+
     spec = layers.model_inputs(model)
     if len(spec.names) > 1:
         raise ValueError(f"the metrics perturb a model's only input; {model.name!r} takes "
@@ -81,5 +84,7 @@ class _Batch:
 
     def run(self, fn):
         """fn's probabilities (filled,) of the filled images; the buffer is empty after."""
+        import tensorflow as tf
+
         n, self.filled = self.filled, 0
         return np.asarray(fn(tf.constant(self.images[:n]), tf.constant(self.classes[:n])))

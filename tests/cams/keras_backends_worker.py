@@ -4,7 +4,8 @@
 
 Each job names a model (a .keras file, or "subclassed:<weights.npz>"; "frozen": true makes it
 trainable=False), images (.npy, or a list of them for a model with several inputs) and
-cams.explain's keyword arguments; its results go to OUT_DIR/<job name>.npz. OUT_DIR/info.json
+cams.explain's keyword arguments, or a folder to audit ("audit": cams.audit's arguments); its
+results go to OUT_DIR/<job name>.npz. OUT_DIR/info.json
 says which Keras backend ran, cams.BACKENDS, and whether TensorFlow was imported: the test makes
 importing it fail in the JAX and PyTorch processes (Keras then does without it), so a run that
 used it anywhere fails. Only keras, numpy and cams are imported here: this module is also
@@ -83,11 +84,26 @@ def _reweighted(model, x, kwargs):
     return {"before": before, "after": after, "fresh": cams.explain(model, x, **kwargs).heatmaps}
 
 
+def _audited(model, kwargs):
+    """cams.audit of a folder with this process's default backend: its maps, probabilities,
+    score and the boxes it tried."""
+    from cams.audit import audit
+
+    found = audit(model, **kwargs)
+    boxes = [c["region"] for c in found.result["candidates"]]
+    return {"maps": found.maps, "probabilities": found.probabilities,
+            "score": found.result["score"], "boxes": np.asarray(boxes, int).reshape(-1, 4)}
+
+
 def run(jobs, out_dir):
     """Run every job; write OUT_DIR/<name>.npz and OUT_DIR/info.json; return the info."""
     loaded = {}
     for job in jobs:
         model = _load(job, loaded)
+        if "audit" in job:
+            found = _audited(model, job["audit"])
+            np.savez(os.path.join(out_dir, job["name"] + ".npz"), **found)
+            continue
         x = _images(job["images"])
         kwargs = job.get("explain", {})
         if job.get("reweight"):

@@ -206,6 +206,14 @@ def build_jobs(root):
                             ("guided-backprop", {})):
         jobs.append({"name": f"two_inputs_{method}", "model": two, "images": [x32, clinical],
                      "explain": {"method": method, **options}})
+    # cams.audit of 24 phantoms with the small CNN: maps, interventions, score (not the report)
+    from train import phantoms
+
+    folder = os.path.join(root, "audit_set")
+    phantoms.write_set(folder, 24, seed=3, size=32, progress=False)
+    jobs.append({"name": "small_audit", "model": small,
+                 "audit": {"data": folder, "preprocess": "mobilenetv2", "layer": "conv3",
+                           "method": "gradcam"}})
     x64 = images((64, 64, 3), 2, seed=7)
     x64_path = save_images(x64, "x64")
     for name in RUN_APPLICATIONS:
@@ -282,7 +290,21 @@ JOB_NAMES = ([f"small_{m}" for m in cams.METHODS]
 
 
 def test_every_job_is_compared(runs):
-    assert set(runs[1]) == set(JOB_NAMES) | {"small_reweighted"}
+    assert set(runs[1]) == set(JOB_NAMES) | {"small_reweighted", "small_audit"}
+
+
+@pytest.mark.parametrize("keras_backend", KERAS_BACKENDS)
+def test_the_audit_agrees_with_tensorflow(runs, keras_backend):
+    """cams.audit under JAX and PyTorch: the same maps, probabilities, boxes and score."""
+    want, got = load(runs, "tensorflow", "small_audit"), load(runs, keras_backend, "small_audit")
+    # upsampled to the images' size, a map's peak may fall between pixels (max below 1)
+    spread = want["maps"].std(axis=(1, 2))
+    assert np.isfinite(want["maps"]).all() and (spread > 0.01).mean() >= 0.5, spread
+    assert np.abs(got["maps"] - want["maps"]).max() <= TOLERANCE
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5)
+    assert len(want["boxes"]) > 0                              # candidates were intervened on
+    np.testing.assert_array_equal(got["boxes"], want["boxes"])
+    assert float(got["score"]) == pytest.approx(float(want["score"]), abs=1e-6)
 
 
 @pytest.mark.parametrize("keras_backend", KERAS_BACKENDS)
