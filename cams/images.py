@@ -66,7 +66,8 @@ def class_folders(root):
 
 
 def load_folder(root, size=224):
-    """(images uint8 (N, size, size, 3), labels int (N,), class names, file paths) of a set."""
+    """(images uint8 (N, size, size, 3), labels int (N,), class names, file paths) of a set;
+    size may be (H, W)."""
     names = class_folders(root)
     images, labels, paths = [], [], []
     for label, name in enumerate(names):
@@ -89,15 +90,17 @@ def load_folder(root, size=224):
 
 
 def load_masks(root, paths, size):
-    """Lesion masks (N, size, size) bool for `paths`, and which images have one (N,) bool."""
-    masks = np.zeros((len(paths), size, size), bool)
+    """Lesion masks (N, size, size) bool for `paths`, and which images have one (N,) bool;
+    size may be (H, W)."""
+    h, w = (size, size) if np.ndim(size) == 0 else size
+    masks = np.zeros((len(paths), h, w), bool)
     has = np.zeros(len(paths), bool)
     for i, path in enumerate(paths):
         rel = os.path.relpath(path, root)
         mask_path = os.path.join(root, MASKS_DIR, rel)
         if os.path.isfile(mask_path):
             with Image.open(mask_path) as m:
-                m = m.convert("L").resize((size, size), Image.NEAREST)
+                m = m.convert("L").resize((int(w), int(h)), Image.NEAREST)
                 masks[i] = np.asarray(m) > 127
             has[i] = masks[i].any()
     return masks, has

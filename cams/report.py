@@ -191,10 +191,11 @@ def load(args):
     model, card = modelcard.load(args.model)
     for note in card.notes:
         print(f"note: {note}")
-    rgb, labels, names, paths = images.load_folder(args.data, int(card.input_size[0]))
+    size = tuple(int(s) for s in card.input_size[:2])     # (H, W): a model may not be square
+    rgb, labels, names, paths = images.load_folder(args.data, size)
     if tuple(names) != card.class_names:
         print(f"note: data classes {names} vs model classes {list(card.class_names)}")
-    masks, has_mask = images.load_masks(args.data, paths, int(card.input_size[0]))
+    masks, has_mask = images.load_masks(args.data, paths, size)
     keep = np.sort(np.random.default_rng(0).permutation(len(rgb))[:args.max_images])
     layer = cams.resolve_layer(model, args.layer or card.cam_layer).path
     return model, card, rgb[keep], labels[keep], masks[keep], has_mask[keep], layer

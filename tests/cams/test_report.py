@@ -148,3 +148,22 @@ def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, fol
                         out] + FAST) == 0
     assert scored == ["gradcam"]
     assert "starting afresh" in capsys.readouterr().out
+
+
+def test_a_model_that_is_not_square_is_reported_at_its_own_size(tmp_path, folder):
+    import keras
+
+    from cams import modelcard
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((40, 56, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    path = str(tmp_path / "wide.keras")
+    model.save(path)
+    modelcard.write(path, modelcard.ModelCard(("normal", "opacity"), (40, 56, 3), "none", "conv"))
+    assert report.main(["--model", path, "--data", folder, "--methods", "gradcam",
+                        "--out", str(tmp_path / "r")] + FAST) == 0
+    row = json.loads((tmp_path / "r.json").read_text())["methods"]["gradcam"]
+    assert 0 <= row["pointing_game"] <= 1 and 0 <= row["deletion_auc"] <= 1
