@@ -57,6 +57,8 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     result = found.result
+    for note in result["notes"]:   # defaults used where the model's card said nothing
+        print(f"note: {note}")
     print(line(result))
     print(f"wrote {os.path.join(args.out, 'audit.json')} and report.html; steps: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in result["timings_s"].items()))

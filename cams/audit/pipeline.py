@@ -43,8 +43,8 @@ def _timed(timings, step, progress, fraction):
 
 
 def _model_and_card(model, preprocess, layer, class_names):
-    """(model, preprocess function, layer, class names, (H, W) the images are read at) from a
-    path or a Keras model."""
+    """(model, preprocess function, layer, class names, (H, W) the images are read at, notes:
+    the defaults used where nothing was said) from a path or a Keras model."""
     from cams import preprocessing
     from cams.explanation import describe
 
@@ -54,7 +54,7 @@ def _model_and_card(model, preprocess, layer, class_names):
         model, card = modelcard.load(str(model))
         return (model, preprocess or card.preprocess, layer or card.cam_layer,
                 tuple(class_names or card.class_names),
-                tuple(int(s) for s in card.input_size[:2]))
+                tuple(int(s) for s in card.input_size[:2]), tuple(card.notes))
     if isinstance(preprocess, str):
         preprocess = preprocessing.get(preprocess)
     info = describe(model)
@@ -67,7 +67,11 @@ def _model_and_card(model, preprocess, layer, class_names):
         raise ValueError(f"the model takes images of any size (input {info.input_shape[1:]}) "
                          "and the audit reads every image at one size: build it with a fixed "
                          "input size, or pass the path of a model whose card gives input_size")
-    return model, preprocess or (lambda x: x), layer, names, tuple(int(s) for s in size)
+    notes = (("no preprocess given: images go in as RGB values 0-255",) * (preprocess is None)
+             + (f"no class_names given: the classes are called class 0 .. class {n - 1}",)
+             * (class_names is None))
+    return (model, preprocess or (lambda x: x), layer, names, tuple(int(s) for s in size),
+            notes)
 
 
 def predictor(model, preprocess, batch_size=32):
@@ -110,8 +114,8 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
                          "report.html")
     timings = {}
     with _timed(timings, "read", progress, 0.0):
-        model, preprocess, layer, names, size = _model_and_card(model, preprocess, layer,
-                                                                class_names)
+        model, preprocess, layer, names, size, notes = _model_and_card(model, preprocess,
+                                                                       layer, class_names)
         ds = data.load(data_path, size, roi, max_images)
     with _timed(timings, "maps", progress, 0.05):
         maps, probs, layer = explain_maps(model, preprocess(ds.images.astype(np.float32)),
@@ -131,7 +135,7 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         per_class = _per_class(names, ds, predicted, groups, share)
         result = verdict.verdict([_public(t) for t in tried], per_class)
         result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
-                      method=method, layer=layer, roi=roi is not None)
+                      method=method, layer=layer, roi=roi is not None, notes=list(notes))
     found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings)
     if out is not None:
         with _timed(timings, "report", progress, 0.95):

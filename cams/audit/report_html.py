@@ -80,6 +80,14 @@ def _interventions(found):
     return "".join(parts)
 
 
+def _notes(notes):
+    """The defaults the audit had to assume, as a list (nothing when there were none)."""
+    if not notes:
+        return ""
+    return ("<p>Defaults used where the model's card said nothing:</p><ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+
+
 def render(found):
     """The report as one HTML string (no external file or script)."""
     r = found.result
@@ -96,7 +104,7 @@ def render(found):
             f"{r['images']} images ({len(r['skipped'])} unreadable skipped), method "
             f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
             f"{'yes' if r['roi'] else 'no'}. Thresholds: {html.escape(str(r['thresholds']))}."
-            f"</p><h2>Findings</h2>{findings}<h2>Time per step (s)</h2>{timings}"
+            f"</p>{_notes(r.get('notes', ()))}<h2>Findings</h2>{findings}<h2>Time per step (s)</h2>{timings}"
             + "<h2>Where the evidence is: mean maps per class</h2>"
             + _figures(figures.mean_maps(found)) + _roi_histograms(found)
             + "<h2>Groups of images explained alike (spectral clustering, k by eigengap)</h2>"

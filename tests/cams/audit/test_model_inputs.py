@@ -42,6 +42,8 @@ def test_a_non_square_model_is_audited_at_its_size(data, tmp_path):
     with open(tmp_path / "out" / "audit.json") as f:
         result = json.load(f)
     assert result["layer"] == "conv2"                          # the default, named
+    assert any("class names" in n for n in result["notes"])    # and the card's defaults
+    assert "Defaults used" in (tmp_path / "out" / "report.html").read_text()
     for cand in result["candidates"]:
         x0, y0, x1, y1 = cand["region"]
         assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
@@ -67,3 +69,18 @@ def test_an_output_that_is_a_file_is_refused_before_anything_is_computed(data, t
     err = capsys.readouterr().err
     assert "is a file; give a folder" in err and "Traceback" not in err
     assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_the_command_says_which_defaults_stood_in_for_a_missing_card(data, tmp_path, capsys):
+    path = str(tmp_path / "wide.keras")
+    tiny((H, W, 3)).save(path)
+    assert main(["--model", path, "--data", data, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("note: ") and lines[1].startswith("note: ")
+    assert lines[2].startswith(("no shortcut found", "shortcut suspected"))
+    found = cams.audit(tiny((H, W, 3)), data)                  # a model object, nothing said
+    assert len(found.result["notes"]) == 2
+    found = cams.audit(tiny((H, W, 3)), data, preprocess="mobilenetv2",
+                       class_names=("normal", "opacity"))
+    assert found.result["notes"] == []
