@@ -288,7 +288,8 @@ def table(report):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Time Grad-CAM backends against the forward pass.")
+    parser = argparse.ArgumentParser(prog="python -m cams.bench",
+                                     description="Time Grad-CAM backends against the forward pass.")
     parser.add_argument("--model", choices=MODELS, default="vgg16")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)

@@ -34,7 +34,8 @@ from cams.dataset.sources import IMAGE_TYPES
 
 def parse(argv=None):
     """The command line's arguments (parsed before TensorFlow loads, so --help is instant)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cams.check", description=" ".join(
+        __doc__.split("\n\n")[0].split()))
     parser.add_argument("--model", required=True,
                         help="a .keras or .h5 file, or a SavedModel folder (its NAME.json card "
                              "beside it gives the preprocessing and layer)")

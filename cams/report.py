@@ -165,7 +165,8 @@ def markdown(table, header_note=""):
 
 def parse(argv=None):
     """The command line's arguments (parsed before TensorFlow loads, so --help is instant)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cams.report",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a .keras file (its NAME.json beside it)")
     parser.add_argument("--data", required=True,
                         help="class-per-folder images, with a masks/ folder where lesions are known")

@@ -12,7 +12,8 @@ import sys
 
 def parse(argv=None):
     """The command line's arguments (parsed before TensorFlow loads, so --help is instant)."""
-    p = argparse.ArgumentParser(prog="python -m cams.audit", description=__doc__.splitlines()[2])
+    p = argparse.ArgumentParser(prog="python -m cams.audit", description=" ".join(
+        __doc__.split("\n\n")[1].split()))
     p.add_argument("--model", required=True, help="a .keras or .h5 file or a SavedModel folder "
                    "(its NAME.json card gives the preprocessing, layer and class names)")
     p.add_argument("--data", required=True, help="DIR/<class>/<image>, a folder of images, or "
