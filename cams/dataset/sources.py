@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cams import images
 
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".dcm")
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm")
 ACCEPTED = ("a folder of class folders (DIR/<class>/<image>), a folder of images, or a CSV with "
             "a 'path' column (and optionally 'label'); images: " + ", ".join(IMAGE_TYPES))
 

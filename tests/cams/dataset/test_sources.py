@@ -24,3 +24,17 @@ def test_a_csv_that_cannot_be_used_says_why(tmp_path, content, says):
     (tmp_path / "list.csv").write_bytes(content)
     with pytest.raises(ValueError, match=says):
         sources.items_of(str(tmp_path / "list.csv"))
+
+
+def test_a_webp_image_is_listed_and_read(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[:, 15:] = 200
+    (tmp_path / "a").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "a" / "film.WEBP", lossless=True)
+    items = sources.items_of(str(tmp_path))
+    assert [i.name for i in items] == ["a/film.WEBP"] and items[0].label == "a"
+    read = sources.read(items[0].path, 16)
+    assert read.shape == (16, 16, 3) and read[:, :6].max() < 20 and read[:, -6:].min() > 180
