@@ -33,11 +33,17 @@ def read_rgb(source):
         return img.convert("RGB")
 
 
+def height_width(size):
+    """(H, W) as ints from a size that is (H, W) or one int (a square)."""
+    h, w = (size, size) if np.ndim(size) == 0 else size
+    return int(h), int(w)
+
+
 def resize(img, size):
     """A PIL image as uint8 RGB array (size, size, 3), bilinear; size may be (H, W)."""
-    h, w = (size, size) if np.ndim(size) == 0 else size
+    h, w = height_width(size)
     if img.size != (w, h):
-        img = img.resize((int(w), int(h)), Image.BILINEAR)
+        img = img.resize((w, h), Image.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -92,7 +98,7 @@ def load_folder(root, size=224):
 def load_masks(root, paths, size):
     """Lesion masks (N, size, size) bool for `paths`, and which images have one (N,) bool;
     size may be (H, W)."""
-    h, w = (size, size) if np.ndim(size) == 0 else size
+    h, w = height_width(size)
     masks = np.zeros((len(paths), h, w), bool)
     has = np.zeros(len(paths), bool)
     for i, path in enumerate(paths):
@@ -100,7 +106,7 @@ def load_masks(root, paths, size):
         mask_path = os.path.join(root, MASKS_DIR, rel)
         if os.path.isfile(mask_path):
             with Image.open(mask_path) as m:
-                m = m.convert("L").resize((int(w), int(h)), Image.NEAREST)
+                m = m.convert("L").resize((w, h), Image.NEAREST)
                 masks[i] = np.asarray(m) > 127
             has[i] = masks[i].any()
     return masks, has

@@ -54,6 +54,16 @@ def write(model_path, card):
     return path
 
 
+PREPROCESSING_NOTE = "preprocessing unknown: pixels 0..255 are passed as they are"
+
+
+def default_class_names(n_classes):
+    """(names "class 0" .. "class n-1", the note saying so): what a model's classes are called
+    when nothing names them."""
+    return (tuple(f"class {i}" for i in range(n_classes)),
+            f"class names unknown: called class 0..{n_classes - 1}")
+
+
 def read(model_path, n_classes, input_size):
     """The card beside `model_path`, completed with stated defaults (listed in .notes) where it
     is missing or disagrees with the model (n_classes classes, input (H, W, C))."""
@@ -66,11 +76,12 @@ def read(model_path, n_classes, input_size):
                      raw.get("preprocessing", ""), raw.get("cam_layer"), details)
     notes = []
     if len(card.class_names) != n_classes:
-        card = replace(card, class_names=tuple(f"class {i}" for i in range(n_classes)))
-        notes.append(f"class names unknown: called class 0..{n_classes - 1}")
+        names, note = default_class_names(n_classes)
+        card = replace(card, class_names=names)
+        notes.append(note)
     if card.preprocessing not in preprocessing.PREPROCESSING:
         card = replace(card, preprocessing="none")
-        notes.append("preprocessing unknown: pixels 0..255 are passed as they are")
+        notes.append(PREPROCESSING_NOTE)
     if not card.input_size:
         card = replace(card, input_size=tuple(input_size))
     return replace(card, notes=tuple(notes))

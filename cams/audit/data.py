@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cams.dataset import sources
+from cams.images import height_width
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def load_masks(roi, items, size):
     empty or of another size."""
     from PIL import Image
 
-    H, W = (size, size) if isinstance(size, int) else size
+    H, W = height_width(size)
     if not os.path.isdir(roi):
         raise ValueError(f"no folder of masks at {roi}; expected {roi}/<the image's path in "
                          "the data>, e.g. roi/normal/001.png for data/normal/001.png")

@@ -45,12 +45,10 @@ def _timed(timings, step, progress, fraction):
 def _model_and_card(model, preprocess, layer, class_names):
     """(model, preprocess function, layer, class names, (H, W) the images are read at, notes:
     the defaults used where nothing was said) from a path or a Keras model."""
-    from cams import preprocessing
+    from cams import modelcard, preprocessing
     from cams.explanation import describe
 
     if isinstance(model, (str, os.PathLike)):
-        from cams import modelcard
-
         model, card = modelcard.load(str(model))
         return (model, preprocess or card.preprocess, layer or card.cam_layer,
                 tuple(class_names or card.class_names),
@@ -59,7 +57,8 @@ def _model_and_card(model, preprocess, layer, class_names):
         preprocess = preprocessing.get(preprocess)
     info = describe(model)
     n = info.head.n_classes
-    names = tuple(class_names or (f"class {i}" for i in range(n)))
+    default_names, names_note = modelcard.default_class_names(n)
+    names = tuple(class_names or default_names)
     if len(names) != n:
         raise ValueError(f"class_names has {len(names)} names; the model has {n} classes")
     size = tuple(info.input_shape[1:3])
@@ -67,9 +66,8 @@ def _model_and_card(model, preprocess, layer, class_names):
         raise ValueError(f"the model takes images of any size (input {info.input_shape[1:]}) "
                          "and the audit reads every image at one size: build it with a fixed "
                          "input size, or pass the path of a model whose card gives input_size")
-    notes = (("no preprocess given: images go in as RGB values 0-255",) * (preprocess is None)
-             + (f"no class_names given: the classes are called class 0 .. class {n - 1}",)
-             * (class_names is None))
+    notes = ((modelcard.PREPROCESSING_NOTE,) * (preprocess is None)
+             + (names_note,) * (class_names is None))
     return (model, preprocess or (lambda x: x), layer, names, tuple(int(s) for s in size),
             notes)
 

@@ -104,7 +104,8 @@ def render(found):
             f"{r['images']} images ({len(r['skipped'])} unreadable skipped), method "
             f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
             f"{'yes' if r['roi'] else 'no'}. Thresholds: {html.escape(str(r['thresholds']))}."
-            f"</p>{_notes(r.get('notes', ()))}<h2>Findings</h2>{findings}<h2>Time per step (s)</h2>{timings}"
+            f"</p>{_notes(r.get('notes', ()))}<h2>Findings</h2>{findings}"
+            f"<h2>Time per step (s)</h2>{timings}"
             + "<h2>Where the evidence is: mean maps per class</h2>"
             + _figures(figures.mean_maps(found)) + _roi_histograms(found)
             + "<h2>Groups of images explained alike (spectral clustering, k by eigengap)</h2>"
