@@ -231,12 +231,14 @@ def main(argv=None):
         print(f"continuing: {len(args.methods) - len(todo)} of {len(args.methods)} methods "
               f"already scored in {partial}")
     x = card.preprocess(rgb.astype(np.float32))
-    try:
-        reference = metrics.reference_probabilities(model, x, labels)
-    except ValueError as err:   # a model the metrics cannot perturb
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    randomized = shared_copy(model, layer) if todo else None
+    reference = randomized = None   # what the methods share, made only if one is left to score
+    if todo:
+        try:
+            reference = metrics.reference_probabilities(model, x, labels)
+        except ValueError as err:   # a model the metrics cannot perturb
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        randomized = shared_copy(model, layer)
     bar = Progbar(len(args.methods), unit_name="method")
     bar.update(len(args.methods) - len(todo))
     try:
