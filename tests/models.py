@@ -71,6 +71,19 @@ def small_binary():
     return keras.Model(inputs, outputs, name="small_binary")
 
 
+def two_class_cnn(shape=(32, 32, 3), convs=1, filters=4, seed=0, name=None):
+    """A seeded CNN on input `shape` (H and W may be None): `convs` 3x3 ReLU convolutions with
+    "same" padding, named conv (one) or conv1, conv2, ...; global average pooling; a softmax
+    over 2 classes. The small model the command-line tests save and read back."""
+    keras.utils.set_random_seed(seed)
+    inputs = x = keras.Input(shape)
+    for i in range(1, convs + 1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
+                                name="conv" if convs == 1 else f"conv{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x), name=name)
+
+
 def images(shape, n, seed, low=-1.0, high=1.0):
     """n seeded smooth random images of `shape` (H, W, C) with values in [low, high]."""
     rng = np.random.default_rng(seed)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cams import check, modelcard
+from tests.models import two_class_cnn
 
 MODEL = "models/xray_phantoms.keras"
 FAST = ["--max-images", "2", "--methods", "gradcam", "hirescam", "scorecam",
@@ -78,12 +79,7 @@ def test_a_card_is_used_when_present(tmp_path):
 
 def small(path):
     """A seeded two-class CNN saved at `path`, without a card."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3))
-    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
-    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
+    two_class_cnn(convs=2, filters=8).save(path)
     return path
 
 
@@ -120,24 +116,16 @@ def test_counts_and_tolerance_out_of_range_are_refused(args, says, capsys):
 def test_nothing_computed_is_no_pass(tmp_path, capsys):
     """A one-channel model, which the check's RGB images do not fit: every backend refuses,
     and a table with no row must not read PASS."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((16, 16, 1))
-    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, name="conv")(inputs))
     path = str(tmp_path / "gray.keras")
-    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
+    two_class_cnn((16, 16, 1)).save(path)
     assert check.main(["--model", path, "--max-images", "1", "--methods", "gradcam"]) == 1
     out = capsys.readouterr().out
     assert "nothing was checked" in out and "PASS" not in out
 
 
 def test_a_non_square_model_is_checked_on_a_folder(tmp_path, capsys):
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((24, 40, 3))
-    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
-    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
     path = str(tmp_path / "wide.keras")
-    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h)).save(path)
+    two_class_cnn((24, 40, 3), convs=2, filters=8).save(path)
     folder = tmp_path / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)

@@ -4,17 +4,12 @@ import numpy as np
 import pytest
 
 from cams import modelcard
+from tests.models import two_class_cnn
 
 
 def flexible(path):
     """A tiny CNN on input (None, None, 3), saved at `path` without a card."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(path)
+    two_class_cnn((None, None, 3)).save(path)
     return path
 
 

@@ -151,17 +151,11 @@ def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, fol
 
 
 def test_a_model_that_is_not_square_is_reported_at_its_own_size(tmp_path, folder):
-    import keras
-
     from cams import modelcard
+    from tests.models import two_class_cnn
 
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((40, 56, 3))
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     path = str(tmp_path / "wide.keras")
-    model.save(path)
+    two_class_cnn((40, 56, 3), filters=8, seed=3).save(path)
     modelcard.write(path, modelcard.ModelCard(("normal", "opacity"), (40, 56, 3), "none", "conv"))
     assert report.main(["--model", path, "--data", folder, "--methods", "gradcam",
                         "--out", str(tmp_path / "r")] + FAST) == 0

@@ -3,27 +3,19 @@ included), the layer the maps came from is recorded when the default was used, a
 that takes images of any size is refused with a sentence, not a traceback."""
 import json
 
-import numpy as np
 import pytest
 
 import cams
 from cams.audit.__main__ import main
+from tests.models import two_class_cnn
 from train import phantoms
 
 H, W = 32, 48
 
 
-def tiny(shape, seed=0):
-    """Conv -> conv -> global average pooling -> softmax over 2 classes, on input `shape`."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    L = keras.layers
-    inputs = keras.Input(shape)
-    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inputs)
-    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv2")(x)
-    x = L.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, L.Dense(2, activation="softmax")(x))
+def tiny(shape):
+    """Two convolutions (conv1, conv2), global average pooling, a softmax over 2 classes."""
+    return two_class_cnn(shape, convs=2)
 
 
 @pytest.fixture(scope="module")
