@@ -88,11 +88,12 @@ def _sampled(vectors, max_k, seed, sample):
 
 def purity(labels, truth):
     """Per cluster {cluster: (size, majority true label, its share)}; truth (N,) may hold None
-    (unknown), which then counts as a label of its own."""
+    (unknown), which then counts as a label of its own, "unlabelled"."""
     out = {}
     for c in sorted(set(labels.tolist())):
         members = [truth[i] for i in np.nonzero(labels == c)[0]]
-        values, counts = np.unique(np.asarray([str(t) for t in members]), return_counts=True)
+        values, counts = np.unique(np.asarray(["unlabelled" if t is None else str(t)
+                                               for t in members]), return_counts=True)
         best = int(np.argmax(counts))
         out[c] = (len(members), values[best], float(counts[best] / len(members)))
     return out

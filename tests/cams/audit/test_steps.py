@@ -54,6 +54,7 @@ def test_purity():
     out = clusters.purity(labels, ["a", "a", "b", "b", None])
     assert out[0] == (3, "a", pytest.approx(2 / 3))
     assert out[1][0] == 2
+    assert clusters.purity(np.array([0, 0]), [None, None])[0] == (2, "unlabelled", 1.0)
 
 
 def test_a_fixed_spot_is_a_compact_candidate_and_a_moving_one_is_not():
