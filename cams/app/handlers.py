@@ -111,7 +111,7 @@ class App:
         self.model_path = model_path
         self.examples_dir = examples_dir
         self.model, self.card = modelcard.load(model_path)
-        self.size = int(self.card.input_size[0])
+        self.size = images.height_width(self.card.input_size[:2])  # (H, W): models need not be square
         self.classes = list(self.card.class_names)
         self.layers = cams.conv_layers(self.model)
         recorded = self.card.cam_layer
@@ -121,7 +121,7 @@ class App:
     def warm_up(self):
         """Trace and build every backend, and the metrics' probability function, once, so the
         first click does not stall."""
-        x = self.card.preprocess(np.zeros((1, self.size, self.size, 3), np.float32))
+        x = self.card.preprocess(np.zeros((1, *self.size, 3), np.float32))
         for backend in cams.BACKENDS:
             try:
                 cams.explain(self.model, x, layer=self.default_layer, backend=backend)
@@ -216,7 +216,9 @@ class App:
         mask = self.masks.get(digest(rgb))
         if mask is not None:
             over = outline(over, mask)
-        raw = cv2.resize(cams.colorize(heat, colormap), (256, 256), interpolation=cv2.INTER_NEAREST)
+        scale = 256 / max(heat.shape)  # the long side at 256, the model's aspect kept
+        raw = cv2.resize(cams.colorize(heat, colormap), (round(heat.shape[1] * scale),
+                         round(heat.shape[0] * scale)), interpolation=cv2.INTER_NEAREST)
         probabilities = self.probabilities(res)
         class_name = self.classes[int(res.class_index[0])]
         record = self.record(res, upload, class_name, probabilities,
@@ -242,7 +244,7 @@ class App:
                         "range": [0, 1]},
             "image": {"kind": upload.kind, "width": upload.width, "height": upload.height,
                       "explained_at": list(upload.image.size),
-                      "model_input": [self.size, self.size]},
+                      "model_input": [self.size[1], self.size[0]]},  # (W, H) as explained_at
             "dicom": None if facts is None else {
                 "modality": facts.modality, "rows": facts.rows, "columns": facts.columns,
                 "bits_stored": facts.bits_stored, "photometric": facts.photometric,

@@ -32,7 +32,7 @@ def model_note(app):
     """What is loaded, and what was assumed where its card said nothing."""
     card = app.card
     text = (f"**Model:** `{os.path.basename(app.model_path)}` — classes: "
-            f"{', '.join(app.classes)}; input {app.size}x{app.size}; preprocessing: "
+            f"{', '.join(app.classes)}; input {app.size[1]}x{app.size[0]}; preprocessing: "
             f"{preprocessing.describe(card.preprocessing)}.")
     if card.notes:
         text += " **Defaults used (no .json beside the model):** " + "; ".join(card.notes) + "."

@@ -230,3 +230,22 @@ def test_main_refuses_a_missing_model(capsys):
 def test_ui_builds(app):
     blocks = page.build(app)
     assert isinstance(blocks, gr.Blocks)
+
+
+def test_a_model_that_is_not_square(tmp_path):
+    from cams.app import text
+    from tests.models import two_class_cnn
+
+    two_class_cnn((48, 80, 3), convs=2).save(tmp_path / "wide.keras")
+    wide = handlers.App(str(tmp_path / "wide.keras"))
+    wide.warm_up()
+    assert wide.size == (48, 80) and "input 80x48" in text.model_note(wide)
+    photo = _png(tmp_path, "p.png", np.random.default_rng(1).integers(0, 255, (90, 120, 3),
+                                                                      dtype=np.uint8))
+    shown = wide.explain(photo, layer="conv2")
+    assert shown.overlay.shape == (90, 120, 3) and shown.raw.shape == (154, 256, 3)
+    assert shown.record["image"]["model_input"] == [80, 48]
+    assert np.ptp(shown.explanation.heatmaps[0]) > 0
+    for backend in cams.BACKENDS:
+        assert wide.explain(photo, backend=backend, layer="conv2").explanation.heatmaps.shape[1:] \
+            == (48, 80)
