@@ -2,7 +2,7 @@
 phantom sets, each model's true reliance on its marker measured by intervention, and how well
 the audit (cams.audit) tells them apart.
 
-    python -m train.audit_benchmark --out OUT [--seeds 4] [--size 64] [--methods ...]
+    python -m train.audit_benchmark --out OUT [--seeds 4] [--size 64] [--blocks 3] [--methods ...]
 
 For every seed: one clean model, and one shortcut model trained on the same base images with a
 marker burned into --share of the "opacity" images; the markers cycle through --kinds x
@@ -27,7 +27,10 @@ KINDS = ("glyph", "label", "border")    # the kinds and places the thresholds we
 PLACES = ("top-left", "bottom-right")
 MARKERS = KINDS + ("text",)             # burned-in "AP": held out from the choice
 ALL_PLACES = PLACES + ("top-right", "bottom-left")
-METHODS = ("gradcam@conv4", "gradcam@conv3", "layercam@conv3", "hirescam@conv3")
+METHODS = {4: ("gradcam@conv4", "gradcam@conv3", "layercam@conv3", "hirescam@conv3"),
+           3: ("gradcam@conv3", "gradcam@conv2", "layercam@conv3", "hirescam@conv3")}
+WIDTHS = {4: (16, 32, 32, 64),   # the CNN the thresholds were chosen on
+          3: (16, 32, 64)}       # a receptive field of about a lesion (18 px at 64 px)
 LEARNED = 0.8      # a model counts when its balanced accuracy (as trained) reaches this
 TRIES = 3          # initializations tried before a model is reported as not learned
 
@@ -43,6 +46,10 @@ def parse(argv=None):
     p.add_argument("--train", type=int, default=600, help="training images per model")
     p.add_argument("--audit-images", type=int, default=200)
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--blocks", type=int, choices=sorted(WIDTHS), default=4,
+                   help="conv blocks of the tiny CNN: 4 (the thresholds were chosen on it; the "
+                   "last layer sees 38 of 64 px) or 3 (global max pooling at 16 x 16, each cell "
+                   "sees 18 px, about a lesion)")
     p.add_argument("--share", type=float, default=0.9, help="share of opacity images marked")
     p.add_argument("--kinds", nargs="+", choices=MARKERS, default=list(KINDS),
                    help="marker kinds (default: the three the thresholds were chosen on; "
@@ -50,9 +57,12 @@ def parse(argv=None):
     p.add_argument("--places", nargs="+", choices=ALL_PLACES, default=list(PLACES))
     p.add_argument("--summarize", metavar="JSON", nargs="+", help="only summarize earlier "
                    "runs' benchmark.json files with the current thresholds")
-    p.add_argument("--methods", nargs="+", default=list(METHODS),
-                   help="METHOD@LAYER of the tiny CNN (conv2 32x32, conv3 16x16, conv4 8x8 at 64 px)")
-    return p.parse_args(argv)
+    p.add_argument("--methods", nargs="+", help="METHOD@LAYER of the tiny CNN (conv2 32x32, "
+                   "conv3 16x16, conv4 8x8 at 64 px; default: " + "; ".join(
+                       f"{b} blocks {' '.join(m)}" for b, m in METHODS.items()) + ")")
+    args = p.parse_args(argv)
+    args.methods = args.methods or list(METHODS[args.blocks])
+    return args
 
 
 def base_images(n, seed, size):
@@ -79,29 +89,30 @@ def marked(images, labels, shortcut, seed, on_class=1):
     return np.repeat(out[..., None], 3, axis=-1)
 
 
-def tiny_cnn(size, seed):
-    """A 4-block CNN: conv1 .. conv3 (3x3; 16, 32, 32 filters) each followed by 2x2 max pooling,
-    conv4 (3x3, 64) at 1/8 of the input, global max pooling (the class score is the strongest
-    cell) and a softmax over the 2 classes; input RGB 0..255."""
+def tiny_cnn(size, seed, blocks=4):
+    """A CNN of 3x3 convolutions conv1, conv2, ... (filters WIDTHS[blocks]), each but the last
+    followed by 2x2 max pooling, then global max pooling (the class score is the strongest
+    cell) and a softmax over the 2 classes; input RGB 0..255. With 4 blocks the last layer
+    sits at 1/8 of the input, with 3 at 1/4."""
     import keras
 
     keras.utils.set_random_seed(seed)
     L = keras.layers
     x = inputs = keras.Input((size, size, 3))
     x = L.Rescaling(1 / 255.0)(x)
-    for i, filters in enumerate((16, 32, 32, 64), start=1):
+    for i, filters in enumerate(WIDTHS[blocks], start=1):
         x = L.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
-        if i < 4:
+        if i < blocks:
             x = L.MaxPooling2D(name=f"pool{i}")(x)
     x = L.GlobalMaxPooling2D()(x)
     return keras.Model(inputs, L.Dense(2, activation="softmax", name="predictions")(x))
 
 
-def train(x, y, seed, epochs):
+def train(x, y, seed, epochs, blocks=4):
     """A tiny_cnn trained on RGB x (n, S, S, 3) and labels y (n,): the model."""
     import keras
 
-    model = tiny_cnn(x.shape[1], seed)
+    model = tiny_cnn(x.shape[1], seed, blocks)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     model.fit(x.astype(np.float32), y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
     return model
@@ -176,7 +187,7 @@ def run_model(args, seed, shortcut, cache, tmp):
     start = time.perf_counter()
     for attempt in range(TRIES):  # a start that never leaves chance is retried, and counted
         model = train(marked(train_x, train_y, shortcut, seed), train_y,
-                      seed + 1000 * attempt, args.epochs)
+                      seed + 1000 * attempt, args.epochs, args.blocks)
         as_trained = balanced_accuracy(model, marked(test_x, test_y, shortcut, seed + 1),
                                        test_y)
         if as_trained >= LEARNED:

@@ -33,3 +33,14 @@ def test_sweep_moves_with_the_threshold():
     (sweep,) = [s for s in bench.sweep(rows, (0.3, 0.4, FLIP, 0.99)) if s["roi"]]
     assert sweep["flip 0.3"] == "1.00 / 0.50" and sweep["flip 0.4"] == "1.00 / 0.00"
     assert sweep[f"flip {FLIP}"] == "0.50 / 0.00" and sweep["flip 0.99"] == "0.00 / 0.00"
+
+
+@pytest.mark.parametrize("blocks, last", [(4, 8), (3, 16)])
+def test_each_cnn_has_the_layers_its_default_methods_explain(blocks, last):
+    model = bench.tiny_cnn(64, 0, blocks)
+    convs = {layer.name: layer.output.shape[1] for layer in model.layers
+             if layer.name.startswith("conv")}
+    assert len(convs) == blocks and convs[f"conv{blocks}"] == last
+    args = bench.parse(["--out", "x", "--blocks", str(blocks)])
+    assert args.methods == list(bench.METHODS[blocks])
+    assert {m.split("@")[1] for m in args.methods} <= set(convs)
