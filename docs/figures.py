@@ -229,8 +229,9 @@ def audit_figure(models, path):
             where = found.predicted == c
             if not where.any():
                 continue
-            heat = evidence.mean_maps(found.maps[where], np.zeros(where.sum(), int))[0]
-            mean_image = found.data.images[where].mean(axis=0).astype(np.uint8)
+            rows = np.nonzero(where)[0]
+            heat = evidence.mean_map(found.maps, rows)
+            mean_image = evidence.mean_image(found.data.images, rows)
             box = best["region"] if best and best["class"] == cls else None
             row.append((f"mean map of {int(where.sum())} films\npredicted {cls}",
                         figures.thumb(overlays.overlay(mean_image, heat, alpha=0.5), box)))

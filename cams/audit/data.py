@@ -40,10 +40,12 @@ def load(data, size, roi=None, max_images=None):
     if max_images is not None and len(items) > max_images:
         raise ValueError(f"{data} holds {len(items)} images; the audit here takes at most "
                          f"{max_images}")
-    images, kept, skipped = [], [], []
+    H, W = height_width(size)
+    images = np.empty((len(items), H, W, 3), np.uint8)  # filled in place: no list to stack
+    kept, skipped = [], []
     for item in items:
         try:
-            images.append(sources.read(item.path, size))
+            images[len(kept)] = sources.read(item.path, size)
             kept.append(item)
         except sources.BadFile as err:
             skipped.append((item.name, str(err)))
@@ -51,7 +53,7 @@ def load(data, size, roi=None, max_images=None):
         raise ValueError(f"none of the {len(items)} images under {data} could be read: "
                          f"{_examples(skipped)}; accepted: {sources.ACCEPTED}")
     masks = None if roi is None else load_masks(roi, kept, size)
-    return AuditData(np.stack(images), tuple(i.name for i in kept),
+    return AuditData(images[:len(kept)], tuple(i.name for i in kept),
                      tuple(i.label for i in kept), masks, tuple(skipped))
 
 
@@ -75,8 +77,8 @@ def load_masks(roi, items, size):
     if not os.path.isdir(roi):
         raise ValueError(f"no folder of masks at {roi}; expected {roi}/<the image's path in "
                          "the data>, e.g. roi/normal/001.png for data/normal/001.png")
-    masks, wrong = [], []
-    for item in items:
+    masks, wrong = np.zeros((len(items), H, W), bool), []
+    for i, item in enumerate(items):
         path = os.path.join(roi, item.name)
         if not os.path.isfile(path):
             wrong.append((item.name, f"no mask at {path}"))
@@ -94,10 +96,10 @@ def load_masks(roi, items, size):
                                      f"{image_size[0]}x{image_size[1]}"))
         elif not gray.any():
             wrong.append((item.name, "mask is empty (no non-zero pixel)"))
-        masks.append(gray > 0)
+        masks[i] = gray > 0
     if wrong:
         raise ValueError(f"the masks in {roi} do not match the images: {len(wrong)} of "
                          f"{len(items)} wrong: {_examples(wrong)}. Masks mirror the data "
                          "(ROI_DIR/<class>/<image's file name>), have the image's size and are "
                          "non-zero inside the region")
-    return np.stack(masks)
+    return masks

@@ -34,9 +34,9 @@ def mean_overlay(found, where):
     """The mean map of the images `where` (N,) bool over their mean image: a thumb."""
     from cams.audit import evidence
 
-    mean_image = found.data.images[where].mean(axis=0).astype(np.uint8)
-    heat = evidence.mean_maps(found.maps[where], np.zeros(where.sum(), int))[0]
-    return thumb(overlays.overlay(mean_image, heat, alpha=0.5))
+    rows = np.nonzero(where)[0]
+    return thumb(overlays.overlay(evidence.mean_image(found.data.images, rows),
+                                  evidence.mean_map(found.maps, rows), alpha=0.5))
 
 
 def mean_maps(found):

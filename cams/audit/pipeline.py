@@ -116,8 +116,7 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
                                                                        layer, class_names)
         ds = data.load(data_path, size, roi, max_images)
     with _timed(timings, "maps", progress, 0.05):
-        maps, probs, layer = explain_maps(model, preprocess(ds.images.astype(np.float32)),
-                                          method, layer)
+        maps, probs, layer = explain_maps(model, ds.images, preprocess, method, layer)
     predicted = probs.argmax(axis=1)
     with _timed(timings, "clusters", progress, 0.5):
         small = evidence.downsample(maps, GRID)
@@ -125,11 +124,11 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
     with _timed(timings, "regions", progress, 0.55):
         outside = None if ds.roi is None else evidence.cell_share(ds.roi, GRID) < ROI_CELL
         found = _candidates(small, outside, predicted, groups)
+    share = None if ds.roi is None else evidence.roi_share(maps, ds.roi)
     with _timed(timings, "interventions", progress, 0.6):
-        tried = _intervene(found, ds, maps, probs, predicted, names, model, preprocess,
+        tried = _intervene(found, ds, share, probs, predicted, names, model, preprocess,
                            size, seed)
     with _timed(timings, "verdict", progress, 0.9):
-        share = None if ds.roi is None else evidence.roi_share(maps, ds.roi)
         per_class = _per_class(names, ds, predicted, groups, share)
         result = verdict.verdict([_public(t) for t in tried], per_class)
         result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
@@ -191,7 +190,9 @@ def _candidates(small, outside, predicted, groups):
     return list(found.values())
 
 
-def _intervene(found, ds, maps, probs, predicted, names, model, preprocess, size, seed):
+def _intervene(found, ds, share, probs, predicted, names, model, preprocess, size, seed):
+    """Each candidate tried on the images (share: each map's mass inside the region of
+    interest, or None without one)."""
     predict = predictor(model, preprocess)
     tried = []
     for cand in found:
@@ -205,9 +206,8 @@ def _intervene(found, ds, maps, probs, predicted, names, model, preprocess, size
         in_roi = share_out = None
         if ds.roi is not None and len(cand["members"]):
             mask = interventions.box_mask(box, size)
-            in_roi = float(ds.roi[cand["members"]][:, mask].mean())
-            share_out = float(1 - evidence.roi_share(maps[cand["members"]],
-                                                     ds.roi[cand["members"]]).mean())
+            in_roi = float(np.mean([ds.roi[i][mask].mean() for i in cand["members"]]))
+            share_out = float(1 - share[cand["members"]].mean())
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
                       "share_outside_roi": share_out})
