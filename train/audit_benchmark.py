@@ -62,6 +62,11 @@ def parse(argv=None):
                        f"{b} blocks {' '.join(m)}" for b, m in METHODS.items()) + ")")
     args = p.parse_args(argv)
     args.methods = args.methods or list(METHODS[args.blocks])
+    layers = {f"conv{i}" for i in range(1, args.blocks + 1)}
+    for method in args.methods:
+        if method.partition("@")[2] not in layers:
+            p.error(f"--methods {method}: give METHOD@LAYER with a layer of the {args.blocks}-"
+                    f"block CNN ({', '.join(sorted(layers))})")
     return args
 
 
@@ -204,7 +209,8 @@ def run_model(args, seed, shortcut, cache, tmp):
     for method in args.methods:
         for roi in (True, False):
             row = audit_one(model, folder, method, roi, zone)
-            rows.append({"model": name, "seed": seed, "shortcut": shortcut is not None,
+            rows.append({"model": name, "seed": seed, "blocks": args.blocks,
+                         "shortcut": shortcut is not None,
                          "accuracy": as_trained, "swapped_accuracy": swapped,
                          "attempts": attempt + 1, "learned": as_trained >= LEARNED,
                          "train_s": trained_s, **row})
@@ -217,29 +223,35 @@ def run_model(args, seed, shortcut, cache, tmp):
 
 
 def summary(rows):
-    """Per (method, roi): detection rate, false-alarm rate, AUROC, median IoU over flagged
-    shortcut models, clean models' mean map mass inside the lungs, mean audit seconds."""
+    """Per (blocks, method, roi): detection rate, false-alarm rate, AUROC, median IoU over
+    flagged shortcut models, clean models' mean map mass inside the lungs, mean audit seconds."""
     from cams.audit.verdict import FLIP
 
-    rows = _scored(rows)
-    rows = [{**r, "flagged": r["score"] >= FLIP} for r in rows]
+    rows = [{**r, "flagged": r["score"] >= FLIP} for r in _scored(rows)]
     out = []
-    for method in dict.fromkeys(r["method"] for r in rows):
-        for roi in (True, False):
-            sel = [r for r in rows if r["method"] == method and r["roi"] == roi]
-            bad = [r for r in sel if r["shortcut"]]
-            clean = [r for r in sel if not r["shortcut"]]
-            ious = [r["iou"] for r in bad if r["flagged"] and r["iou"] is not None]
-            out.append({
-                "method": method, "roi": roi, "shortcut_models": len(bad),
-                "clean_models": len(clean),
-                "detection_rate": np.mean([r["flagged"] for r in bad]) if bad else None,
-                "false_alarm_rate": np.mean([r["flagged"] for r in clean]) if clean else None,
-                "auroc": auroc([r["score"] for r in sel], [r["shortcut"] for r in sel]),
-                "median_iou": float(np.median(ious)) if ious else None,
-                **{f"clean_mass_in_lungs{part}": _mean(clean, f"mass_in_lungs{part}")
-                   for part in ("", "_opacity", "_normal")},
-                "audit_s": float(np.mean([r["seconds"] for r in sel]))})
+    for (blocks, method, roi), sel in _groups(rows).items():
+        bad = [r for r in sel if r["shortcut"]]
+        clean = [r for r in sel if not r["shortcut"]]
+        ious = [r["iou"] for r in bad if r["flagged"] and r["iou"] is not None]
+        out.append({
+            "blocks": blocks, "method": method, "roi": roi, "shortcut_models": len(bad),
+            "clean_models": len(clean),
+            "detection_rate": np.mean([r["flagged"] for r in bad]) if bad else None,
+            "false_alarm_rate": np.mean([r["flagged"] for r in clean]) if clean else None,
+            "auroc": auroc([r["score"] for r in sel], [r["shortcut"] for r in sel]),
+            "median_iou": float(np.median(ious)) if ious else None,
+            **{f"clean_mass_in_lungs{part}": _mean(clean, f"mass_in_lungs{part}")
+               for part in ("", "_opacity", "_normal")},
+            "audit_s": float(np.mean([r["seconds"] for r in sel]))})
+    return out
+
+
+def _groups(rows):
+    """{(blocks, method, roi): its rows}, in the rows' order; a row without "blocks" (written
+    before the option existed) is of the 4-block CNN. Different CNNs are never pooled."""
+    out = {}
+    for r in rows:
+        out.setdefault((r.get("blocks", 4), r["method"], r["roi"]), []).append(r)
     return out
 
 
@@ -259,20 +271,17 @@ def _mean(rows, key):
 
 
 def sweep(rows, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)):
-    """Per (method, roi) and flip threshold: detection and false-alarm rates, to show how far
-    the chosen threshold (verdict.FLIP) sits from the edges of the gap between the two kinds of
-    models."""
-    rows = _scored(rows)
+    """Per (blocks, method, roi) and flip threshold: detection and false-alarm rates, to show
+    how far the chosen threshold (verdict.FLIP) sits from the edges of the gap between the two
+    kinds of models."""
     out = []
-    for method in dict.fromkeys(r["method"] for r in rows):
-        for roi in (True, False):
-            sel = [r for r in rows if r["method"] == method and r["roi"] == roi]
-            bad = [r["score"] for r in sel if r["shortcut"]]
-            clean = [r["score"] for r in sel if not r["shortcut"]]
-            out.append({"method": method, "roi": roi, **{
-                f"flip {t}": f"{np.mean([s >= t for s in bad]):.2f} / "
-                             f"{np.mean([s >= t for s in clean]):.2f}"
-                for t in thresholds}})
+    for (blocks, method, roi), sel in _groups(_scored(rows)).items():
+        bad = [r["score"] for r in sel if r["shortcut"]]
+        clean = [r["score"] for r in sel if not r["shortcut"]]
+        out.append({"blocks": blocks, "method": method, "roi": roi, **{
+            f"flip {t}": f"{np.mean([s >= t for s in bad]):.2f} / "
+                         f"{np.mean([s >= t for s in clean]):.2f}"
+            for t in thresholds}})
     return out
 
 
@@ -300,7 +309,9 @@ def main(argv=None):
         rows = []
         for path in args.summarize:
             with open(path) as f:
-                rows += json.load(f)["rows"]
+                run = json.load(f)
+            blocks = run["command"].get("blocks", 4)  # files from before rows named it
+            rows += [{"blocks": blocks, **r} for r in run["rows"]]
         print(markdown(summary(rows)))
         print(markdown(sweep(rows)))
         return 0

@@ -44,3 +44,28 @@ def test_each_cnn_has_the_layers_its_default_methods_explain(blocks, last):
     args = bench.parse(["--out", "x", "--blocks", str(blocks)])
     assert args.methods == list(bench.METHODS[blocks])
     assert {m.split("@")[1] for m in args.methods} <= set(convs)
+
+
+def test_two_cnns_are_summarized_apart_never_pooled(tmp_path, capsys):
+    import json
+
+    four = [row(True, 0.9, seed=0), row(False, 0.1, seed=1)]        # rows without "blocks"
+    three = [{**row(True, 0.2, seed=2), "blocks": 3}, {**row(False, 0.1, seed=3), "blocks": 3}]
+    tables = {(t["blocks"], t["roi"]): t for t in bench.summary(four + three)}
+    assert tables[4, True]["detection_rate"] == 1.0 and tables[3, True]["detection_rate"] == 0.0
+    assert tables[3, True]["shortcut_models"] == tables[4, True]["shortcut_models"] == 1
+    # files written before rows named their CNN take it from the file's command
+    for name, rows, blocks in (("a", four, 4), ("b", three, 3)):
+        run = {"command": {"blocks": blocks}, "rows": [
+            {k: v for k, v in r.items() if k != "blocks"} for r in rows]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(run))
+    bench.main(["--out", str(tmp_path), "--summarize", str(tmp_path / "a.json"),
+                str(tmp_path / "b.json")])
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "| True |" in ln]
+    assert [ln.split(" | ")[0] for ln in lines][:2] == ["| 4", "| 3"]
+
+
+def test_a_layer_the_cnn_lacks_is_refused_before_any_training(capsys):
+    with pytest.raises(SystemExit):
+        bench.parse(["--out", "x", "--blocks", "3", "--methods", "gradcam@conv4"])
+    assert "conv1, conv2, conv3" in capsys.readouterr().err
