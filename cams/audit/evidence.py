@@ -21,29 +21,35 @@ def cell_share(masks, grid):
 
 
 def _chunks(rows, chunk=64):
-    """`rows` (indices) a chunk at a time, so that a fancy-indexed copy stays small."""
-    rows = np.asarray(rows, int)
+    """`rows` (indices, or a boolean mask) a chunk at a time, so that a fancy-indexed copy
+    stays small."""
+    rows = np.asarray(rows)
+    rows = np.nonzero(rows)[0] if rows.dtype == bool else rows.astype(int)
     return (rows[i:i + chunk] for i in range(0, len(rows), chunk))
 
 
 def mean_map(maps, rows):
     """The mean of maps[rows] (maps (N, H, W)), each map first scaled to sum 1 and the mean
-    then to max 1: float32 (H, W)."""
-    total = np.zeros(maps.shape[1:], np.float64)
+    then to max 1: float32 (H, W). rows: indices or a boolean mask."""
+    maps = np.asarray(maps)
+    total, n = np.zeros(maps.shape[1:], np.float64), 0
     for part in _chunks(rows):
         part = np.asarray(maps[part], np.float32)
         mass = part.sum(axis=(1, 2), keepdims=True)
         total += (part / np.where(mass > 0, mass, 1)).sum(axis=0)
-    mean = (total / max(len(rows), 1)).astype(np.float32)
+        n += len(part)
+    mean = (total / max(n, 1)).astype(np.float32)
     return mean / mean.max() if mean.max() > 0 else mean
 
 
 def mean_image(images, rows):
     """The pixel-wise mean of images[rows] (uint8 (N, H, W, C)): uint8 (H, W, C)."""
-    total = np.zeros(images.shape[1:], np.float64)
+    images = np.asarray(images)
+    total, n = np.zeros(images.shape[1:], np.float64), 0
     for part in _chunks(rows):
         total += images[part].sum(axis=0)
-    return (total / max(len(rows), 1)).astype(np.uint8)
+        n += len(part)
+    return (total / max(n, 1)).astype(np.uint8)
 
 
 def mean_maps(maps, groups):

@@ -11,14 +11,21 @@ EXAMPLES = 4
 
 
 def thumb(rgb, box=None):
-    """uint8 RGB resized to THUMB x THUMB, with box [x0, y0, x1, y1) (image pixels) drawn."""
+    """uint8 RGB (THUMB, THUMB, 3): the image with its long side at THUMB, its aspect kept
+    (centred on white), and box [x0, y0, x1, y1) (image pixels) drawn."""
     rgb = np.ascontiguousarray(rgb, np.uint8)
     if box is not None:
         rgb = rgb.copy()
         x0, y0, x1, y1 = box
-        cv2.rectangle(rgb, (x0, y0), (x1 - 1, y1 - 1), (0, 255, 0), max(1, rgb.shape[0] // 96))
-    return cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_NEAREST
-                      if rgb.shape[0] < THUMB else cv2.INTER_AREA)
+        cv2.rectangle(rgb, (x0, y0), (x1 - 1, y1 - 1), (0, 255, 0), max(1, max(rgb.shape[:2]) // 96))
+    h, w = rgb.shape[:2]
+    scale = THUMB / max(h, w)
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA)
+    out = np.full((THUMB, THUMB, 3), 255, np.uint8)
+    top, left = (THUMB - small.shape[0]) // 2, (THUMB - small.shape[1]) // 2
+    out[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return out
 
 
 def montage(tiles):

@@ -21,7 +21,8 @@ class Audit:
     """What the audit computed: `result` is audit.json; the arrays are what the report draws.
     images uint8 (N, S, S, 3), maps float32 (N, S, S), probabilities (N, classes),
     predicted int (N,), clusters {class index: labels of its images (indices, cluster ids)},
-    tried: the candidates with their intervention examples, timings {step: seconds}."""
+    tried: the candidates with their intervention examples, timings {step: seconds}, roi_share
+    float (N,) or None."""
     result: dict
     data: data.AuditData
     class_names: tuple
@@ -31,6 +32,7 @@ class Audit:
     clusters: dict
     tried: list
     timings: dict = field(default_factory=dict)
+    roi_share: np.ndarray | None = None   # each map's mass inside its region (with masks)
 
 
 @contextmanager
@@ -124,8 +126,8 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
     with _timed(timings, "regions", progress, 0.55):
         outside = None if ds.roi is None else evidence.cell_share(ds.roi, GRID) < ROI_CELL
         found = _candidates(small, outside, predicted, groups)
-    share = None if ds.roi is None else evidence.roi_share(maps, ds.roi)
     with _timed(timings, "interventions", progress, 0.6):
+        share = None if ds.roi is None else evidence.roi_share(maps, ds.roi)
         tried = _intervene(found, ds, share, probs, predicted, names, model, preprocess,
                            size, seed)
     with _timed(timings, "verdict", progress, 0.9):
@@ -133,7 +135,7 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         result = verdict.verdict([_public(t) for t in tried], per_class)
         result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
                       method=method, layer=layer, roi=roi is not None, notes=list(notes))
-    found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings)
+    found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings, share)
     if out is not None:
         with _timed(timings, "report", progress, 0.95):
             html = _render(found)

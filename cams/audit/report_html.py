@@ -37,8 +37,6 @@ def _cell(v):
 
 
 def _roi_histograms(found):
-    from cams.audit import evidence
-
     if found.data.roi is None:
         return ("<h2>Share inside the region of interest</h2><p>No masks given (--roi): the "
                 "audit looked for evidence that sits in the same place across images.</p>")
@@ -47,7 +45,7 @@ def _roi_histograms(found):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    share = evidence.roi_share(found.maps, found.data.roi)
+    share = found.roi_share
     fig, ax = plt.subplots(figsize=(5, 2.4), dpi=80)
     for c, name in enumerate(found.class_names):
         if (found.predicted == c).any():

@@ -55,6 +55,10 @@ def test_whole_set_summaries_are_exact_and_held_to_a_few_chunks_of_memory():
     np.testing.assert_allclose(mean, mass / mass.max(), rtol=1e-5)
     np.testing.assert_array_equal(picture, images[rows].mean(axis=0).astype(np.uint8))
     assert 0.2 < share.mean() < 0.4 and np.ptp(mean) > 0.01
+    where = np.zeros(300, bool)
+    where[rows] = True   # a boolean mask picks the same rows
+    np.testing.assert_array_equal(evidence.mean_map(maps, where), mean)
+    np.testing.assert_array_equal(evidence.mean_image(images, where), picture)
 
 
 def test_eigengap_counts_separated_groups():
@@ -191,3 +195,16 @@ def test_maps_preprocess_a_batch_at_a_time():
     np.testing.assert_allclose(maps, whole.heatmaps, atol=1e-5)
     np.testing.assert_allclose(probs, whole.probabilities, atol=1e-6)
     assert np.ptp(maps) > 0.5 and layer == "conv2"
+
+
+def test_pictures_keep_the_images_aspect():
+    from cams.audit import figures
+
+    wide = np.zeros((40, 80, 3), np.uint8)          # black, twice as wide as high
+    tile = figures.thumb(wide, box=[0, 0, 20, 20])
+    assert tile.shape == (figures.THUMB, figures.THUMB, 3)
+    assert (tile[:32] == 255).all() and (tile[96:] == 255).all()     # white above and below
+    assert (tile[33:95, 40:] == 0).all()                              # the image, not stretched
+    assert (tile[32:40, :32] == [0, 255, 0]).all(axis=2).any()        # the box, drawn
+    square = figures.thumb(np.full((64, 64, 3), 7, np.uint8))
+    assert (square == 7).all()                                        # a square fills the tile
