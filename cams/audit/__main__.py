@@ -20,7 +20,8 @@ def parse(argv=None):
                    "a CSV with a 'path' column (and optionally 'label')")
     p.add_argument("--out", required=True, help="folder for audit.json and report.html")
     p.add_argument("--roi", help="masks of where the evidence should be, mirroring the data: "
-                   "ROI_DIR/<class>/<image's file name>, non-zero inside")
+                   "ROI_DIR/<the image's path as the data lists it>, else ROI_DIR/<class>/<file "
+                   "name>, else ROI_DIR/<file name>; the image's size, non-zero inside")
     p.add_argument("--method", help="a name in cams.METHODS (default: hirescam with --roi, "
                    "gradcam without; see docs/audit.md)")
     p.add_argument("--layer", help="the layer to explain (default: the card's, else the last "

@@ -1,7 +1,8 @@
 """The audit's images and their regions of interest, read once through cams.dataset.sources.
 
-Regions of interest mirror the data: ROI_DIR/<the image's name in the dataset>, same pixel
-size, non-zero inside. Every check runs before the audit computes or writes anything.
+Regions of interest mirror the data (MASK_RULE below: ROI_DIR/<the image's path as the data
+lists it>, else <class>/<file name>, else <file name>), same pixel size, non-zero inside. Every
+check runs before the audit computes or writes anything.
 """
 import os
 from dataclasses import dataclass
@@ -67,21 +68,41 @@ def _size_of(path):
         return None
 
 
+MASK_RULE = ("ROI_DIR/<the image's path as the data lists it> (e.g. roi/normal/001.png for "
+             "data/normal/001.png), else ROI_DIR/<class>/<file name>, else ROI_DIR/<file name>")
+
+
+def mask_paths(roi, item):
+    """Where the mask of `item` may be, in the order looked up (MASK_RULE): the path as the data
+    lists it when that is relative and inside ROI_DIR, then <class>/<file name>, then <file
+    name> (for a CSV of absolute paths, or paths relative to the CSV's folder)."""
+    name = os.path.normpath(item.name)
+    base = os.path.basename(item.path)
+    found = [name] if not os.path.isabs(name) and not name.startswith("..") else []
+    found += [os.path.join(item.label, base)] if item.label else []
+    found.append(base)
+    return [os.path.join(roi, p) for p in dict.fromkeys(found)]
+
+
 def load_masks(roi, items, size):
-    """Boolean (N, H, W) regions of interest of `items` from ROI_DIR/<item.name>, for size
-    (H, W) or an int (square). ValueError naming the images whose mask is missing, unreadable,
-    empty or of another size."""
+    """Boolean (N, H, W) regions of interest of `items` found by mask_paths, for size (H, W) or
+    an int (square). ValueError naming the images whose mask is missing, unreadable, empty, of
+    another size, or the image itself (ROI_DIR given as the data folder)."""
     from PIL import Image
 
     H, W = height_width(size)
     if not os.path.isdir(roi):
-        raise ValueError(f"no folder of masks at {roi}; expected {roi}/<the image's path in "
-                         "the data>, e.g. roi/normal/001.png for data/normal/001.png")
+        raise ValueError(f"no folder of masks at {roi}; expected {MASK_RULE}")
     masks, wrong = np.zeros((len(items), H, W), bool), []
     for i, item in enumerate(items):
-        path = os.path.join(roi, item.name)
-        if not os.path.isfile(path):
-            wrong.append((item.name, f"no mask at {path}"))
+        candidates = mask_paths(roi, item)
+        path = next((p for p in candidates if os.path.isfile(p)), None)
+        if path is None:
+            wrong.append((item.name, f"no mask at {' nor '.join(candidates)}"))
+            continue
+        if os.path.realpath(path) == os.path.realpath(item.path):
+            wrong.append((item.name, "its mask would be the image itself (is --roi the data "
+                                     "folder?)"))
             continue
         try:
             with Image.open(path) as m:
@@ -99,7 +120,7 @@ def load_masks(roi, items, size):
         masks[i] = gray > 0
     if wrong:
         raise ValueError(f"the masks in {roi} do not match the images: {len(wrong)} of "
-                         f"{len(items)} wrong: {_examples(wrong)}. Masks mirror the data "
-                         "(ROI_DIR/<class>/<image's file name>), have the image's size and are "
-                         "non-zero inside the region")
+                         f"{len(items)} wrong: {_examples(wrong)}. A mask is found at "
+                         f"{MASK_RULE}; it has the image's size and is non-zero inside the "
+                         "region")
     return masks

@@ -3,6 +3,7 @@ model is not; and the data errors it must refuse before writing anything."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 import cams
@@ -89,6 +90,28 @@ def test_masks_that_do_not_match_the_images_are_refused(untrained, tmp_path, cap
     os.remove(data / "roi" / "normal" / "1_00000.png")
     with pytest.raises(ValueError, match="no mask at"):
         cams.audit(untrained, str(data), None, str(data / "roi"))
+
+
+def test_masks_of_a_csv_of_absolute_paths_are_found_by_class_and_file_name(untrained,
+                                                                          tmp_path):
+    from cams.audit import data as audit_data
+
+    data = tmp_path / "data"
+    phantoms.write_set(str(data), 6, 1, SIZE, progress=False)
+    rows = [f"{data / c / f},{c}" for c in ("normal", "opacity")
+            for f in sorted(os.listdir(data / c))]
+    csv = tmp_path / "list.csv"
+    csv.write_text("path,label\n" + "\n".join(rows) + "\n")
+    by_folder = audit_data.load(str(data), SIZE, str(data / "roi"))
+    by_csv = audit_data.load(str(csv), SIZE, str(data / "roi"))
+    np.testing.assert_array_equal(by_csv.roi, by_folder.roi)
+    assert 0.05 < by_csv.roi.mean() < 0.5
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no mask at"):     # the image is not its own mask
+        audit_data.load(str(csv), SIZE, str(empty))
+    with pytest.raises(ValueError, match="the image itself"):
+        audit_data.load(str(data), SIZE, str(data))
 
 
 def test_a_class_with_one_image(trained, tmp_path):
