@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from cams.preprocessing import PREPROCESSING
+
 
 def parse(argv=None):
     """The command line's arguments (parsed before TensorFlow loads, so --help is instant)."""
@@ -26,6 +28,11 @@ def parse(argv=None):
                    "gradcam without; see docs/audit.md)")
     p.add_argument("--layer", help="the layer to explain (default: the card's, else the last "
                    "spatial one)")
+    p.add_argument("--class-names", help="the model's classes in output order, comma-separated "
+                   "(default: the card's; without one, the data's class folders in sorted order "
+                   "when they are as many)")
+    p.add_argument("--preprocess", help="the model's preprocessing by name (default: the "
+                   "card's, else pixels 0..255 as they are): " + ", ".join(PREPROCESSING))
     p.add_argument("--max-images", type=int, help="refuse a dataset larger than this")
     p.add_argument("--fail-on-shortcut", action="store_true",
                    help="exit 1 when a shortcut is suspected (a CI gate)")
@@ -35,6 +42,8 @@ def parse(argv=None):
 def line(result):
     """The verdict in one line."""
     text = f"{result['verdict']} (score {result['score']:.2f}, {result['images']} images"
+    if result["skipped"]:
+        text += f", {len(result['skipped'])} unreadable skipped (listed in audit.json)"
     if result["findings"]:
         f = result["findings"][0]
         text += (f"; class {f['class']}: region {f['region']} holds the evidence of "
@@ -54,12 +63,15 @@ def main(argv=None):
 
     try:
         found = audit(args.model, args.data, args.out, args.roi, method=args.method,
-                      layer=args.layer, max_images=args.max_images)
+                      layer=args.layer, max_images=args.max_images,
+                      preprocess=args.preprocess,
+                      class_names=args.class_names and [
+                          n.strip() for n in args.class_names.split(",")])
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     result = found.result
-    for note in result["notes"]:   # defaults used where the model's card said nothing
+    for note in result["notes"]:   # defaults assumed, a test that could not run
         print(f"note: {note}")
     print(line(result))
     print(f"wrote {os.path.join(args.out, 'audit.json')} and report.html; steps: "

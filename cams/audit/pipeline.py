@@ -50,13 +50,20 @@ def _model_and_card(model, preprocess, layer, class_names):
     from cams import modelcard, preprocessing
     from cams.explanation import describe
 
-    if isinstance(model, (str, os.PathLike)):
-        model, card = modelcard.load(str(model))
-        return (model, preprocess or card.preprocess, layer or card.cam_layer,
-                tuple(class_names or card.class_names),
-                tuple(int(s) for s in card.input_size[:2]), tuple(card.notes))
     if isinstance(preprocess, str):
         preprocess = preprocessing.get(preprocess)
+    if isinstance(model, (str, os.PathLike)):
+        model, card = modelcard.load(str(model))
+        names = tuple(class_names or card.class_names)
+        if len(names) != len(card.class_names):
+            raise ValueError(f"{len(names)} class names given; the model has "
+                             f"{len(card.class_names)} classes")
+        unknown_names = modelcard.default_class_names(len(names))[1]
+        notes = tuple(n for n in card.notes  # a default the caller has just replaced is none
+                      if not (n == unknown_names and class_names)
+                      and not (n == modelcard.PREPROCESSING_NOTE and preprocess))
+        return (model, preprocess or card.preprocess, layer or card.cam_layer, names,
+                tuple(int(s) for s in card.input_size[:2]), notes)
     info = describe(model)
     n = info.head.n_classes
     default_names, names_note = modelcard.default_class_names(n)
@@ -72,6 +79,22 @@ def _model_and_card(model, preprocess, layer, class_names):
              + (names_note,) * (class_names is None))
     return (model, preprocess or (lambda x: x), layer, names, tuple(int(s) for s in size),
             notes)
+
+
+def _names_from_folders(names, notes, labels, given):
+    """(class names, notes): when nothing named the classes (no card, no class_names) and the
+    data's class folders are as many as the model's classes, their names in sorted order, the
+    order in which Keras' image_dataset_from_directory numbers them, with a note saying so."""
+    from cams import modelcard
+
+    unknown = modelcard.default_class_names(len(names))
+    folders = sorted({lab for lab in labels if lab is not None})
+    if given or names != unknown[0] or unknown[1] not in notes or len(folders) != len(names):
+        return names, notes
+    note = (f"class names taken from the data's class folders in sorted order (as Keras' "
+            f"image_dataset_from_directory numbers them): {', '.join(folders)}; give "
+            "--class-names (or a card) if the model was trained in another order")
+    return tuple(folders), tuple(note if n == unknown[1] else n for n in notes)
 
 
 def predictor(model, preprocess, batch_size=32):
@@ -117,6 +140,7 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         model, preprocess, layer, names, size, notes = _model_and_card(model, preprocess,
                                                                        layer, class_names)
         ds = data.load(data_path, size, roi, max_images)
+        names, notes = _names_from_folders(names, notes, ds.labels, class_names)
     with _timed(timings, "maps", progress, 0.05):
         maps, probs, layer = explain_maps(model, ds.images, preprocess, method, layer)
     predicted = probs.argmax(axis=1)
@@ -134,7 +158,8 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         per_class = _per_class(names, ds, predicted, groups, share)
         result = verdict.verdict([_public(t) for t in tried], per_class)
         result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
-                      method=method, layer=layer, roi=roi is not None, notes=list(notes))
+                      method=method, layer=layer, roi=roi is not None,
+                      notes=list(notes) + _one_class_note(predicted, names))
     found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings, share)
     if out is not None:
         with _timed(timings, "report", progress, 0.95):
@@ -142,6 +167,17 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         write(out, found, html)
     result["timings_s"] = timings
     return found
+
+
+def _one_class_note(predicted, names):
+    """[a note] when every image is predicted one class: no image of another class to paste a
+    region onto, so the verdict rests on removals alone; [] otherwise."""
+    seen = sorted(set(predicted.tolist()))
+    if len(seen) > 1:
+        return []
+    return [f"the model predicts {names[seen[0]]} for every image: with no image of another "
+            "class to paste a region onto, the transplant test could not run and the verdict "
+            "rests on removals alone; audit a set the model splits into classes"]
 
 
 def _render(found):

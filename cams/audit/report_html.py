@@ -79,10 +79,11 @@ def _interventions(found):
 
 
 def _notes(notes):
-    """The defaults the audit had to assume, as a list (nothing when there were none)."""
+    """What the verdict rests on beyond the data (defaults assumed where the model's card said
+    nothing, a test that could not run), as a list (nothing when there is nothing to say)."""
     if not notes:
         return ""
-    return ("<p>Defaults used where the model's card said nothing:</p><ul>"
+    return ("<p>Notes: what the audit assumed, and what it could not test:</p><ul>"
             + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
 
 

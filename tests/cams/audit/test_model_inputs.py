@@ -2,7 +2,9 @@
 included), the layer the maps came from is recorded when the default was used, and a model
 that takes images of any size is refused with a sentence, not a traceback."""
 import json
+import shutil
 
+import numpy as np
 import pytest
 
 import cams
@@ -35,7 +37,7 @@ def test_a_non_square_model_is_audited_at_its_size(data, tmp_path):
         result = json.load(f)
     assert result["layer"] == "conv2"                          # the default, named
     assert any("class names" in n for n in result["notes"])    # and the card's defaults
-    assert "Defaults used" in (tmp_path / "out" / "report.html").read_text()
+    assert "what the audit assumed" in (tmp_path / "out" / "report.html").read_text()
     for cand in result["candidates"]:
         x0, y0, x1, y1 = cand["region"]
         assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
@@ -67,12 +69,54 @@ def test_the_command_says_which_defaults_stood_in_for_a_missing_card(data, tmp_p
     path = str(tmp_path / "wide.keras")
     tiny((H, W, 3)).save(path)
     assert main(["--model", path, "--data", data, "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert lines[0].startswith("note: ") and lines[1].startswith("note: ")
-    assert lines[2].startswith(("no shortcut found", "shortcut suspected"))
+    lines = capsys.readouterr().out.splitlines()
+    notes = [ln for ln in lines if ln.startswith("note: ")]
+    assert lines[:len(notes)] == notes                         # the notes come first
+    assert lines[len(notes)].startswith(("no shortcut found", "shortcut suspected"))
+
+    def defaults(result):
+        return [n for n in result["notes"] if "class names" in n or "preprocessing" in n]
+    assert len(defaults({"notes": notes})) == 2
     found = cams.audit(tiny((H, W, 3)), data)                  # a model object, nothing said
-    assert len(found.result["notes"]) == 2
+    assert len(defaults(found.result)) == 2
     found = cams.audit(tiny((H, W, 3)), data, preprocess="mobilenetv2",
                        class_names=("normal", "opacity"))
-    assert found.result["notes"] == []
+    assert defaults(found.result) == []
+
+
+def test_without_a_card_the_class_folders_name_the_classes_and_the_command_can(data, tmp_path,
+                                                                               capsys):
+    found = cams.audit(tiny((H, W, 3)), data)
+    assert list(found.result["per_class"]) == ["normal", "opacity"]   # sorted folder names
+    assert [v["images_labelled"] for v in found.result["per_class"].values()] == [4, 4]
+    assert any("class folders in sorted order" in n for n in found.result["notes"])
+    path = str(tmp_path / "wide.keras")
+    tiny((H, W, 3)).save(path)
+    assert main(["--model", path, "--data", data, "--out", str(tmp_path / "out"),
+                 "--class-names", "opacity, normal", "--preprocess", "unit"]) == 0
+    with open(tmp_path / "out" / "audit.json") as f:
+        result = json.load(f)
+    assert list(result["per_class"]) == ["opacity", "normal"]
+    assert not any("class names" in n or "preprocessing" in n for n in result["notes"])
+    assert main(["--model", path, "--data", data, "--out", str(tmp_path / "out"),
+                 "--class-names", "one,two,three"]) == 2
+    assert "3 class names given; the model has 2 classes" in capsys.readouterr().err
+
+
+def test_a_model_that_predicts_one_class_says_the_transplant_test_could_not_run(
+        data, tmp_path, capsys):
+    model = tiny((H, W, 3))
+    head = model.layers[-1]
+    head.set_weights([head.get_weights()[0] * 0, np.array([5.0, 0.0], np.float32)])
+    found = cams.audit(model, data, class_names=("normal", "opacity"))
+    assert set(found.predicted.tolist()) == {0}
+    assert any("predicts normal for every image" in n for n in found.result["notes"])
+    (tmp_path / "data").mkdir()
+    shutil.copytree(data, tmp_path / "data" / "set")
+    (tmp_path / "data" / "set" / "normal" / "broken.png").write_bytes(b"not a png")
+    path = str(tmp_path / "m.keras")
+    tiny((H, W, 3)).save(path)
+    main(["--model", path, "--data", str(tmp_path / "data" / "set"), "--out",
+          str(tmp_path / "out")])
+    verdict = [ln for ln in capsys.readouterr().out.splitlines() if "score" in ln][0]
+    assert "8 images, 1 unreadable skipped" in verdict
