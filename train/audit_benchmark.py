@@ -31,14 +31,17 @@ METHODS = {4: ("gradcam@conv4", "gradcam@conv3", "layercam@conv3", "hirescam@con
            3: ("gradcam@conv3", "gradcam@conv2", "layercam@conv3", "hirescam@conv3")}
 WIDTHS = {4: (16, 32, 32, 64),   # the CNN the thresholds were chosen on
           3: (16, 32, 64)}       # a receptive field of about a lesion (18 px at 64 px)
+NAMES = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "guided-grads",
+         "scorecam", "eigencam", "guided-backprop", "guided-gradcam")  # cams.METHODS (tested)
 LEARNED = 0.8      # a model counts when its balanced accuracy (as trained) reaches this
 TRIES = 3          # initializations tried before a model is reported as not learned
 
 
 def parse(argv=None):
     """The command line (parsed before TensorFlow loads)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True)
+    p = argparse.ArgumentParser(prog="python -m train.audit_benchmark", description=" ".join(
+        __doc__.split("\n\n")[0].split()))
+    p.add_argument("--out", help="folder for benchmark.json (needed unless --summarize)")
     p.add_argument("--seeds", type=int, default=12, help="models of each kind (clean, shortcut)")
     p.add_argument("--seed-start", type=int, default=0, help="the first seed (to split a run "
                    "over processes; --summarize takes their files together)")
@@ -61,9 +64,13 @@ def parse(argv=None):
                    "conv3 16x16, conv4 8x8 at 64 px; default: " + "; ".join(
                        f"{b} blocks {' '.join(m)}" for b, m in METHODS.items()) + ")")
     args = p.parse_args(argv)
+    if not args.out and not args.summarize:
+        p.error("--out is required (a folder for benchmark.json), unless --summarize")
     args.methods = args.methods or list(METHODS[args.blocks])
     layers = {f"conv{i}" for i in range(1, args.blocks + 1)}
     for method in args.methods:
+        if method.partition("@")[0] not in NAMES:
+            p.error(f"--methods {method}: unknown method; known: {', '.join(NAMES)}")
         if method.partition("@")[2] not in layers:
             p.error(f"--methods {method}: give METHOD@LAYER with a layer of the {args.blocks}-"
                     f"block CNN ({', '.join(sorted(layers))})")
@@ -198,6 +205,10 @@ def run_model(args, seed, shortcut, cache, tmp):
         if as_trained >= LEARNED:
             break
     trained_s = time.perf_counter() - start
+    if as_trained < LEARNED:
+        print(f"seed {seed} {'clean' if shortcut is None else 'shortcut'} model: balanced "
+              f"accuracy {as_trained:.2f} < {LEARNED} after {TRIES} initializations: audited "
+              "and listed, left out of the summary (train longer or on more images)", flush=True)
     swapped = (balanced_accuracy(model, marked(test_x, test_y, shortcut, seed + 1, 0), test_y)
                if shortcut else None)
     name = "clean" if shortcut is None else f"{shortcut.kind}-{shortcut.place}"
@@ -214,7 +225,8 @@ def run_model(args, seed, shortcut, cache, tmp):
                          "accuracy": as_trained, "swapped_accuracy": swapped,
                          "attempts": attempt + 1, "learned": as_trained >= LEARNED,
                          "train_s": trained_s, **row})
-            print(f"{name:>24} seed {seed} {method:>16} roi={roi!s:5} acc {as_trained:.2f} "
+            print(f"{name:>24} seed {seed} {args.blocks} blocks {method:>16} roi={roi!s:5} "
+                  f"acc {as_trained:.2f} "
                   f"swapped {swapped if swapped is None else round(swapped, 2)} score "
                   f"{row['score']:.2f} flagged {row['flagged']!s:5} iou "
                   f"{row['iou'] if row['iou'] is None else round(row['iou'], 2)} lungs "
@@ -236,8 +248,9 @@ def summary(rows):
         out.append({
             "blocks": blocks, "method": method, "roi": roi, "shortcut_models": len(bad),
             "clean_models": len(clean),
-            "detection_rate": np.mean([r["flagged"] for r in bad]) if bad else None,
-            "false_alarm_rate": np.mean([r["flagged"] for r in clean]) if clean else None,
+            "detection_rate": float(np.mean([r["flagged"] for r in bad])) if bad else None,
+            "false_alarm_rate": (float(np.mean([r["flagged"] for r in clean])) if clean
+                                 else None),
             "auroc": auroc([r["score"] for r in sel], [r["shortcut"] for r in sel]),
             "median_iou": float(np.median(ious)) if ious else None,
             **{f"clean_mass_in_lungs{part}": _mean(clean, f"mass_in_lungs{part}")
@@ -279,10 +292,13 @@ def sweep(rows, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)):
         bad = [r["score"] for r in sel if r["shortcut"]]
         clean = [r["score"] for r in sel if not r["shortcut"]]
         out.append({"blocks": blocks, "method": method, "roi": roi, **{
-            f"flip {t}": f"{np.mean([s >= t for s in bad]):.2f} / "
-                         f"{np.mean([s >= t for s in clean]):.2f}"
-            for t in thresholds}})
+            f"flip {t}": f"{_rate(bad, t)} / {_rate(clean, t)}" for t in thresholds}})
     return out
+
+
+def _rate(scores, threshold):
+    """The share of scores at or above threshold as "0.00", or "—" when there are none."""
+    return f"{np.mean([s >= threshold for s in scores]):.2f}" if scores else "—"
 
 
 def markdown(table):
@@ -312,8 +328,7 @@ def main(argv=None):
                 run = json.load(f)
             blocks = run["command"].get("blocks", 4)  # files from before rows named it
             rows += [{"blocks": blocks, **r} for r in run["rows"]]
-        print(markdown(summary(rows)))
-        print(markdown(sweep(rows)))
+        _print(summary(rows), sweep(rows))
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tempfile
@@ -331,11 +346,19 @@ def main(argv=None):
                               cache, tmp)
             cache.pop(seed)
             _write(args, rows, start)
-    table = _write(args, rows, start)
-    print(markdown(table))
-    print(markdown(sweep(rows)))
+    _print(_write(args, rows, start), sweep(rows))
     print(f"{len(rows)} audits in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _print(table, swept):
+    """The summary and the sweep as Markdown, or a sentence when no model learned."""
+    if not table:
+        print(f"no model reached balanced accuracy {LEARNED}: nothing to summarize (each "
+              "row of benchmark.json says how far it got)")
+        return
+    print(markdown(table))
+    print(markdown(swept))
 
 
 if __name__ == "__main__":

@@ -69,3 +69,24 @@ def test_a_layer_the_cnn_lacks_is_refused_before_any_training(capsys):
     with pytest.raises(SystemExit):
         bench.parse(["--out", "x", "--blocks", "3", "--methods", "gradcam@conv4"])
     assert "conv1, conv2, conv3" in capsys.readouterr().err
+
+
+def test_unknown_methods_and_a_missing_out_are_refused_at_once(capsys):
+    import cams
+
+    assert bench.NAMES == tuple(cams.METHODS)          # the command's list is the library's
+    with pytest.raises(SystemExit):
+        bench.parse(["--out", "x", "--methods", "foocam@conv3"])
+    assert "unknown method; known: gradcam" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.parse([])
+    assert "--out is required" in capsys.readouterr().err
+    assert bench.parse(["--summarize", "a.json"]).out is None
+
+
+def test_a_run_where_no_model_learned_says_so(capsys):
+    rows = [{**row(True, 0.9), "learned": False}, {**row(False, 0.1), "learned": False}]
+    bench._print(bench.summary(rows), bench.sweep(rows))
+    assert "no model reached balanced accuracy 0.8" in capsys.readouterr().out
+    (swept,) = [s for s in bench.sweep([row(True, 0.9)]) if s["roi"]]
+    assert swept["flip 0.5"] == "1.00 / —"             # no clean model: a dash, not nan
