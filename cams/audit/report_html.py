@@ -9,17 +9,18 @@ import numpy as np
 from cams.audit import figures
 
 
-def png(rgb):
-    """An <img> tag holding uint8 RGB (H, W, 3) as a base64 PNG."""
+def png(rgb, alt=""):
+    """An <img> tag holding uint8 RGB (H, W, 3) as a base64 PNG, with its alt text."""
     from PIL import Image
 
     buf = io.BytesIO()
     Image.fromarray(np.asarray(rgb, np.uint8)).save(buf, "PNG")
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return (f'<img alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
 
 
 def _figures(pairs):
-    return "".join(f"<figure>{png(p)}<figcaption>{html.escape(c)}</figcaption></figure>"
+    return "".join(f"<figure>{png(p, c)}<figcaption>{html.escape(c)}</figcaption></figure>"
                    for p, c in pairs)
 
 
@@ -61,7 +62,8 @@ def _roi_histograms(found):
     least = "".join(f"<li>{html.escape(k)}: " + ", ".join(
         f"{html.escape(n)} ({s:.2f})" for n, s in v["share_in_roi"]["least"]) + "</li>"
         for k, v in found.result["per_class"].items() if "share_in_roi" in v)
-    return ("<h2>Share inside the region of interest</h2>" + png(rgb)
+    return ("<h2>Share inside the region of interest</h2>"
+            + png(rgb, "histograms of each map's share of mass inside the region, per class")
             + f"<p>Images with the least inside, per predicted class:</p><ul>{least}</ul>")
 
 
@@ -72,7 +74,8 @@ def _interventions(found):
     parts = ["<h2>Interventions</h2><p>Each candidate region was removed from the images whose "
              "evidence sits in it (filled from the surrounding pixels, as ROAD does) and pasted "
              "onto images predicted another class; the control pastes the same box from images "
-             "of the target's own class.</p>",
+             "of the target's own class. Group: 'class' when the region was found over all "
+             "the images predicted the class, a number for one cluster of them.</p>",
              _table(found.result["candidates"], keys)]
     parts.append(_figures(figures.intervention_examples(found)))
     return "".join(parts)
@@ -102,7 +105,8 @@ def render(found):
             f"</h1><p>Score {r['score']:.2f} (flagged at >= {r['thresholds']['flip']}), "
             f"{r['images']} images ({len(r['skipped'])} unreadable skipped), method "
             f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
-            f"{'yes' if r['roi'] else 'no'}. Thresholds: {html.escape(str(r['thresholds']))}."
+            f"{'yes' if r['roi'] else 'no'}. Thresholds: "
+            f"{html.escape(', '.join(f'{k} {v}' for k, v in r['thresholds'].items()))}."
             f"</p>{_notes(r.get('notes', ()))}<h2>Findings</h2>{findings}"
             f"<h2>Time per step (s)</h2>{timings}"
             + "<h2>Where the evidence is: mean maps per class</h2>"
