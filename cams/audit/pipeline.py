@@ -46,7 +46,7 @@ def _timed(timings, step, progress, fraction):
 
 def _model_and_card(model, preprocess, layer, class_names):
     """(model, preprocess function, layer, class names, (H, W) the images are read at, notes:
-    the defaults used where nothing was said) from a path or a Keras model."""
+    the defaults used where nothing was said) from a path (its card) or a Keras model."""
     from cams import modelcard, preprocessing
     from cams.explanation import describe
 
@@ -54,47 +54,42 @@ def _model_and_card(model, preprocess, layer, class_names):
         preprocess = preprocessing.get(preprocess)
     if isinstance(model, (str, os.PathLike)):
         model, card = modelcard.load(str(model))
-        names = tuple(class_names or card.class_names)
-        if len(names) != len(card.class_names):
-            raise ValueError(f"{len(names)} class names given; the model has "
-                             f"{len(card.class_names)} classes")
-        unknown_names = modelcard.default_class_names(len(names))[1]
-        notes = tuple(n for n in card.notes  # a default the caller has just replaced is none
-                      if not (n == unknown_names and class_names)
-                      and not (n == modelcard.PREPROCESSING_NOTE and preprocess))
-        return (model, preprocess or card.preprocess, layer or card.cam_layer, names,
-                tuple(int(s) for s in card.input_size[:2]), notes)
-    info = describe(model)
-    n = info.head.n_classes
-    default_names, names_note = modelcard.default_class_names(n)
-    names = tuple(class_names or default_names)
-    if len(names) != n:
-        raise ValueError(f"class_names has {len(names)} names; the model has {n} classes")
-    size = tuple(info.input_shape[1:3])
-    if None in size:
-        raise ValueError(f"the model takes images of any size (input {info.input_shape[1:]}) "
-                         "and the audit reads every image at one size: build it with a fixed "
-                         "input size, or pass the path of a model whose card gives input_size")
-    notes = ((modelcard.PREPROCESSING_NOTE,) * (preprocess is None)
-             + (names_note,) * (class_names is None))
-    return (model, preprocess or (lambda x: x), layer, names, tuple(int(s) for s in size),
-            notes)
+        named, own, layer = card.class_names, card.preprocess, layer or card.cam_layer
+        size, notes = card.input_size[:2], card.notes
+    else:
+        info = describe(model)
+        named, names_note = modelcard.default_class_names(info.head.n_classes)
+        own, size = (lambda x: x), info.input_shape[1:3]
+        notes = (modelcard.PREPROCESSING_NOTE, names_note)
+        if None in size:
+            raise ValueError(f"the model takes images of any size (input "
+                             f"{info.input_shape[1:]}) and the audit reads every image at one "
+                             "size: build it with a fixed input size, or pass the path of a "
+                             "model whose card gives input_size")
+    names = tuple(class_names or named)
+    if len(names) != len(named):
+        raise ValueError(f"{len(names)} class names given; the model has {len(named)} classes")
+    unknown = modelcard.default_class_names(len(names))[1]
+    notes = tuple(n for n in notes   # a default the caller has just replaced is none
+                  if not (n == unknown and class_names)
+                  and not (n == modelcard.PREPROCESSING_NOTE and preprocess))
+    return model, preprocess or own, layer, names, tuple(int(s) for s in size), notes
 
 
-def _names_from_folders(names, notes, labels, given):
-    """(class names, notes): when nothing named the classes (no card, no class_names) and the
+def _names_from_folders(names, notes, labels):
+    """(class names, notes): when nothing named the classes (the "unknown" note stands) and the
     data's class folders are as many as the model's classes, their names in sorted order, the
     order in which Keras' image_dataset_from_directory numbers them, with a note saying so."""
     from cams import modelcard
 
-    unknown = modelcard.default_class_names(len(names))
+    unknown = modelcard.default_class_names(len(names))[1]
     folders = sorted({lab for lab in labels if lab is not None})
-    if given or names != unknown[0] or unknown[1] not in notes or len(folders) != len(names):
+    if unknown not in notes or len(folders) != len(names):
         return names, notes
     note = (f"class names taken from the data's class folders in sorted order (as Keras' "
             f"image_dataset_from_directory numbers them): {', '.join(folders)}; give "
             "--class-names (or a card) if the model was trained in another order")
-    return tuple(folders), tuple(note if n == unknown[1] else n for n in notes)
+    return tuple(folders), tuple(note if n == unknown else n for n in notes)
 
 
 def predictor(model, preprocess, batch_size=32):
@@ -140,7 +135,7 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         model, preprocess, layer, names, size, notes = _model_and_card(model, preprocess,
                                                                        layer, class_names)
         ds = data.load(data_path, size, roi, max_images)
-        names, notes = _names_from_folders(names, notes, ds.labels, class_names)
+        names, notes = _names_from_folders(names, notes, ds.labels)
     with _timed(timings, "maps", progress, 0.05):
         maps, probs, layer = explain_maps(model, ds.images, preprocess, method, layer)
     predicted = probs.argmax(axis=1)
