@@ -9,35 +9,83 @@ from cams.app.page import CLEAR, cleared
 from cams.app.serving import HEAVY, guard
 from cams.audit import figures
 
-INFO = (f"A zip of at most {MAX_IMAGES} images, in class folders (normal/*.png, opacity/*.png) "
-        "or loose; optional: a zip of masks of where the evidence should be (e.g. the lung "
-        "fields) with the same folders and file names. The audit looks for a place where many "
-        "images' evidence sits (a marker, a label, a border), removes it and pastes it onto "
-        "other classes' images, and says whether predictions follow it. See docs/audit.md.")
+
+def info(class_names):
+    """The tab's help, as Markdown: the zips it takes, with folders named for `class_names`
+    (in code spans, so a path's `*` is not read as emphasis), and what the audit does."""
+    shown = list(class_names)[:4]
+    folders = ", ".join(f"`{name}/*.png`" for name in shown)
+    folders += ", …" if len(class_names) > len(shown) else ""
+    return (f"A zip of at most {MAX_IMAGES} images, in folders named for the model's classes "
+            f"({folders}) or loose; optional: a zip of masks of where the evidence should be "
+            "(e.g. the lung fields) with the same folders and file names. The audit looks for a "
+            "place where many images' evidence sits (a marker, a label, a border), removes it "
+            "and pastes it onto other classes' images, and says whether predictions follow it. "
+            "See docs/audit.md.")
 
 
 CLUSTER_COLUMNS = figures.EXAMPLES + 1   # a cluster's mean map, then its examples
 
 
 def summary(found):
-    """The verdict and what it rests on, as Markdown."""
+    """The verdict and what it rests on, as Markdown: the verdict, why it is inconclusive (when
+    it is), the counts, the notes (defaults assumed, a test that could not run), the regions."""
     r = found.result
     lines = [f"### {r['verdict']} (score {r['score']:.2f}, flagged at >= "
-             f"{r['thresholds']['flip']})",
-             f"{r['images']} images, {len(r['skipped'])} unreadable skipped; masks: "
-             f"{'yes' if r['roi'] else 'no'}. Time per step: "
-             + ", ".join(f"{k} {v:.1f} s" for k, v in found.timings.items()), "",
-             "| class | region (x0, y0, x1, y1) | images | removed: flipped | pasted: flipped "
-             "| control | suspicion |", "|---|---|---:|---:|---:|---:|---:|"]
-    for c in r["candidates"]:
-        lines.append(f"| {c['class']} | {c['region']} | {c['images']} | "
-                     f"{_pct(c['flip_rate_removed'])} | {_pct(c['flip_rate_transplanted'])} | "
-                     f"{_pct(c['flip_rate_control'])} | {c['suspicion']:.2f} |")
-    return "\n".join(lines)
+             f"{r['thresholds']['flip']})"]
+    lines += _bullets("Why inconclusive" if r["verdict"] == "inconclusive" else "Reasons",
+                      r.get("reasons"))
+    lines += [f"{r['images']} images, {len(r['skipped'])} unreadable skipped; masks: "
+              f"{'yes' if r['roi'] else 'no'}. Time per step: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in found.timings.items()), ""]
+    lines += _bullets("Notes", r.get("notes"))
+    return "\n".join(lines + _table(r["candidates"]))
+
+
+def _bullets(title, sentences):
+    """Markdown lines: a bold title and one bullet per sentence; none without sentences."""
+    if not sentences:
+        return []
+    return [f"**{title}:**", ""] + [f"- {_plain(s)}" for s in sentences] + [""]
+
+
+def _table(candidates):
+    """Markdown lines: the regions tried, one row each, with the artifact score and the
+    transplant flip rate's 95% bounds where the audit gave them."""
+    if not candidates:
+        return ["No region was tried: in no group of images did the evidence gather in one "
+                "place."]
+    artifact = any("artifact" in c for c in candidates)
+    bounds = " (95% bounds)" * any(c.get("transplant_ci") for c in candidates)
+    head = ["class", "region (x0, y0, x1, y1)", "images", "removed: flipped",
+            f"pasted: flipped{bounds}", "control", "suspicion"] + ["artifact-like"] * artifact
+    lines = ["| " + " | ".join(head) + " |",
+             "|---|---|" + "---:|" * (len(head) - 2)]
+    for c in candidates:
+        cells = [_plain(str(c["class"])), str(c["region"]), str(c["images"]),
+                 _pct(c["flip_rate_removed"]),
+                 _pct(c["flip_rate_transplanted"]) + _bounds(c.get("transplant_ci")),
+                 _pct(c["flip_rate_control"]), f"{c['suspicion']:.2f}"]
+        cells += [_fraction(c.get("artifact"))] * artifact
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _pct(rate):
     return "—" if rate is None else f"{rate:.0%}"
+
+
+def _bounds(ci):
+    return "" if not ci or None in ci else f" ({ci[0]:.0%}–{ci[1]:.0%})"
+
+
+def _fraction(value):
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _plain(text):
+    """`text` with Markdown's special characters escaped, so it shows as written."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>|#" else ch for ch in text)
 
 
 def as_grid(rows, columns):
@@ -69,16 +117,18 @@ def audit_tab(audits):
                                  lambda f, step: progress(f, desc=step)))
 
     with gr.Tab("Audit"):
-        gr.Markdown(INFO)
+        gr.Markdown(info(audits.class_names))
         with gr.Row():
+            # 160 px: the drop area's icon and its three lines of text show whole (100 cut them)
             images = gr.File(label="Images (.zip)", type="binary", file_types=[".zip"],
-                             height=100, elem_id="audit-images")
+                             height=160, elem_id="audit-images")
             masks = gr.File(label="Masks (.zip, optional)", type="binary", file_types=[".zip"],
-                            height=100, elem_id="audit-masks")
+                            height=160, elem_id="audit-masks")
         button = gr.Button("Audit", variant="primary", elem_id="audit-button")
         verdict = gr.Markdown("The shipped examples' audit appears here.",
                               elem_id="audit-verdict")
         means = gr.Gallery(label="Mean maps per class", columns=4, height="auto",
+                           fit_columns=False,   # one map stays a thumbnail, not the page wide
                            object_fit="contain", elem_id="audit-means")
         groups = gr.Gallery(label="Clusters: one per row, its mean map then examples",
                             columns=CLUSTER_COLUMNS, height="auto", object_fit="contain",

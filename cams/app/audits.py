@@ -56,6 +56,11 @@ class Audits:
         self._examples = None
         self._lock = threading.Lock()
 
+    @property
+    def class_names(self):
+        """The model's class names, in its output order: the class folders an upload holds."""
+        return list(self.app.classes)
+
     def _audit(self, data, roi, out, progress=None):
         from cams.audit.pipeline import audit
 
@@ -76,7 +81,8 @@ class Audits:
         """(Audit, report path) of the uploaded zip (bytes) with its optional masks zip.
         progress(fraction, step) as the audit's steps start."""
         if images_zip is None:
-            raise BadInput("upload a zip of images (class folders inside, e.g. normal/*.png)")
+            raise BadInput("upload a zip of images (class folders inside, e.g. "
+                           f"{self.class_names[0]}/*.png)")
         work = tempfile.mkdtemp(prefix="cams-audit-")
         data = os.path.join(work, "data")
         unzip(images_zip, data)
