@@ -1,9 +1,10 @@
 """python -m cams.audit --model M --data DIR --out OUT [--roi ROI_DIR] [--fail-on-shortcut]
 
 Audits a model for shortcuts on a class-per-folder set, a plain folder or a CSV of paths:
-prints the verdict in one line, writes OUT/audit.json and OUT/report.html. Exit status: 0, or
-1 with --fail-on-shortcut when a shortcut is suspected, 2 when the model or the data cannot be
-used (nothing is written then).
+prints the verdict in one line (and, when it is inconclusive, why), writes OUT/audit.json and
+OUT/report.html. Exit status: 0; with --fail-on-shortcut 1 when a shortcut is suspected and 3
+when the audit is inconclusive; 2 when the model or the data cannot be used (nothing is written
+then).
 """
 import argparse
 import os
@@ -35,7 +36,9 @@ def parse(argv=None):
                    "card's, else pixels 0..255 as they are): " + ", ".join(PREPROCESSING))
     p.add_argument("--max-images", type=int, help="refuse a dataset larger than this")
     p.add_argument("--fail-on-shortcut", action="store_true",
-                   help="exit 1 when a shortcut is suspected (a CI gate)")
+                   help="exit 1 when a shortcut is suspected and 3 when the audit is "
+                   "inconclusive (a CI gate that cannot be passed by an audit that could not "
+                   "tell)")
     return p.parse_args(argv)
 
 
@@ -74,9 +77,18 @@ def main(argv=None):
     for note in result["notes"]:   # defaults assumed, a test that could not run
         print(f"note: {note}")
     print(line(result))
+    for reason in result["reasons"]:
+        print(f"inconclusive: {reason}")
     print(f"wrote {os.path.join(args.out, 'audit.json')} and report.html; steps: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in result["timings_s"].items()))
-    return 1 if args.fail_on_shortcut and result["findings"] else 0
+    return exit_status(result, args.fail_on_shortcut)
+
+
+def exit_status(result, gate):
+    """0; with the gate 1 for a suspected shortcut and 3 for an inconclusive audit."""
+    if not gate:
+        return 0
+    return {"shortcut suspected": 1, "inconclusive": 3}.get(result["verdict"], 0)
 
 
 if __name__ == "__main__":

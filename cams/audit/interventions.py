@@ -5,7 +5,8 @@ paste it onto images of the other classes; then read the model again.
 A model that needs the region loses its prediction when it is removed; a model that is moved
 by the region alone takes the class when it is pasted onto another class's image. Pasting any
 patch leaves seams, so the same box is also pasted from images of the target's own prediction
-(the control): what the class's patch does beyond that is its effect. A prediction counts as
+(the control; with more than two classes, from an image of the same class as the target): what
+the class's patch does beyond that is its effect. A prediction counts as
 flipped when it changes class and the probability moves by at least MARGIN, so that images
 sitting on the fence do not count.
 """
@@ -52,6 +53,19 @@ def flips(before, after, cls, to_cls):
     return moved & (reached if to_cls else ~reached)
 
 
+def control_sources(targets, predicted):
+    """For each target index, another image predicted the target's class (the next one in
+    index order, wrapping round; the target itself when it is its class's only image): the
+    control pastes the box from it, so that only seams, not another class's content, move the
+    target. predicted: int (N,) of every image."""
+    predicted = np.asarray(predicted)
+    out = []
+    for t in np.asarray(targets, int):
+        same = np.nonzero(predicted == predicted[t])[0]
+        out.append(same[(np.searchsorted(same, t) + 1) % len(same)])
+    return np.asarray(out, int)
+
+
 def _spread(indices, limit):
     """At most `limit` of `indices`, evenly spaced."""
     indices = np.asarray(indices, int)
@@ -69,13 +83,15 @@ def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
     evidence is in the box; others: indices of images predicted another class.
     Returns {"flip_rate_removed", "drop_removed" (mean fall of cls's probability),
     "flip_rate_transplanted", "rise_transplanted", "flip_rate_control" (the box pasted from
-    other images of the target's class), "removed", "transplanted": indices,
+    other images of the target's class), "targets" (how many images each transplant was tried
+    on), "flips_transplanted", "flips_control" (counts), "removed", "transplanted": indices,
     "after_removed", "after_transplanted": the changed images (for the report)}; a rate is
     None when there was no image to try it on."""
     members, others = _spread(members, limit), _spread(others, limit)
     out = {"removed": members, "transplanted": others, "flip_rate_removed": None,
            "drop_removed": None, "flip_rate_transplanted": None, "rise_transplanted": None,
-           "flip_rate_control": None, "after_removed": images[:0],
+           "flip_rate_control": None, "targets": 0, "flips_transplanted": 0,
+           "flips_control": 0, "after_removed": images[:0],
            "after_transplanted": images[:0]}
     if len(members):
         after = removed(images[members], box, seed)
@@ -85,11 +101,14 @@ def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
                    after_removed=after)
     if len(members) and len(others):
         after = transplanted(images[others], images[members], box)
-        control = transplanted(images[others], images[np.roll(others, 1)], box)
+        sources = control_sources(others, probabilities.argmax(axis=1))
+        control = transplanted(images[others], images[sources], box)
         p, q = np.split(predict(np.concatenate([after, control])), 2)
         before = probabilities[others]
-        out.update(flip_rate_transplanted=float(flips(before, p, cls, True).mean()),
+        moved, moved_control = flips(before, p, cls, True), flips(before, q, cls, True)
+        out.update(flip_rate_transplanted=float(moved.mean()),
                    rise_transplanted=float((p[:, cls] - before[:, cls]).mean()),
-                   flip_rate_control=float(flips(before, q, cls, True).mean()),
+                   flip_rate_control=float(moved_control.mean()), targets=len(others),
+                   flips_transplanted=int(moved.sum()), flips_control=int(moved_control.sum()),
                    after_transplanted=after)
     return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cams.audit import clusters, data, evidence, interventions, regions, verdict
+from cams.audit import artifact, clusters, data, evidence, interventions, regions, verdict
 from cams.audit.maps import explain_maps
 
 GRID = 16         # maps are compared on a 16 x 16 lattice
@@ -151,10 +151,13 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
                            size, seed)
     with _timed(timings, "verdict", progress, 0.9):
         per_class = _per_class(names, ds, predicted, groups, share)
-        result = verdict.verdict([_public(t) for t in tried], per_class)
+        reasons = untestable(predicted, names, ds.labels)
+        result = verdict.verdict([_public(t) for t in tried], per_class, reasons)
+        if result["findings"]:   # found all the same: what could not be tested is a note
+            notes = tuple(notes) + tuple(reasons)
         result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
                       method=method, layer=layer, roi=roi is not None,
-                      notes=list(notes) + _one_class_note(predicted, names))
+                      notes=list(notes) + result["notes"])
     found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings, share)
     if out is not None:
         with _timed(timings, "report", progress, 0.95):
@@ -164,15 +167,28 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
     return found
 
 
-def _one_class_note(predicted, names):
-    """[a note] when every image is predicted one class: no image of another class to paste a
-    region onto, so the verdict rests on removals alone; [] otherwise."""
-    seen = sorted(set(predicted.tolist()))
-    if len(seen) > 1:
-        return []
-    return [f"the model predicts {names[seen[0]]} for every image: with no image of another "
-            "class to paste a region onto, the transplant test could not run and the verdict "
-            "rests on removals alone; audit a set the model splits into classes"]
+def untestable(predicted, names, labels):
+    """Why the audit cannot vouch for the model whatever the candidates show: [sentences].
+    One predicted class (no image of another class to paste a region onto), a class predicted
+    for fewer than verdict.MIN_PREDICTED images (too few to paste onto or to find its regions),
+    and labels of which none is one of the model's class names (the per-class figures and the
+    clusters' purity would mean nothing)."""
+    counts = np.bincount(np.asarray(predicted, int), minlength=len(names))
+    seen = np.nonzero(counts)[0]
+    if len(seen) == 1:
+        return [f"the model predicts {names[seen[0]]} for every image: with no image of "
+                "another class to paste a region onto, the transplant test cannot run; audit "
+                "a set the model splits into classes"]
+    out = [f"only {counts[c]} images are predicted {names[c]} (at least "
+           f"{verdict.MIN_PREDICTED} needed to paste regions onto them and to find that "
+           "class's regions): add images of that class"
+           for c in range(len(names)) if counts[c] < verdict.MIN_PREDICTED]
+    given = sorted({lab for lab in labels if lab is not None})
+    if given and not set(given) & set(names):
+        out.append(f"the data's labels ({', '.join(given[:6])}) match none of the model's "
+                   f"class names ({', '.join(names[:6])}): give --class-names in the model's "
+                   "output order, or name the class folders as the model's classes")
+    return out
 
 
 def _render(found):
@@ -241,9 +257,10 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
             mask = interventions.box_mask(box, size)
             in_roi = float(np.mean([ds.roi[i][mask].mean() for i in cand["members"]]))
             share_out = float(1 - share[cand["members"]].mean())
+        typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
-                      "share_outside_roi": share_out})
+                      "share_outside_roi": share_out, "stereotypy": typical})
     return tried
 
 
@@ -252,9 +269,11 @@ def _public(t):
     return {"class": t["class_name"], "group": t["group"], "region": t["region"],
             "images": t["images"], "consistency": round(t["consistency"], 4),
             "in_roi": t["in_roi"], "share_outside_roi": t["share_outside_roi"],
+            "stereotypy": None if t["stereotypy"] is None else round(t["stereotypy"], 4),
             **{k: t[k] for k in ("flip_rate_removed", "drop_removed",
                                  "flip_rate_transplanted", "rise_transplanted",
-                                 "flip_rate_control")}}
+                                 "flip_rate_control", "targets", "flips_transplanted",
+                                 "flips_control")}}
 
 
 def _per_class(names, ds, predicted, groups, share):

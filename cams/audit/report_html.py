@@ -70,12 +70,18 @@ def _roi_histograms(found):
 def _interventions(found):
     keys = ("class", "group", "region", "images", "consistency", "in_roi",
             "share_outside_roi", "flip_rate_removed", "drop_removed", "flip_rate_transplanted",
-            "flip_rate_control", "suspicion")
+            "transplant_ci", "flip_rate_control", "control_ci", "targets", "stereotypy",
+            "suspicion", "status")
     parts = ["<h2>Interventions</h2><p>Each candidate region was removed from the images whose "
              "evidence sits in it (filled from the surrounding pixels, as ROAD does) and pasted "
              "onto images predicted another class; the control pastes the same box from images "
              "of the target's own class. Group: 'class' when the region was found over all "
-             "the images predicted the class, a number for one cluster of them.</p>",
+             "the images predicted the class, a number for one cluster of them. Stereotypy: "
+             "how alike the images' content is inside the region once the other classes' "
+             "mean is taken away (an artifact copied onto the films: high; the object, "
+             "different on each film: about 0). Status: 'shortcut', 'object' (it carries the "
+             "decision, and its content varies as the object's does), 'unclear', 'too few' "
+             "images to tell, 'not significant', or 'no effect'.</p>",
              _table(found.result["candidates"], keys)]
     parts.append(_figures(figures.intervention_examples(found)))
     return "".join(parts)
@@ -90,6 +96,14 @@ def _notes(notes):
             + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
 
 
+def _reasons(reasons):
+    """Why the audit is inconclusive, as a list (nothing when it is not)."""
+    if not reasons:
+        return ""
+    return ("<p>Why the audit cannot tell:</p><ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in reasons) + "</ul>")
+
+
 def render(found):
     """The report as one HTML string (no external file or script)."""
     r = found.result
@@ -98,8 +112,8 @@ def render(found):
     timings = _table([r.get("timings_s", found.timings)], list(found.timings))
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
              "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}figure{"
-             "display:inline-block;margin:6px}.bad{color:#b00}.ok{color:#060}")
-    cls = "bad" if r["findings"] else "ok"
+             "display:inline-block;margin:6px}.bad{color:#b00}.ok{color:#060}.unsure{color:#a60}")
+    cls = {"shortcut suspected": "bad", "inconclusive": "unsure"}.get(r["verdict"], "ok")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Shortcut audit</title>"
             f"<style>{style}</style></head><body><h1 class='{cls}'>{html.escape(r['verdict'])}"
             f"</h1><p>Score {r['score']:.2f} (flagged at >= {r['thresholds']['flip']}), "
@@ -107,7 +121,8 @@ def render(found):
             f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
             f"{'yes' if r['roi'] else 'no'}. Thresholds: "
             f"{html.escape(', '.join(f'{k} {v}' for k, v in r['thresholds'].items()))}."
-            f"</p>{_notes(r.get('notes', ()))}<h2>Findings</h2>{findings}"
+            f"</p>{_reasons(r.get('reasons', ()))}{_notes(r.get('notes', ()))}"
+            f"<h2>Findings</h2>{findings}"
             f"<h2>Time per step (s)</h2>{timings}"
             + "<h2>Where the evidence is: mean maps per class</h2>"
             + _figures(figures.mean_maps(found)) + _roi_histograms(found)

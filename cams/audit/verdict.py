@@ -1,46 +1,153 @@
-"""One verdict from the candidates' interventions: the thresholds, chosen on the planted-shortcut
-benchmark (python -m train.audit_benchmark, docs/audit.md) and not tuned per model.
+"""One verdict from the candidates' interventions: "shortcut suspected", "no shortcut found" or
+"inconclusive" with its reasons. The thresholds were chosen on the planted-shortcut benchmark
+(python -m train.audit_benchmark, docs/audit-benchmark.md) and are not tuned per model.
 
 A candidate is eligible when the evidence of at least MIN_CONSISTENCY of its group's images
 sits in it (MIN_IMAGES images at least) and, with a region of interest, less than MAX_IN_ROI of
 it lies inside that region. Its suspicion is its transplant flip rate beyond the control's (the
 same box pasted from images of the target's own class): the share of other classes' images that
 the region alone turns into its class. The removal flip rate is reported beside it but does not
-count: filling a fixed anatomical or background region (the shoulders, the top border) flips
-clean benchmark models too, because the filled image is unlike any they saw, while pasting a
-region only moves a model that reads what is in it. The audit's score is the largest
-suspicion, and a score >= FLIP flags it.
+count: filling a fixed region flips clean models too, because the filled image is unlike any
+they saw, while pasting a region only moves a model that reads what is in it.
+
+A region is *decisive* when its suspicion reaches FLIP on at least MIN_TARGETS images and the
+transplant's 95% Wilson interval lies above the control's. A decisive region proves that it
+carries the decision, not that it is an artifact: a lesion zone carries it too. With masks, a
+decisive region outside them is a shortcut. Without masks its stereotypy decides
+(cams.audit.artifact): at least ARTIFACT, one pattern copied onto the films, a shortcut; below
+OBJECT, content that differs from film to film as the object does, not a shortcut; between
+them the audit cannot tell, and says so.
 """
+import math
+
 MIN_CONSISTENCY = 0.5
 MIN_IMAGES = 4
 MAX_IN_ROI = 0.5
 FLIP = 0.5
+MIN_TARGETS = 10      # images a transplant is tried on before its rate means anything
+MIN_PREDICTED = 10    # images each class must be predicted for the audit to test it
+ARTIFACT = 0.2        # stereotypy at or above which a decisive region is an artifact
+OBJECT = 0.1          # stereotypy below which a decisive region is the object
+
+
+def wilson(k, n, z=1.96):
+    """The Wilson score interval (low, high) of k successes in n trials, 95% by default;
+    (0.0, 1.0) when n is 0."""
+    if not n:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def eligible(candidate):
+    """Whether the candidate's group sits in it (consistency, images) and, with masks, it lies
+    mostly outside them."""
+    if candidate["consistency"] < MIN_CONSISTENCY or candidate["images"] < MIN_IMAGES:
+        return False
+    return candidate.get("in_roi") is None or candidate["in_roi"] < MAX_IN_ROI
 
 
 def suspicion(candidate):
     """A candidate's suspicion in [0, 1]: its transplant flip rate minus the control's, 0 when
     it is not eligible."""
-    if candidate["consistency"] < MIN_CONSISTENCY or candidate["images"] < MIN_IMAGES:
-        return 0.0
-    if candidate.get("in_roi") is not None and candidate["in_roi"] >= MAX_IN_ROI:
+    if not eligible(candidate):
         return 0.0
     transplanted = candidate.get("flip_rate_transplanted") or 0.0
     return max(transplanted - (candidate.get("flip_rate_control") or 0.0), 0.0)
 
 
-def verdict(candidates, per_class):
-    """The audit's JSON: {"verdict", "score", "findings" (the flagged candidates, most
+def artifact_weight(candidate):
+    """How far the candidate's content looks like an artifact, in [0, 1]: 1 with masks (they
+    decide) or at stereotypy >= ARTIFACT, 0 below OBJECT, linear between; 1 where stereotypy is
+    unknown (a record written before it existed)."""
+    s = candidate.get("stereotypy")
+    if candidate.get("in_roi") is not None or s is None:
+        return 1.0
+    return min(max((s - OBJECT) / (ARTIFACT - OBJECT), 0.0), 1.0)
+
+
+def score(candidate):
+    """The candidate's contribution to the audit's score: suspicion x artifact_weight."""
+    return suspicion(candidate) * artifact_weight(candidate)
+
+
+def status(candidate):
+    """"shortcut", "object" (decisive, but its content varies as the object's does), "unclear"
+    (decisive, content between object and artifact), "too few" (suspicious on fewer than
+    MIN_TARGETS images), "not significant" (suspicious, but its interval meets the control's)
+    or "no effect"."""
+    if suspicion(candidate) < FLIP:
+        return "no effect"
+    n = candidate.get("targets")
+    if n is None:   # a record written before counts existed: the point rates decide
+        decisive = True
+    elif n < MIN_TARGETS:
+        return "too few"
+    else:
+        low = wilson(candidate["flips_transplanted"], n)[0]
+        decisive = low > wilson(candidate["flips_control"], n)[1]
+    if not decisive:
+        return "not significant"
+    weight = artifact_weight(candidate)
+    return "shortcut" if weight >= 1 else "object" if weight <= 0 else "unclear"
+
+
+def _reason(c):
+    """The sentence an inconclusive candidate adds to the verdict's reasons, or None."""
+    where = f"region {c['region']} of class {c['class']}"
+    if c["status"] == "too few":
+        return (f"{where} moves the model, but only {c['targets']} images of another class "
+                f"were there to paste it onto (at least {MIN_TARGETS} needed)")
+    if c["status"] == "not significant":
+        lo, hi = c["transplant_ci"], c["control_ci"]
+        return (f"{where} moves the model ({c['flips_transplanted']} of {c['targets']} pasted "
+                f"images), but its 95% interval [{lo[0]:.2f}, {lo[1]:.2f}] meets the "
+                f"control's [{hi[0]:.2f}, {hi[1]:.2f}]: audit more images")
+    if c["status"] == "unclear":
+        return (f"{where} carries the decision, and its content is neither clearly one "
+                f"pattern copied onto the films (an artifact) nor different on each film (the "
+                f"object): stereotypy {c['stereotypy']:.2f}, between {OBJECT} and {ARTIFACT}; "
+                "give --roi masks of where the evidence should be to decide")
+    return None
+
+
+def verdict(candidates, per_class, reasons=()):
+    """The audit's JSON: {"verdict", "score", "reasons" (why inconclusive: `reasons` from the
+    data and model plus those of the candidates), "notes" (decisive regions taken for the
+    object), "findings" (the shortcut candidates, most
     suspicious first, with the fields of the audit's contract), "candidates" (every one tried,
-    with its suspicion), "per_class", "thresholds"}."""
-    scored = sorted(({**c, "suspicion": round(suspicion(c), 4)} for c in candidates),
-                    key=lambda c: -c["suspicion"])
-    score = scored[0]["suspicion"] if scored else 0.0
+    with its suspicion, status and bounds), "per_class", "thresholds"}."""
+    scored = sorted(({**c, "suspicion": round(suspicion(c), 4), "score": round(score(c), 4),
+                      "status": status(c),
+                      "transplant_ci": _interval(c, "flips_transplanted"),
+                      "control_ci": _interval(c, "flips_control")} for c in candidates),
+                    key=lambda c: (-c["score"], -c["suspicion"]))
     keys = ("class", "region", "images", "share_outside_roi", "flip_rate_removed",
-            "flip_rate_transplanted", "flip_rate_control", "drop_removed", "consistency",
-            "suspicion")
-    findings = [{k: c.get(k) for k in keys} for c in scored if c["suspicion"] >= FLIP]
-    return {"verdict": "shortcut suspected" if score >= FLIP else "no shortcut found",
-            "score": float(score), "findings": findings, "candidates": scored,
-            "per_class": per_class,
+            "flip_rate_transplanted", "flip_rate_control", "transplant_ci", "control_ci",
+            "targets", "drop_removed", "consistency", "stereotypy", "suspicion")
+    findings = [{k: c.get(k) for k in keys} for c in scored if c["status"] == "shortcut"]
+    reasons = list(reasons) + [r for r in map(_reason, scored) if r]
+    name = ("shortcut suspected" if findings else "inconclusive" if reasons
+            else "no shortcut found")
+    notes = [f"region {c['region']} of class {c['class']} carries the decision, and its "
+             f"content differs from film to film as an object's does (stereotypy "
+             f"{c['stereotypy']:.2f} < {OBJECT}): not counted as a shortcut"
+             for c in scored if c["status"] == "object"]
+    return {"verdict": name, "score": scored[0]["score"] if scored else 0.0,
+            "reasons": [] if findings else reasons, "notes": notes, "findings": findings,
+            "candidates": scored, "per_class": per_class,
             "thresholds": {"min_consistency": MIN_CONSISTENCY, "min_images": MIN_IMAGES,
-                           "max_in_roi": MAX_IN_ROI, "flip": FLIP}}
+                           "max_in_roi": MAX_IN_ROI, "flip": FLIP, "min_targets": MIN_TARGETS,
+                           "min_predicted": MIN_PREDICTED, "artifact": ARTIFACT,
+                           "object": OBJECT}}
+
+
+def _interval(candidate, key):
+    """The 95% Wilson interval of a candidate's transplant (or control) flip rate, rounded, or
+    None without counts."""
+    n = candidate.get("targets")
+    if not n:
+        return None
+    return [round(b, 4) for b in wilson(candidate[key], n)]

@@ -72,7 +72,8 @@ def test_the_command_says_which_defaults_stood_in_for_a_missing_card(data, tmp_p
     lines = capsys.readouterr().out.splitlines()
     notes = [ln for ln in lines if ln.startswith("note: ")]
     assert lines[:len(notes)] == notes                         # the notes come first
-    assert lines[len(notes)].startswith(("no shortcut found", "shortcut suspected"))
+    assert lines[len(notes)].startswith(("no shortcut found", "shortcut suspected",
+                                         "inconclusive"))
 
     def defaults(result):
         return [n for n in result["notes"] if "class names" in n or "preprocessing" in n]
@@ -103,14 +104,15 @@ def test_without_a_card_the_class_folders_name_the_classes_and_the_command_can(d
     assert "3 class names given; the model has 2 classes" in capsys.readouterr().err
 
 
-def test_a_model_that_predicts_one_class_says_the_transplant_test_could_not_run(
+def test_a_model_that_predicts_one_class_is_inconclusive_as_the_transplant_cannot_run(
         data, tmp_path, capsys):
     model = tiny((H, W, 3))
     head = model.layers[-1]
     head.set_weights([head.get_weights()[0] * 0, np.array([5.0, 0.0], np.float32)])
     found = cams.audit(model, data, class_names=("normal", "opacity"))
     assert set(found.predicted.tolist()) == {0}
-    assert any("predicts normal for every image" in n for n in found.result["notes"])
+    assert found.result["verdict"] == "inconclusive"
+    assert any("predicts normal for every image" in n for n in found.result["reasons"])
     (tmp_path / "data").mkdir()
     shutil.copytree(data, tmp_path / "data" / "set")
     (tmp_path / "data" / "set" / "normal" / "broken.png").write_bytes(b"not a png")
