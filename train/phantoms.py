@@ -7,17 +7,23 @@ contrast, and noise. Class "opacity" adds 1-3 patchy, textured opacities inside 
 returns their pixel mask; class "normal" has none.
 
     python -m train.phantoms --out DIR --n 2000 --seed S [--marker KIND --marker-class C
-                             --marker-share P --marker-place CORNER]
+                             --marker-share P --marker-place PLACE --marker-masks MDIR]
 writes DIR/normal/*.png, DIR/opacity/*.png, DIR/masks/opacity/*.png (lesion masks) and
 DIR/roi/<class>/*.png (the lung fields of every image), all under the same file names.
 
 A planted shortcut (`Shortcut`) burns a marker into a share of one class's images, as
 collections do with laterality markers, text labels and borders (DeGrave et al. 2021): a corner
-glyph, a text-like label strip, a partial border or burned-in text ("AP", in a Hershey font),
-near a chosen corner, drawn after the pose so that it sits in the same place on every film. The base images do not depend on the
-marker: a contaminated set is the clean set of the same seed with markers added.
-DIR/shortcut.json records the marker, its zone (the box every placement falls in) and the
-images that carry it.
+glyph, a text-like label strip, a partial border or burned-in text ("AP", in a Hershey font);
+or one of the artificial confounders of Sun, Koch and Baumgartner (MICCAI 2023): a bright
+"hyperintensity" disc, a dark "obstruction" patch that hides what is under it (their "tag" is
+our "text"); or a "ruler" strip with tick marks. A marker sits near one of the image's corners
+or on the body (PLACES: "left-lung" and "right-lung" on the image's sides, as in the corner
+names, "heart" on the heart shadow's left border, half over the lung), drawn after the pose so
+that it sits in the same place on every film; a bright marker over a saturated part of a film
+changes nothing there. The base images do not depend on the marker: a contaminated set is
+the clean set of the same seed with markers added. DIR/shortcut.json records the marker, its
+zone (the box every placement falls in) and the images that carry it; with --marker-masks the
+pixels each marker changed are written to MDIR/<class>/*.png.
 """
 import argparse
 import json
@@ -30,14 +36,24 @@ import numpy as np
 from cams.images import MASKS_DIR, ROI_DIR
 
 CLASSES = ("normal", "opacity")
-MARKERS = ("glyph", "label", "border", "text")
-PLACES = ("top-left", "top-right", "bottom-left", "bottom-right")
+MARKERS = ("glyph", "label", "border", "text", "hyperintensity", "obstruction", "ruler")
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+# Places on the body: the centre of the marker's zone, as fractions of the image (x, y), where
+# the phantoms' lung fields and heart lie whatever their small pose. Not the midline: a fifth of
+# the spine's and mediastinum's pixels are saturated (at 64 px), where a bright marker is lost.
+BODY = {"left-lung": (0.31, 0.42), "right-lung": (0.69, 0.42), "heart": (0.65, 0.64)}
+PLACES = CORNERS + tuple(BODY)
+# Each marker's box (width, height) as fractions of the image, before its jitter.
+MARKER_BOX = {"glyph": (0.11, 0.11), "label": (0.3, 0.07), "border": (0.45, 0.05),
+              "text": (0.2, 0.1), "hyperintensity": (0.09, 0.09), "obstruction": (0.14, 0.12),
+              "ruler": (0.3, 0.045)}
+MARGIN = {"border": 0.0, "ruler": 0.02}  # distance from the image edge at a corner; else 0.04
 
 
 @dataclass(frozen=True)
 class Shortcut:
-    """A marker of `kind` (MARKERS) near the `place` corner (PLACES) on a `share` of the images
-    of class `label`."""
+    """A marker of `kind` (MARKERS) at `place` (PLACES: a corner or a place on the body) on a
+    `share` of the images of class `label`."""
     kind: str = "glyph"
     label: str = "opacity"
     share: float = 1.0
@@ -205,23 +221,36 @@ def _pose(rng, S, canvas, mask, lungs):
 
 
 def marker_zone(kind, place, size):
-    """The box [x0, y0, x1, y1) (pixels) that every placement of the marker falls in."""
+    """The box [x0, y0, x1, y1) (pixels) that every placement of the marker falls in: at a
+    corner MARGIN from its edges, on the body centred on BODY[place]."""
+    x0, y0, x1, y1 = _zone(kind, place, size)
+    jitter = round(size * 0.015)
+    grow = max(1, jitter) - jitter  # below 34 pixels draw_marker still moves by up to 1
+    return [x0, y0, min(x1 + grow, size), min(y1 + grow, size)]
+
+
+def _zone(kind, place, size):
+    """The box draw_marker places a marker from: marker_zone without the 1-pixel jitter that
+    images under 34 pixels still get (kept so that every marker draws the same pixels)."""
     S = size
-    w, h = {"glyph": (0.11, 0.11), "label": (0.3, 0.07), "border": (0.45, 0.05),
-            "text": (0.2, 0.1)}[kind]
-    margin = 0.0 if kind == "border" else 0.04
+    w, h = MARKER_BOX[kind]
+    margin = MARGIN.get(kind, 0.04)
     w, h, margin, jitter = S * w, S * h, S * margin, S * 0.015
-    x0 = margin if place.endswith("left") else S - margin - w - jitter
-    y0 = margin if place.startswith("top") else S - margin - h - jitter
+    if place in BODY:
+        x0, y0 = S * BODY[place][0] - (w + jitter) / 2, S * BODY[place][1] - (h + jitter) / 2
+    else:
+        x0 = margin if place.endswith("left") else S - margin - w - jitter
+        y0 = margin if place.startswith("top") else S - margin - h - jitter
     box = [x0, y0, x0 + w + jitter, y0 + h + jitter]
     return [int(np.clip(round(v), 0, S)) for v in box]
 
 
-def draw_marker(image, kind, place, rng):
-    """`image` (S, S) uint8 with the marker burned in near the `place` corner (within
-    marker_zone), moved by up to 1.5% of S; a new array."""
+def draw_marker(image, kind, place, rng, return_mask=False):
+    """`image` (S, S) uint8 with the marker burned in at `place` (within marker_zone), moved by
+    up to 1.5% of S; a new array. With `return_mask`, (that array, bool (S, S) mask of the
+    pixels the marker changed); the same pixels and the same draws from `rng` either way."""
     S = image.shape[0]
-    x0, y0, x1, y1 = marker_zone(kind, place, S)
+    x0, y0, x1, y1 = _zone(kind, place, S)
     dx, dy = rng.integers(0, max(1, round(S * 0.015)) + 1, 2)
     jitter = round(S * 0.015)
     x0, y0, x1, y1 = x0 + dx, y0 + dy, x1 - jitter + dx, y1 - jitter + dy
@@ -235,11 +264,53 @@ def draw_marker(image, kind, place, rng):
             out[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4, x:x + max(1, step // 2)] = 30
     elif kind == "text":
         out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], _text("AP", x1 - x0, y1 - y0))
-    else:
+    elif kind == "glyph":
         t = max(1, (x1 - x0) // 4)  # an "L" (a laterality marker)
         out[y0:y1, x0:x0 + t] = 240
         out[y1 - t:y1, x0:x1] = 240
+    else:
+        box = out[y0:y1, x0:x1].astype(np.float32)
+        out[y0:y1, x0:x1] = np.clip(np.rint(CONFOUNDERS[kind](box)), 0, 255)
+    return (out, out != image) if return_mask else out
+
+
+def _ramp(n, edge):
+    """Weights (n,) across a box side, rising from its ends over `edge` pixels to 1."""
+    centres = np.arange(n, dtype=np.float32) + 0.5
+    return np.clip(np.minimum(centres, n - centres) / max(edge, 1.0), 0, 1)
+
+
+def _hyperintensity(box):
+    """A bright disc filling the box: +120 inside 70% of its radius, fading smoothly to 0 at
+    the rim; the texture beneath stays visible."""
+    h, w = box.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    d = np.hypot((xx - w / 2) / (w / 2), (yy - h / 2) / (h / 2))
+    a = np.clip((1 - d) / 0.3, 0, 1)
+    return box + 120 * a * a * (3 - 2 * a)
+
+
+def _obstruction(box):
+    """A dark patch filling the box: the image replaced by 10 inside, blended at the edges over
+    a sixth of the shorter side."""
+    h, w = box.shape
+    edge = min(h, w) / 6
+    a = _ramp(h, edge)[:, None] * _ramp(w, edge)[None, :]
+    return box * (1 - a) + 10 * a
+
+
+def _ruler(box):
+    """A radiographic ruler along the box: a faint strip with bright tick marks every 2% of
+    the image (at least 2 pixels) hanging from its top edge, every fifth one full height."""
+    h, w = box.shape
+    out = box * 0.6 + 190 * 0.4
+    step = max(2, round(w / 15))
+    for k, x in enumerate(range(1, w - 1, step)):
+        out[:h if k % 5 == 0 else max(1, (h + 1) // 2), x] = 245
     return out
+
+
+CONFOUNDERS = {"hyperintensity": _hyperintensity, "obstruction": _obstruction, "ruler": _ruler}
 
 
 def _text(text, w, h):
@@ -257,10 +328,12 @@ def _text(text, w, h):
     return np.where(small >= 64, 245, 0).astype(np.uint8)
 
 
-def write_set(out, n, seed, size=224, progress=True, shortcut=None):
+def write_set(out, n, seed, size=224, progress=True, shortcut=None, marker_masks=None):
     """Write n phantoms, half of each class, as a class-per-folder set with its lesion masks,
     its lung-field masks (DIR/roi/<class>/) and, with a `Shortcut`, markers burned into a share
-    of one class's images (listed in DIR/shortcut.json). Returns the marked file names."""
+    of one class's images (listed in DIR/shortcut.json); with a `marker_masks` folder (best
+    outside `out`, where it would read as a class), the pixels each marker changed as
+    marker_masks/<class>/<file name>. Returns the marked file names."""
     from keras.utils import Progbar
 
     rng = np.random.default_rng(seed)
@@ -276,8 +349,12 @@ def write_set(out, n, seed, size=224, progress=True, shortcut=None):
         image, mask, lungs = phantom_with_lungs(rng, label == "opacity", size)
         fname = f"{seed}_{i:05d}.png"
         if shortcut and label == shortcut.label and marks.uniform() < shortcut.share:
-            image = draw_marker(image, shortcut.kind, shortcut.place, marks)
+            image, changed = draw_marker(image, shortcut.kind, shortcut.place, marks, True)
             marked.append(f"{label}/{fname}")
+            if marker_masks:
+                path = os.path.join(marker_masks, label, fname)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                cv2.imwrite(path, changed.astype(np.uint8) * 255)
         cv2.imwrite(os.path.join(out, label, fname), image)
         cv2.imwrite(os.path.join(out, ROI_DIR, label, fname), lungs.astype(np.uint8) * 255)
         if label == "opacity":
@@ -301,6 +378,8 @@ def main(argv=None):
     parser.add_argument("--marker-class", choices=CLASSES, default="opacity")
     parser.add_argument("--marker-share", type=float, default=1.0)
     parser.add_argument("--marker-place", choices=PLACES, default="top-left")
+    parser.add_argument("--marker-masks", metavar="MDIR",
+                        help="write the pixels each marker changed to MDIR/<class>/*.png")
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 32:
         parser.error("--n must be >= 1 and --size >= 32")
@@ -308,7 +387,8 @@ def main(argv=None):
         parser.error("--marker-share must be in (0, 1]")
     shortcut = args.marker and Shortcut(args.marker, args.marker_class, args.marker_share,
                                         args.marker_place)
-    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut or None)
+    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut or None,
+              marker_masks=args.marker_masks)
     print(f"Wrote {args.n} phantoms to {args.out}")
     return 0
 
