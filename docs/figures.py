@@ -182,20 +182,22 @@ def metrics_figure(model, card, rgb, methods, path, steps=16):
     return _shrunk(path)
 
 
-def audit_models(folder, size=64, n_train=600, epochs=12, seed=0, n_audit=200, kind="text"):
-    """Train a clean and a shortcut tiny CNN (train.audit_benchmark's) on the same phantoms, the
+def train_audit_pair(folder, size=64, n_train=600, epochs=12, seed=0, n_audit=200,
+                     kind="text"):
+    """Train a clean and a shortcut tiny CNN (train.audit_models') on the same phantoms, the
     shortcut one with a marker of `kind` (burned-in "AP" text by default) at the top right of
     90% of its opacity films; save each with its card and write n_audit phantoms to audit it
     on, marked like its training set. Returns {"clean": (model path, set folder),
     "shortcut": (...)}."""
     from cams import modelcard
-    from train import audit_benchmark as bench, phantoms
+    from train import audit_benchmark as bench, audit_models, phantoms
 
     marker = phantoms.Shortcut(kind, "opacity", 0.9, "top-right")
-    x, y = bench.base_images(n_train, seed * 100 + 1, size)
+    x, y = bench.Films("phantoms").base(n_train, seed * 100 + 1, size)
     out = {}
     for name, shortcut in (("clean", None), ("shortcut", marker)):
-        model = bench.train(bench.marked(x, y, shortcut, seed), y, seed, epochs)
+        model = audit_models.train("cnn4", bench.marked(x, y, shortcut, seed), y, seed,
+                                   epochs)
         path = os.path.join(folder, f"{name}.keras")
         model.save(path)
         modelcard.write(path, modelcard.ModelCard(phantoms.CLASSES, (size, size, 3), "none",
@@ -208,8 +210,8 @@ def audit_models(folder, size=64, n_train=600, epochs=12, seed=0, n_audit=200, k
 
 
 def audit_figure(models, path):
-    """The audit of each model in `models` (audit_models' dict) with its lung masks, one row
-    each: its verdict and mean map per predicted class (with the box a suspected shortcut rests
+    """The audit of each model in `models` (train_audit_pair's dict) with its lung masks, one
+    row each: its verdict and mean map per predicted class (with the box a suspected shortcut rests
     on) and, for a suspected shortcut, a film of the other class before and after that box is
     pasted onto it from a film of the box's class, with the model's probability of that class.
     Returns path."""
@@ -353,7 +355,8 @@ def main(argv=None):
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            written.append(audit_figure(audit_models(tmp), os.path.join(args.out, "audit.png")))
+            written.append(audit_figure(train_audit_pair(tmp),
+                                        os.path.join(args.out, "audit.png")))
     if args.demo:
         written.append(demo_figure(os.path.join(args.out, "demo.png"), args.example))
     grid, demo = (os.path.join(args.out, name) for name in ("methods.png", "demo.png"))

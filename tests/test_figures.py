@@ -49,7 +49,7 @@ def test_readme_overview_puts_the_grid_beside_the_demo(tmp_path):
 
 
 def test_the_audit_figure_shows_the_pasted_box_that_flips_the_shortcut_model(tmp_path):
-    models = figures.audit_models(str(tmp_path), size=48, n_train=240, epochs=8, seed=5,
+    models = figures.train_audit_pair(str(tmp_path), size=48, n_train=240, epochs=8, seed=5,
                                   n_audit=60, kind="label")
     path = figures.audit_figure(models, tmp_path / "audit.png")
     with Image.open(path) as image:

@@ -68,7 +68,7 @@ assert not added, added
 @pytest.mark.parametrize("command", [
     ["demo.py"], ["-m", "train"], ["-m", "train.evaluate"], ["-m", "train.phantoms"],
     ["-m", "cams.report"], ["-m", "cams.bench"], ["-m", "cams.check"], ["-m", "cams.audit"],
-    ["-m", "train.audit_benchmark"]])
+    ["-m", "train.audit_benchmark"], ["-m", "train.radiographs"]])
 def test_help_answers_without_loading_tensorflow(command):
     code = (f"import runpy, sys\nsys.argv = {[command[-1], '--help']!r}\n"
             "try:\n"

@@ -3,20 +3,21 @@
 (python -m train.audit_benchmark, docs/audit-benchmark.md) and are not tuned per model.
 
 A candidate is eligible when the evidence of at least MIN_CONSISTENCY of its group's images
-sits in it (MIN_IMAGES images at least) and, with a region of interest, less than MAX_IN_ROI of
-it lies inside that region. Its suspicion is its transplant flip rate beyond the control's (the
-same box pasted from images of the target's own class): the share of other classes' images that
-the region alone turns into its class. The removal flip rate is reported beside it but does not
-count: filling a fixed region flips clean models too, because the filled image is unlike any
-they saw, while pasting a region only moves a model that reads what is in it.
+sits in it (MIN_IMAGES images at least). Its suspicion is its transplant flip rate beyond the
+control's (the same box pasted from images of the target's own class): the share of other
+classes' images that the region alone turns into its class. The removal flip rate is reported
+beside it but does not count: filling a fixed region flips clean models too, because the filled
+image is unlike any they saw, while pasting a region only moves a model that reads what is in
+it.
 
 A region is *decisive* when its suspicion reaches FLIP on at least MIN_TARGETS images and the
 transplant's 95% Wilson interval lies above the control's. A decisive region proves that it
-carries the decision, not that it is an artifact: a lesion zone carries it too. With masks, a
-decisive region outside them is a shortcut. Without masks its stereotypy decides
-(cams.audit.artifact): at least ARTIFACT, one pattern copied onto the films, a shortcut; below
-OBJECT, content that differs from film to film as the object does, not a shortcut; between
-them the audit cannot tell, and says so.
+carries the decision, not that it is an artifact: a lesion zone carries it too. So its content
+decides (cams.audit.artifact): stereotypy at least ARTIFACT, one pattern copied onto the films,
+is a shortcut; below OBJECT, content that differs from film to film as the object does, is not;
+between them the audit cannot tell, and says so. With masks of where the evidence should be, a
+decisive region that lies mostly (MAX_IN_ROI) outside them is a shortcut whatever it holds;
+one inside them is judged by its content as without masks (a marker can sit on the lungs).
 """
 import math
 
@@ -42,11 +43,10 @@ def wilson(k, n, z=1.96):
 
 
 def eligible(candidate):
-    """Whether the candidate's group sits in it (consistency, images) and, with masks, it lies
-    mostly outside them."""
-    if candidate["consistency"] < MIN_CONSISTENCY or candidate["images"] < MIN_IMAGES:
-        return False
-    return candidate.get("in_roi") is None or candidate["in_roi"] < MAX_IN_ROI
+    """Whether the candidate's group sits in it: MIN_CONSISTENCY of its images, MIN_IMAGES at
+    least."""
+    return (candidate["consistency"] >= MIN_CONSISTENCY
+            and candidate["images"] >= MIN_IMAGES)
 
 
 def suspicion(candidate):
@@ -59,12 +59,16 @@ def suspicion(candidate):
 
 
 def artifact_weight(candidate):
-    """How far the candidate's content looks like an artifact, in [0, 1]: 1 with masks (they
-    decide) or at stereotypy >= ARTIFACT, 0 below OBJECT, linear between; 1 where stereotypy is
-    unknown (a record written before it existed)."""
+    """How far the candidate counts as an artifact, in [0, 1]: 1 when it lies mostly outside
+    the masks, else by its content: 1 at stereotypy >= ARTIFACT, 0 below OBJECT, linear
+    between; with masks and no stereotypy (a record written before it existed), 0 inside them,
+    and without either, 1 (as the rule then was)."""
     s = candidate.get("stereotypy")
-    if candidate.get("in_roi") is not None or s is None:
+    inside = candidate.get("in_roi")
+    if inside is not None and inside < MAX_IN_ROI:
         return 1.0
+    if s is None:
+        return 0.0 if inside is not None else 1.0
     return min(max((s - OBJECT) / (ARTIFACT - OBJECT), 0.0), 1.0)
 
 
@@ -131,10 +135,7 @@ def verdict(candidates, per_class, reasons=()):
     reasons = list(reasons) + [r for r in map(_reason, scored) if r]
     name = ("shortcut suspected" if findings else "inconclusive" if reasons
             else "no shortcut found")
-    notes = [f"region {c['region']} of class {c['class']} carries the decision, and its "
-             f"content differs from film to film as an object's does (stereotypy "
-             f"{c['stereotypy']:.2f} < {OBJECT}): not counted as a shortcut"
-             for c in scored if c["status"] == "object"]
+    notes = [_object_note(c) for c in scored if c["status"] == "object"]
     return {"verdict": name, "score": scored[0]["score"] if scored else 0.0,
             "reasons": [] if findings else reasons, "notes": notes, "findings": findings,
             "candidates": scored, "per_class": per_class,
@@ -142,6 +143,15 @@ def verdict(candidates, per_class, reasons=()):
                            "max_in_roi": MAX_IN_ROI, "flip": FLIP, "min_targets": MIN_TARGETS,
                            "min_predicted": MIN_PREDICTED, "artifact": ARTIFACT,
                            "object": OBJECT}}
+
+
+def _object_note(c):
+    """Why a decisive region was not counted as a shortcut."""
+    why = ("it lies inside the region of interest" if c.get("stereotypy") is None else
+           f"its content differs from film to film as an object's does (stereotypy "
+           f"{c['stereotypy']:.2f} < {OBJECT})")
+    return (f"region {c['region']} of class {c['class']} carries the decision, and {why}: "
+            "not counted as a shortcut")
 
 
 def _interval(candidate, key):

@@ -1,73 +1,83 @@
-"""The benchmark's summary: rates recomputed from the candidates with the verdict's thresholds,
-and the threshold sweep beside them."""
+"""The benchmark's summary: verdicts taken again from the candidates with the audit's current
+rule, rates with Wilson intervals, cells that never pool two architectures, clean controls in
+every marker's cell, Sun et al.'s confounder sensitivity; the command's refusals."""
+import numpy as np
 import pytest
 
-from cams.audit.verdict import FLIP
-from train import audit_benchmark as bench
+from train import audit_benchmark as bench, audit_models, audit_summary
 
 
-def row(shortcut, transplanted, control=0.0, seed=0, roi=True, method="gradcam@conv3"):
-    """A benchmark row whose one candidate has these flip rates (eligible otherwise)."""
-    candidate = {"consistency": 0.9, "images": 20, "in_roi": 0.1,
+def row(shortcut, transplanted, control=0.0, seed=0, roi=False, typical=0.5, kind="glyph",
+        method="gradcam@conv3", untestable=()):
+    """A benchmark row whose one candidate moves `transplanted` of 48 pasted images (the
+    control `control`), with content of stereotypy `typical`."""
+    candidate = {"class": "opacity", "region": [0, 0, 8, 8], "consistency": 0.9, "images": 20,
+                 "in_roi": 0.1 if roi else None, "targets": 48,
+                 "flips_transplanted": round(transplanted * 48),
+                 "flips_control": round(control * 48), "stereotypy": typical,
                  "flip_rate_transplanted": transplanted, "flip_rate_control": control}
     return {"method": method, "roi": roi, "shortcut": shortcut, "seed": seed, "iou": 0.4,
-            "candidates": [candidate], "mass_in_lungs": 0.3, "mass_in_lungs_opacity": 0.6,
-            "mass_in_lungs_normal": 0.1, "seconds": 1.0, "learned": True}
+            "kind": kind if shortcut else None, "share": 0.95 if shortcut else None,
+            "candidates": [candidate], "untestable": list(untestable),
+            "mass_in_lungs_opacity": 0.6, "seconds": 1.0, "learned": True,
+            "confounder_sensitivity": 0.3 if shortcut else None}
 
 
-def test_summary_counts_flags_from_the_current_thresholds():
-    rows = [row(True, 0.9, seed=0), row(True, 0.3, seed=1), row(False, 0.2, seed=2),
-            row(False, 0.8, control=0.7, seed=3), row(False, 0.9, seed=4)]
-    rows.append({**row(True, 0.1), "learned": False})    # never learned: left out
-    (table,) = [t for t in bench.summary(rows) if t["roi"]]
-    assert table["shortcut_models"] == 2 and table["clean_models"] == 3
-    assert table["detection_rate"] == 0.5                  # 0.9 flagged, 0.3 not
-    assert table["false_alarm_rate"] == pytest.approx(1 / 3)  # 0.8 - 0.7 control is 0.1
-    assert table["auroc"] == pytest.approx((1 + 1 + 0.5 + 1 + 1 + 0) / 6)  # 0.9 ties 0.9
-    assert table["clean_mass_in_lungs_opacity"] == 0.6
-    assert table["median_iou"] == 0.4
+def test_summary_takes_each_verdict_again_with_the_current_rule():
+    rows = [row(True, 0.9, seed=0), row(True, 0.3, seed=1),
+            row(False, 0.9, seed=2, typical=0.02),                 # decisive, the object
+            row(False, 0.8, control=0.7, seed=3),                  # the control moves too
+            row(False, 0.9, seed=4, typical=0.15),                 # unclear: inconclusive
+            row(False, 0.1, seed=5, untestable=["one class"])]     # untestable: inconclusive
+    rows.append({**row(True, 0.1), "learned": False})             # never learned: left out
+    (table,) = audit_summary.summary(rows)
+    assert table["flagged"] == "1/2 = 0.50 [0.09, 0.91]"
+    assert table["false_alarms"] == "0/4 = 0.00 [0.00, 0.49]"
+    assert table["inconclusive_clean"] == "2/4 = 0.50 [0.15, 0.85]"
+    # scores: shortcut 0.9, 0.3; clean 0 (the object), 0.1, 0.45 (half an artifact), 0.1
+    assert table["auroc"] == pytest.approx(7 / 8)
+    assert table["median_iou"] == 0.4 and table["sensitivity"] == pytest.approx(0.3)
 
 
-def test_sweep_moves_with_the_threshold():
-    rows = [row(True, 0.45), row(True, 0.95), row(False, 0.35), row(False, 0.05)]
-    (sweep,) = [s for s in bench.sweep(rows, (0.3, 0.4, FLIP, 0.99)) if s["roi"]]
-    assert sweep["flip 0.3"] == "1.00 / 0.50" and sweep["flip 0.4"] == "1.00 / 0.00"
-    assert sweep[f"flip {FLIP}"] == "0.50 / 0.00" and sweep["flip 0.99"] == "0.00 / 0.00"
+def test_cells_never_pool_two_architectures_and_each_kind_gets_the_clean_controls():
+    rows = [{**row(True, 0.9, kind="glyph"), "arch": "cnn3"},
+            {**row(True, 0.1, kind="text"), "arch": "cnn3"},
+            {**row(False, 0.0), "arch": "cnn3"},
+            {**row(True, 0.1), "blocks": 4}]                   # written before --arch
+    tables = {(t["arch"], t.get("kind")): t for t in audit_summary.summary(rows, ["kind"])}
+    assert set(tables) == {("cnn3", "glyph"), ("cnn3", "text"), ("cnn4", "glyph")}
+    assert tables["cnn3", "glyph"]["flagged"].startswith("1/1")
+    assert tables["cnn3", "text"]["flagged"].startswith("0/1")
+    assert tables["cnn3", "glyph"]["false_alarms"] == tables["cnn3", "text"]["false_alarms"]
+    assert tables["cnn3", "text"]["false_alarms"].startswith("0/1")
+    assert tables["cnn4", "glyph"]["false_alarms"] is None     # no clean cnn4 model
 
 
-@pytest.mark.parametrize("blocks, last", [(4, 8), (3, 16)])
-def test_each_cnn_has_the_layers_its_default_methods_explain(blocks, last):
-    model = bench.tiny_cnn(64, 0, blocks)
-    convs = {layer.name: layer.output.shape[1] for layer in model.layers
-             if layer.name.startswith("conv")}
-    assert len(convs) == blocks and convs[f"conv{blocks}"] == last
-    args = bench.parse(["--out", "x", "--blocks", str(blocks)])
-    assert args.methods == list(bench.METHODS[blocks])
-    assert {m.split("@")[1] for m in args.methods} <= set(convs)
+def test_confounder_sensitivity_is_the_share_of_marker_pixels_in_the_top_tenth():
+    maps = np.zeros((2, 10, 10))
+    maps[0, :2, :] = 1                       # the top 10% of pixels: the first row (ties in)
+    maps[0, 0, :] = 2
+    marker = np.zeros((2, 10, 10), bool)
+    marker[0, 0, :5] = marker[0, 5, :5] = True   # half of it in the top 10%
+    assert audit_summary.confounder_sensitivity(maps, marker) == pytest.approx(0.5)
+    assert audit_summary.confounder_sensitivity(maps, np.zeros_like(marker)) is None
 
 
-def test_two_cnns_are_summarized_apart_never_pooled(tmp_path, capsys):
-    import json
+@pytest.mark.parametrize("arch, size", [("cnn4", 64), ("cnn3", 64), ("mobilenetv2", 64)])
+def test_each_architecture_has_the_layers_its_default_methods_explain(arch, size):
+    import cams
 
-    four = [row(True, 0.9, seed=0), row(False, 0.1, seed=1)]        # rows without "blocks"
-    three = [{**row(True, 0.2, seed=2), "blocks": 3}, {**row(False, 0.1, seed=3), "blocks": 3}]
-    tables = {(t["blocks"], t["roi"]): t for t in bench.summary(four + three)}
-    assert tables[4, True]["detection_rate"] == 1.0 and tables[3, True]["detection_rate"] == 0.0
-    assert tables[3, True]["shortcut_models"] == tables[4, True]["shortcut_models"] == 1
-    # files written before rows named their CNN take it from the file's command
-    for name, rows, blocks in (("a", four, 4), ("b", three, 3)):
-        run = {"command": {"blocks": blocks}, "rows": [
-            {k: v for k, v in r.items() if k != "blocks"} for r in rows]}
-        (tmp_path / f"{name}.json").write_text(json.dumps(run))
-    bench.main(["--out", str(tmp_path), "--summarize", str(tmp_path / "a.json"),
-                str(tmp_path / "b.json")])
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if "| True |" in ln]
-    assert [ln.split(" | ")[0] for ln in lines][:2] == ["| 4", "| 3"]
+    model = audit_models.ARCHS[arch].build(size, 0)
+    args = bench.parse(["--out", "x", "--arch", arch, "--size", str(size)])
+    assert args.methods == list(audit_models.ARCHS[arch].methods)
+    for method in args.methods:
+        path = audit_models.layer_path(arch, method.split("@")[1], size)
+        assert path in cams.conv_layers(model), path
 
 
-def test_a_layer_the_cnn_lacks_is_refused_before_any_training(capsys):
+def test_a_layer_the_model_lacks_is_refused_before_any_training(capsys):
     with pytest.raises(SystemExit):
-        bench.parse(["--out", "x", "--blocks", "3", "--methods", "gradcam@conv4"])
+        bench.parse(["--out", "x", "--arch", "cnn3", "--methods", "gradcam@conv4"])
     assert "conv1, conv2, conv3" in capsys.readouterr().err
 
 
@@ -86,7 +96,5 @@ def test_unknown_methods_and_a_missing_out_are_refused_at_once(capsys):
 
 def test_a_run_where_no_model_learned_says_so(capsys):
     rows = [{**row(True, 0.9), "learned": False}, {**row(False, 0.1), "learned": False}]
-    bench._print(bench.summary(rows), bench.sweep(rows))
+    bench._print(audit_summary.summary(rows))
     assert "no model reached balanced accuracy 0.8" in capsys.readouterr().out
-    (swept,) = [s for s in bench.sweep([row(True, 0.9)]) if s["roi"]]
-    assert swept["flip 0.5"] == "1.00 / —"             # no clean model: a dash, not nan

@@ -9,7 +9,7 @@ import pytest
 import cams
 from cams import modelcard
 from cams.audit.__main__ import main
-from train import audit_benchmark as bench, phantoms
+from train import audit_benchmark as bench, audit_models, audit_summary, phantoms
 
 SIZE = 48
 SHORTCUT = phantoms.Shortcut("label", "opacity", 1.0, "top-left")
@@ -28,10 +28,10 @@ def trained(tmp_path_factory):
     """{"clean": path, "shortcut": path} of two models trained on the same 240 phantoms, and
     the audit sets they are audited on (60 phantoms each, with lung masks)."""
     root = tmp_path_factory.mktemp("audit")
-    x, y = bench.base_images(240, 5, SIZE)
+    x, y = bench.Films("phantoms").base(240, 5, SIZE)
     out = {}
     for name, shortcut in (("clean", None), ("shortcut", SHORTCUT)):
-        model = bench.train(bench.marked(x, y, shortcut, 5), y, 0, epochs=8)
+        model = audit_models.train("cnn4", bench.marked(x, y, shortcut, 5), y, 0, epochs=8)
         out[name] = save(model, str(root / f"{name}.keras"))
         phantoms.write_set(str(root / f"{name}-set"), 60, 6, SIZE, progress=False,
                            shortcut=shortcut)
@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory):
-    return save(bench.tiny_cnn(SIZE, 0), str(tmp_path_factory.mktemp("m") / "m.keras"))
+    return save(audit_models.tiny_cnn(SIZE, 0), str(tmp_path_factory.mktemp("m") / "m.keras"))
 
 
 def test_a_planted_shortcut_is_flagged_where_it_was_planted(trained, tmp_path, capsys):
@@ -57,7 +57,8 @@ def test_a_planted_shortcut_is_flagged_where_it_was_planted(trained, tmp_path, c
     assert set(finding) >= {"class", "region", "images", "share_outside_roi",
                             "flip_rate_removed", "flip_rate_transplanted"}
     assert finding["class"] == "opacity"
-    assert bench.iou(finding["region"], phantoms.marker_zone("label", "top-left", SIZE)) > 0.1
+    zone = phantoms.marker_zone("label", "top-left", SIZE)
+    assert audit_summary.iou(finding["region"], zone) > 0.1
     assert set(result["per_class"]) == {"normal", "opacity"}
     html = (tmp_path / "report.html").read_text()
     assert "shortcut suspected" in html and html.count("data:image/png;base64,") >= 4
@@ -145,4 +146,4 @@ def test_cams_audit_is_the_function_and_the_package():
 
     assert callable(cams.audit) and cams.audit.audit.__doc__
     with pytest.raises(ValueError, match="no folder at"):
-        cams.audit(bench.tiny_cnn(SIZE, 0), "/no/such/folder")
+        cams.audit(audit_models.tiny_cnn(SIZE, 0), "/no/such/folder")

@@ -36,11 +36,13 @@ def test_without_masks_the_content_decides_what_a_decisive_region_is(typical, ex
         assert "--roi" in out["reasons"][0]
 
 
-def test_with_masks_they_decide_whatever_the_content():
+def test_with_masks_outside_them_is_a_shortcut_and_inside_them_the_content_decides():
     out = verdict.verdict([{**DECISIVE, "stereotypy": 0.0, "in_roi": 0.1}], {})
-    assert out["verdict"] == "shortcut suspected"
+    assert out["verdict"] == "shortcut suspected"        # outside the lungs, whatever it is
     out = verdict.verdict([{**DECISIVE, "stereotypy": 0.9, "in_roi": 0.8}], {})
-    assert out["verdict"] == "no shortcut found"
+    assert out["verdict"] == "shortcut suspected"        # a patch copied onto the lungs
+    out = verdict.verdict([{**DECISIVE, "stereotypy": 0.02, "in_roi": 0.8}], {})
+    assert out["verdict"] == "no shortcut found"         # the lesions, in the lungs
 
 
 def test_too_few_target_images_give_inconclusive_not_a_rate():
