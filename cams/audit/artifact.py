@@ -46,3 +46,21 @@ def stereotypy(images, members, others, box):
     total = r.sum(axis=0)
     self_products = float((r * r).sum())   # n, less any all-flat residual (norm 0)
     return float((total @ total - self_products) / (n * (n - 1)))
+
+
+def extent(images, members, others, box, level=0.4):
+    """Where the copied pattern lies inside `box`: the bounding box [x0, y0, x1, y1) (pixels of
+    the image) of the pixels whose mean residual (the members' mean less the others' mean)
+    reaches `level` of its largest magnitude. The box itself when the residual is flat."""
+    x0, y0, x1, y1 = box
+    def mean(idx):
+        total = np.zeros((y1 - y0, x1 - x0))
+        for part in np.array_split(np.asarray(idx, int), max(1, len(idx) // 64)):
+            total += np.asarray(images[part, y0:y1, x0:x1], np.float64).mean(axis=-1).sum(0)
+        return total / max(len(idx), 1)
+    strength = np.abs(mean(members) - mean(others))
+    if strength.max() <= 0:
+        return list(box)
+    ys, xs = np.nonzero(strength >= level * strength.max())
+    return [int(x0 + xs.min()), int(y0 + ys.min()), int(x0 + xs.max()) + 1,
+            int(y0 + ys.max()) + 1]

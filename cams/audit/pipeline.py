@@ -221,21 +221,23 @@ def _cluster_by_class(small, predicted, labels, seed):
 def _candidates(small, outside, predicted, groups):
     """Candidate regions per class and per cluster of a class, one per distinct box:
     [{"class": c, "group": "class" or cluster id, "box": cells, "members": image indices,
-    "consistency"}]."""
+    "consistency"}]. With masks, the boxes are sought among the hot cells outside them and
+    among all hot cells: a marker can sit on the lungs, and its content then decides."""
     found = {}
     for c, (idx, labels) in groups.items():
         parts = [("class", idx)] + ([(int(k), idx[labels == k]) for k in np.unique(labels)]
                                     if labels.max(initial=0) > 0 else [])
         for group, members in parts:
-            cand = regions.candidate(small[members],
-                                     None if outside is None else outside[members])
-            if cand is None:
-                continue
-            key = (c, tuple(cand["box"]))
-            entry = {"class": c, "group": group, "box": cand["box"],
-                     "members": members[cand["members"]], "consistency": cand["consistency"]}
-            if key not in found or len(entry["members"]) > len(found[key]["members"]):
-                found[key] = entry
+            for where in ([None] if outside is None else [outside[members], None]):
+                cand = regions.candidate(small[members], where)
+                if cand is None:
+                    continue
+                key = (c, tuple(cand["box"]))
+                entry = {"class": c, "group": group, "box": cand["box"],
+                         "members": members[cand["members"]],
+                         "consistency": cand["consistency"]}
+                if key not in found or len(entry["members"]) > len(found[key]["members"]):
+                    found[key] = entry
     return list(found.values())
 
 
@@ -258,6 +260,8 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
             in_roi = float(np.mean([ds.roi[i][mask].mean() for i in cand["members"]]))
             share_out = float(1 - share[cand["members"]].mean())
         typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
+        if typical is not None and typical >= verdict.ARTIFACT:   # show where the copy is
+            box = artifact.extent(ds.images, cand["members"], others, changed)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
                       "share_outside_roi": share_out, "stereotypy": typical})

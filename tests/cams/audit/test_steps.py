@@ -208,3 +208,16 @@ def test_pictures_keep_the_images_aspect():
     assert (tile[32:40, :32] == [0, 255, 0]).all(axis=2).any()        # the box, drawn
     square = figures.thumb(np.full((64, 64, 3), 7, np.uint8))
     assert (square == 7).all()                                        # a square fills the tile
+
+
+def test_with_masks_a_fixed_spot_inside_them_is_still_a_candidate():
+    """A marker can sit on the lungs: with masks, boxes are sought outside them and
+    everywhere, so that its content can decide."""
+    from cams.audit.pipeline import _candidates
+
+    small = evidence.downsample(spot_maps(20, 64, [(30, 30)] * 20), 16)
+    outside = np.ones((20, 16, 16), bool)
+    outside[:, 4:12, 4:12] = False                     # the spot is inside the masks
+    groups = {1: (np.arange(20), np.zeros(20, int))}
+    boxes = [c["box"] for c in _candidates(small, outside, np.ones(20, int), groups)]
+    assert any(b[0] <= 7 < b[2] and b[1] <= 7 < b[3] for b in boxes), boxes

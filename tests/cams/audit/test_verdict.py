@@ -112,6 +112,8 @@ def test_stereotypy_tells_one_copied_pattern_from_an_object_that_moves():
     pairs = [r[i] @ r[j] for i in range(40) for j in range(40) if i != j]
     assert copied == pytest.approx(np.mean(pairs))
     assert artifact.stereotypy(marked, members[:1], others, box) is None
+    # the region reported for the copy is the glyph's own box, not the search box
+    assert artifact.extent(marked, members, others, box) == [4 + 3, 4 + 2, 4 + 12, 4 + 14]
 
 
 def test_the_control_pastes_from_the_targets_own_class():
