@@ -25,8 +25,8 @@ def parse(argv=None):
     p.add_argument("--roi", help="masks of where the evidence should be, mirroring the data: "
                    "ROI_DIR/<the image's path as the data lists it>, else ROI_DIR/<class>/<file "
                    "name>, else ROI_DIR/<file name>; the image's size, non-zero inside")
-    p.add_argument("--method", help="a name in cams.METHODS (default: hirescam with --roi, "
-                   "gradcam without; see docs/audit.md)")
+    p.add_argument("--method", help="a name in cams.METHODS (default: hirescam, which the "
+                   "benchmark favours with and without masks; see docs/audit-benchmark.md)")
     p.add_argument("--layer", help="the layer to explain (default: the card's, else the last "
                    "spatial one)")
     p.add_argument("--class-names", help="the model's classes in output order, comma-separated "

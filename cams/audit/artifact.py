@@ -2,65 +2,94 @@
 
 A marker, burned-in text, a border, a ruler, a bright blob or a dark patch is the same thing on
 every film that carries it: it *replaces* what was there. A lesion is not: it moves, changes
-shape and size, and what lies around it is different anatomy on every film. So, inside the
-region, take each member image's residual from the other classes' mean image (what this image
-has there that the others do not), and ask how alike the members' residuals are: the mean
-Pearson correlation over all pairs of members. Copies of one artifact correlate (0.25-0.86 on
-the benchmark's planted markers); lesions, at another place in each image, do not (0.00-0.06 on
-the regions that clean models' decisions rest on). docs/audit-benchmark.md has the ablation
-against the other candidates (variance and MAD ratios, the contrast of the class means, whether
-the region lies on the body).
+shape and size, and what lies around it is different anatomy on every film. So take each
+member image's residual from the other classes' mean image (what this film has there that the
+others do not) over the place where the members differ from the others (the extent of their
+mean residual), and ask how alike the members' residuals are: the mean, over all pairs of
+members, of their best Pearson correlation within a shift of ALIGN of the image (burned-in
+markers are placed a few pixels apart; a 1-pixel shift turns a strip of 1-pixel stripes into
+its negative). Copies of one artifact correlate (0.62-0.97 on the benchmark's planted markers
+where the models' decisions rest on them); lesions, elsewhere in each film, do not (0.12-0.19
+on the regions that clean models' decisions rest on). docs/audit-benchmark.md has the
+ablation against the other candidates.
 """
 import numpy as np
 
+ALIGN = 0.015       # copies are compared up to this share of the image's side apart
+MAX_MEMBERS = 64    # pairs are taken among at most this many members, evenly spread
 
-def residuals(images, members, others, box):
-    """The members' residuals inside box [x0, y0, x1, y1) (pixels) from the others' mean image
-    there, each centred and scaled to unit length: float64 (len(members), box pixels).
-    images: uint8 (N, H, W, C); members, others: indices into them."""
+
+def _gray_mean(images, idx, box):
+    """The mean over images[idx] of the box [x0, y0, x1, y1), channels averaged: float64
+    (y1 - y0, x1 - x0); taken 64 images at a time."""
     x0, y0, x1, y1 = box
-    def crop(idx):   # channels averaged: a grayscale film in RGB is one channel three times
-        return np.asarray(images[idx, y0:y1, x0:x1], np.float64).mean(axis=-1)
-    background = np.zeros((y1 - y0, x1 - x0))
-    for part in np.array_split(np.asarray(others, int), max(1, len(others) // 64)):
-        background += crop(part).sum(axis=0)
-    background /= max(len(others), 1)
-    r = (crop(np.asarray(members, int)) - background).reshape(len(members), -1)
-    r -= r.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(r, axis=1, keepdims=True)
-    return r / np.where(norm > 0, norm, 1)
-
-
-def stereotypy(images, members, others, box):
-    """The mean correlation, over all pairs of members, of their residuals inside `box` (see
-    residuals): about 0 when what the members have there differs from image to image (an
-    object), towards 1 when it is one pattern copied onto each (an artifact). None with fewer
-    than two members or no other image.
-
-    Computed without forming the pairs: the sum of all pairwise products of unit vectors is
-    |sum|^2 minus the n self-products."""
-    if len(members) < 2 or len(others) < 1:
-        return None
-    r = residuals(images, members, others, box)
-    n = len(r)
-    total = r.sum(axis=0)
-    self_products = float((r * r).sum())   # n, less any all-flat residual (norm 0)
-    return float((total @ total - self_products) / (n * (n - 1)))
+    total = np.zeros((y1 - y0, x1 - x0))
+    idx = np.asarray(idx, int)
+    for part in np.array_split(idx, max(1, len(idx) // 64)):
+        total += np.asarray(images[part, y0:y1, x0:x1], np.float64).mean(axis=-1).sum(axis=0)
+    return total / max(len(idx), 1)
 
 
 def extent(images, members, others, box, level=0.4):
-    """Where the copied pattern lies inside `box`: the bounding box [x0, y0, x1, y1) (pixels of
-    the image) of the pixels whose mean residual (the members' mean less the others' mean)
-    reaches `level` of its largest magnitude. The box itself when the residual is flat."""
+    """Where the members differ from the others inside `box`: the bounding box [x0, y0, x1, y1)
+    (pixels of the image) of the pixels whose mean residual (the members' mean less the
+    others' mean) reaches `level` of its largest magnitude. The box itself when the residual is
+    flat. For an artifact this is where the copied pattern lies."""
     x0, y0, x1, y1 = box
-    def mean(idx):
-        total = np.zeros((y1 - y0, x1 - x0))
-        for part in np.array_split(np.asarray(idx, int), max(1, len(idx) // 64)):
-            total += np.asarray(images[part, y0:y1, x0:x1], np.float64).mean(axis=-1).sum(0)
-        return total / max(len(idx), 1)
-    strength = np.abs(mean(members) - mean(others))
+    strength = np.abs(_gray_mean(images, members, box) - _gray_mean(images, others, box))
     if strength.max() <= 0:
         return list(box)
     ys, xs = np.nonzero(strength >= level * strength.max())
     return [int(x0 + xs.min()), int(y0 + ys.min()), int(x0 + xs.max()) + 1,
             int(y0 + ys.max()) + 1]
+
+
+def _spread(indices, limit):
+    indices = np.asarray(indices, int)
+    if len(indices) <= limit:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, limit).round().astype(int)]
+
+
+def aligned_correlations(images, members, others, box, shift):
+    """(n, n): for each pair of members, the largest Pearson correlation of their residuals
+    from the others' mean over `box`, one of them moved by up to `shift` pixels each way
+    (symmetric; the diagonal is 1 where a residual is not flat)."""
+    H, W = images.shape[1:3]
+    x0, y0, x1, y1 = box
+    X0, Y0, X1, Y1 = max(0, x0 - shift), max(0, y0 - shift), min(W, x1 + shift), min(H, y1 + shift)
+    padded = [X0, Y0, X1, Y1]
+    background = _gray_mean(images, others, padded)
+    r = np.stack([_gray_mean(images, [i], padded) for i in members]) - background
+    oy, ox, h, w = y0 - Y0, x0 - X0, y1 - y0, x1 - x0
+
+    def window(dy, dx):
+        v = r[:, oy + dy:oy + dy + h, ox + dx:ox + dx + w].reshape(len(r), -1)
+        v = v - v.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(v, axis=1, keepdims=True)
+        return v / np.where(norm > 0, norm, 1)
+
+    base = window(0, 0)
+    best = base @ base.T
+    for dy in range(-min(shift, oy), min(shift, r.shape[1] - oy - h) + 1):
+        for dx in range(-min(shift, ox), min(shift, r.shape[2] - ox - w) + 1):
+            np.maximum(best, base @ window(dy, dx).T, out=best)
+    return np.maximum(best, best.T)
+
+
+def stereotypy(images, members, others, box):
+    """How far the members' content is one pattern copied onto each film: the mean over pairs
+    of members (at most MAX_MEMBERS, evenly spread) of aligned_correlations, over the extent of
+    their difference from the others inside `box`, padded by the alignment shift. About 0.1-0.2
+    for content that differs from film to film (an object), towards 1 for copies of one pattern
+    (an artifact). None with fewer than two members or no other image."""
+    if len(members) < 2 or len(others) < 1:
+        return None
+    H, W = images.shape[1:3]
+    shift = max(1, int(round(ALIGN * max(H, W))))
+    members = _spread(members, MAX_MEMBERS)
+    x0, y0, x1, y1 = extent(images, members, others, box)
+    where = [max(0, x0 - shift), max(0, y0 - shift), min(W, x1 + shift), min(H, y1 + shift)]
+    c = aligned_correlations(images, members, others, where, shift)
+    n = len(c)
+    return float((c.sum() - np.trace(c)) / (n * (n - 1)))

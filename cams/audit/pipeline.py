@@ -108,11 +108,10 @@ def predictor(model, preprocess, batch_size=32):
     return predict
 
 
-def default_method(roi):
-    """The method the held-out benchmark favoured (docs/audit.md): with masks HiRes-CAM flagged
-    every held-out shortcut model and no clean one; without them its in-lung boxes raise false
-    alarms that Grad-CAM's do not."""
-    return "hirescam" if roi is not None else "gradcam"
+# The method the held-out benchmark favours with and without masks (docs/audit-benchmark.md):
+# HiRes-CAM at the model's last spatial layer. Its maps of a clean model sit on the lesions,
+# whose boxes the content test sets aside as the object; Grad-CAM's coarser maps miss markers.
+DEFAULT_METHOD = "hirescam"
 
 
 def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
@@ -124,9 +123,9 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
     names). roi: a folder of masks mirroring the data (see cams.audit.data). preprocess: a
     function on float RGB (N, H, W, 3) in [0, 255] or a cams.preprocessing name.
     progress(fraction, step) is called as the steps start. Nothing is written when reading
-    fails (ValueError). method: a name in cams.METHODS; by default HiRes-CAM with a region of
-    interest and Grad-CAM without (default_method)."""
-    method = method or default_method(roi)
+    fails (ValueError). method: a name in cams.METHODS; HiRes-CAM by default
+    (DEFAULT_METHOD)."""
+    method = method or DEFAULT_METHOD
     if out is not None and os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"the output {out} is a file; give a folder for audit.json and "
                          "report.html")

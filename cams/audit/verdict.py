@@ -27,8 +27,8 @@ MAX_IN_ROI = 0.5
 FLIP = 0.5
 MIN_TARGETS = 10      # images a transplant is tried on before its rate means anything
 MIN_PREDICTED = 10    # images each class must be predicted for the audit to test it
-ARTIFACT = 0.2        # stereotypy at or above which a decisive region is an artifact
-OBJECT = 0.1          # stereotypy below which a decisive region is the object
+ARTIFACT = 0.45       # stereotypy at or above which a decisive region is an artifact
+OBJECT = 0.3          # stereotypy below which a decisive region is the object
 
 
 def wilson(k, n, z=1.96):

@@ -25,9 +25,9 @@ def row(shortcut, transplanted, control=0.0, seed=0, roi=False, typical=0.5, kin
 
 def test_summary_takes_each_verdict_again_with_the_current_rule():
     rows = [row(True, 0.9, seed=0), row(True, 0.3, seed=1),
-            row(False, 0.9, seed=2, typical=0.02),                 # decisive, the object
+            row(False, 0.9, seed=2, typical=0.12),                 # decisive, the object
             row(False, 0.8, control=0.7, seed=3),                  # the control moves too
-            row(False, 0.9, seed=4, typical=0.15),                 # unclear: inconclusive
+            row(False, 0.9, seed=4, typical=0.375),                # unclear: inconclusive
             row(False, 0.1, seed=5, untestable=["one class"])]     # untestable: inconclusive
     rows.append({**row(True, 0.1), "learned": False})             # never learned: left out
     (table,) = audit_summary.summary(rows)
