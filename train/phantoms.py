@@ -334,6 +334,13 @@ def write_set(out, n, seed, size=224, progress=True, shortcut=None, marker_masks
     of one class's images (listed in DIR/shortcut.json); with a `marker_masks` folder (best
     outside `out`, where it would read as a class), the pixels each marker changed as
     marker_masks/<class>/<file name>. Returns the marked file names."""
+    return write_films(out, n, seed, size, phantom_with_lungs, progress, shortcut, marker_masks)
+
+
+def write_films(out, n, seed, size, film, progress=True, shortcut=None, marker_masks=None):
+    """write_set for any film maker: film(rng, opacity, size) -> (image uint8 (size, size),
+    lesion mask, lung fields), drawn from one generator seeded `seed`; the markers take their
+    own draws, so a marked set is the clean set of the same seed with markers added."""
     from keras.utils import Progbar
 
     rng = np.random.default_rng(seed)
@@ -346,7 +353,7 @@ def write_set(out, n, seed, size=224, progress=True, shortcut=None, marker_masks
     marked = []
     for i in range(n):
         label = CLASSES[i % 2]
-        image, mask, lungs = phantom_with_lungs(rng, label == "opacity", size)
+        image, mask, lungs = film(rng, label == "opacity", size)
         fname = f"{seed}_{i:05d}.png"
         if shortcut and label == shortcut.label and marks.uniform() < shortcut.share:
             image, changed = draw_marker(image, shortcut.kind, shortcut.place, marks, True)

@@ -23,17 +23,15 @@ import argparse
 import csv
 import gzip
 import io
-import json
 import os
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from cams.images import MASKS_DIR, ROI_DIR
 from train import phantoms
 from train.phantoms import CLASSES, MARKERS, PLACES
 
@@ -356,36 +354,9 @@ def write_set(out, n, seed, size=224, progress=True, shortcut=None, ct=None):
     and, with a phantoms.Shortcut, markers burned into a share of one class's films (listed in
     DIR/shortcut.json). Returns the marked file names."""
     anat = ct if isinstance(ct, Anatomy) else anatomy(ct)
-    rng = np.random.default_rng(seed)
-    marks = np.random.default_rng([seed, 1])  # the markers' own draws: base films unchanged
-    for name in CLASSES:
-        os.makedirs(os.path.join(out, name), exist_ok=True)
-        os.makedirs(os.path.join(out, ROI_DIR, name), exist_ok=True)
-    os.makedirs(os.path.join(out, MASKS_DIR, "opacity"), exist_ok=True)
-    bar = None
-    if progress:
-        from keras.utils import Progbar
-
-        bar = Progbar(n, unit_name="image")
-    marked = []
-    for i in range(n):
-        label = CLASSES[i % 2]
-        image, mask, lungs = radiograph(rng, label == "opacity", size, anat)
-        fname = f"{seed}_{i:05d}.png"
-        if shortcut and label == shortcut.label and marks.uniform() < shortcut.share:
-            image = phantoms.draw_marker(image, shortcut.kind, shortcut.place, marks)
-            marked.append(f"{label}/{fname}")
-        cv2.imwrite(os.path.join(out, label, fname), image)
-        cv2.imwrite(os.path.join(out, ROI_DIR, label, fname), lungs.astype(np.uint8) * 255)
-        if label == "opacity":
-            cv2.imwrite(os.path.join(out, MASKS_DIR, "opacity", fname), mask.astype(np.uint8) * 255)
-        if bar:
-            bar.update(i + 1)
-    if shortcut:
-        zone = phantoms.marker_zone(shortcut.kind, shortcut.place, size)
-        with open(os.path.join(out, "shortcut.json"), "w") as f:
-            json.dump({**asdict(shortcut), "zone": zone, "marked": marked}, f)
-    return marked
+    return phantoms.write_films(out, n, seed, size,
+                                lambda rng, opacity, s: radiograph(rng, opacity, s, anat),
+                                progress, shortcut)
 
 
 def main(argv=None):
