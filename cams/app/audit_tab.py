@@ -50,15 +50,14 @@ def _bullets(title, sentences):
 
 
 def _table(candidates):
-    """Markdown lines: the regions tried, one row each, with the artifact score and the
-    transplant flip rate's 95% bounds where the audit gave them."""
+    """Markdown lines: the regions tried, one row each, with the transplant flip rate's 95%
+    bounds, the stereotypy of the region's content and the region's status."""
     if not candidates:
         return ["No region was tried: in no group of images did the evidence gather in one "
                 "place."]
-    artifact = any("artifact" in c for c in candidates)
     bounds = " (95% bounds)" * any(c.get("transplant_ci") for c in candidates)
     head = ["class", "region (x0, y0, x1, y1)", "images", "removed: flipped",
-            f"pasted: flipped{bounds}", "control", "suspicion"] + ["artifact-like"] * artifact
+            f"pasted: flipped{bounds}", "control", "suspicion", "stereotypy", "status"]
     lines = ["| " + " | ".join(head) + " |",
              "|---|---|" + "---:|" * (len(head) - 2)]
     for c in candidates:
@@ -66,7 +65,7 @@ def _table(candidates):
                  _pct(c["flip_rate_removed"]),
                  _pct(c["flip_rate_transplanted"]) + _bounds(c.get("transplant_ci")),
                  _pct(c["flip_rate_control"]), f"{c['suspicion']:.2f}"]
-        cells += [_fraction(c.get("artifact"))] * artifact
+        cells += [_fraction(c.get("stereotypy")), c.get("status") or "—"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

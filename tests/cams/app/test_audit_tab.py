@@ -83,7 +83,7 @@ def test_figure_rows_are_shown_as_rows_of_whole_tiles():
 
 def audited(**result):
     """An Audit-like object: `result` over a "no shortcut found" audit.json with one candidate
-    in today's format (no artifact score, no bounds)."""
+    whose fields beyond the rates are missing (no stereotypy, status or bounds)."""
     candidate = {"class": "opacity", "region": [56, 42, 70, 56], "images": 3,
                  "flip_rate_removed": 0.0, "flip_rate_transplanted": None,
                  "flip_rate_control": None, "suspicion": 0.0}
@@ -103,19 +103,20 @@ def test_an_inconclusive_verdict_shows_why_and_the_notes():
     assert shown.index(reason) < shown.index(note) < shown.index("| class |")
 
 
-def test_the_summary_reads_todays_audit_json_and_the_new_fields():
+def test_the_summary_shows_bounds_stereotypy_and_status_and_dashes_where_missing():
     plain = audit_tab.summary(audited(notes=["a *starred* name_with_underscores"]))
-    assert "Why" not in plain and "artifact" not in plain and "bounds" not in plain
+    assert "Why" not in plain and "bounds" not in plain and "| 0.00 | — | — |" in plain
     assert "- a \\*starred\\* name\\_with\\_underscores" in plain    # shown as written
     candidate = {"class": "normal", "region": [0, 0, 28, 28], "images": 5,
                  "flip_rate_removed": 0.2, "flip_rate_transplanted": 0.75,
-                 "flip_rate_control": 0.1, "suspicion": 0.65, "artifact": 0.83,
+                 "flip_rate_control": 0.1, "suspicion": 0.65, "stereotypy": 0.83,
+                 "status": "shortcut",
                  "transplant_ci": [0.41, 0.93]}
     new = audit_tab.summary(audited(verdict="shortcut suspected", candidates=[candidate],
                                     reasons=[]))
     row = next(line for line in new.splitlines() if line.startswith("| normal"))
-    assert "75% (41%–93%)" in row and row.endswith("| 0.65 | 0.83 |")
-    assert "pasted: flipped (95% bounds)" in new and "artifact-like" in new
+    assert "75% (41%–93%)" in row and row.endswith("| 0.65 | 0.83 | shortcut |")
+    assert "pasted: flipped (95% bounds)" in new and "| stereotypy | status |" in new
     assert "No region" in audit_tab.summary(audited(candidates=[]))
 
 
