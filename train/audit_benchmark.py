@@ -130,7 +130,6 @@ def audit_one(model, args, folder, method_at_layer, roi, zone, marker):
     """One audit of `model` on the set in `folder`: a row of the benchmark. marker: bool
     (N, S, S), the pixels each image's marker changed (None for a clean set)."""
     from cams.audit import audit, evidence
-    from cams.audit.pipeline import untestable
     from train import audit_models, audit_summary
 
     method, layer = method_at_layer.split("@")
@@ -148,7 +147,7 @@ def audit_one(model, args, folder, method_at_layer, roi, zone, marker):
             "region": best and best["region"],
             "iou": iou(best["region"], zone) if best and zone else None,
             "candidates": result["candidates"],
-            "untestable": untestable(found.predicted, found.class_names, found.data.labels),
+            "untestable": result["untestable"],
             "confounder_sensitivity": None if marker is None else
             audit_summary.confounder_sensitivity(found.maps, marker),
             "mass_in_lungs": float(lungs.mean()),
@@ -259,8 +258,8 @@ def main(argv=None):
         for path in args.summarize:
             with open(path) as f:
                 run = json.load(f)
-            blocks = run["command"].get("blocks", 4)  # files from before rows named it
-            rows += [{"blocks": blocks, **r} for r in run["rows"]]
+            blocks = run["command"].get("blocks")   # files from before rows named their CNN
+            rows += [{"blocks": blocks, **r} if blocks else r for r in run["rows"]]
         _print(summary(rows, args.by))
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -270,7 +269,7 @@ def main(argv=None):
 
     films = Films(args.domain, args.ct)
     os.makedirs(args.out, exist_ok=True)
-    start, rows, cache = time.perf_counter(), [], {}
+    start, rows, cache, table = time.perf_counter(), [], {}, []
     with tempfile.TemporaryDirectory() as tmp:
         combos = [(k, p) for k in args.kinds for p in args.places]
         for seed in range(args.seed_start, args.seed_start + args.seeds):
@@ -280,8 +279,8 @@ def main(argv=None):
                               phantoms.Shortcut(kind, "opacity", args.share, place),
                               cache, tmp)
             cache.pop(seed)
-            _write(args, rows, start)
-    _print(_write(args, rows, start))
+            table = _write(args, rows, start)
+    _print(table)
     print(f"{len(rows)} audits in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -52,7 +52,7 @@ def mobilenetv2(size, seed):
     from train import model as models
 
     keras.utils.set_random_seed(seed)
-    net, base, _ = models.build("mobilenetv2", 2, size, None, alpha=0.35, freeze=False,
+    net, _, _ = models.build("mobilenetv2", 2, size, None, alpha=0.35, freeze=False,
                                 pooling="max", base_end="block_13_expand_relu")
     return net
 

@@ -31,7 +31,7 @@ def summary(found):
     """The verdict and what it rests on, as Markdown: the verdict, why it is inconclusive (when
     it is), the counts, the notes (defaults assumed, a test that could not run), the regions."""
     r = found.result
-    lines = [f"### {r['verdict']} (score {r['score']:.2f}, flagged at >= "
+    lines = [f"### {r['verdict']} (score {r['score']:.2f}, a shortcut needs >= "
              f"{r['thresholds']['flip']})"]
     lines += _bullets("Why inconclusive" if r["verdict"] == "inconclusive" else "Reasons",
                       r.get("reasons"))

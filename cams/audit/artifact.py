@@ -15,6 +15,8 @@ ablation against the other candidates.
 """
 import numpy as np
 
+from cams.audit.interventions import spread
+
 ALIGN = 0.015       # copies are compared up to this share of the image's side apart
 MAX_MEMBERS = 64    # pairs are taken among at most this many members, evenly spread
 
@@ -44,13 +46,6 @@ def extent(images, members, others, box, level=0.4):
             int(y0 + ys.max()) + 1]
 
 
-def _spread(indices, limit):
-    indices = np.asarray(indices, int)
-    if len(indices) <= limit:
-        return indices
-    return indices[np.linspace(0, len(indices) - 1, limit).round().astype(int)]
-
-
 def aligned_correlations(images, members, others, box, shift):
     """(n, n): for each pair of members, the largest Pearson correlation of their residuals
     from the others' mean over `box`, one of them moved by up to `shift` pixels each way
@@ -77,19 +72,36 @@ def aligned_correlations(images, members, others, box, shift):
     return np.maximum(best, best.T)
 
 
+def _at_least(inner, box, size, share=0.25):
+    """`inner` [x0, y0, x1, y1) grown evenly to at least `share` of `box` on each side, clipped
+    to the image of (H, W)."""
+    H, W = size
+    x0, y0, x1, y1 = inner
+    need_w = int(np.ceil(share * (box[2] - box[0]))) - (x1 - x0)
+    need_h = int(np.ceil(share * (box[3] - box[1]))) - (y1 - y0)
+    if need_w > 0:
+        x0, x1 = x0 - need_w // 2, x1 + need_w - need_w // 2
+    if need_h > 0:
+        y0, y1 = y0 - need_h // 2, y1 + need_h - need_h // 2
+    return [max(0, x0), max(0, y0), min(W, x1), min(H, y1)]
+
+
 def stereotypy(images, members, others, box):
     """How far the members' content is one pattern copied onto each film: the mean over pairs
     of members (at most MAX_MEMBERS, evenly spread) of aligned_correlations, over the extent of
-    their difference from the others inside `box`, padded by the alignment shift. About 0.1-0.2
+    their difference from the others inside `box`, padded by the alignment shift and at least a
+    quarter of the box each way. About 0.1-0.2
     for content that differs from film to film (an object), towards 1 for copies of one pattern
     (an artifact). None with fewer than two members or no other image."""
     if len(members) < 2 or len(others) < 1:
         return None
     H, W = images.shape[1:3]
     shift = max(1, int(round(ALIGN * max(H, W))))
-    members = _spread(members, MAX_MEMBERS)
+    members = spread(members, MAX_MEMBERS)
     x0, y0, x1, y1 = extent(images, members, others, box)
-    where = [max(0, x0 - shift), max(0, y0 - shift), min(W, x1 + shift), min(H, y1 + shift)]
+    # at least a quarter of the box each way: the best of many shifts of a few pixels would
+    # correlate by chance
+    where = _at_least([x0 - shift, y0 - shift, x1 + shift, y1 + shift], box, (H, W))
     c = aligned_correlations(images, members, others, where, shift)
     n = len(c)
     return float((c.sum() - np.trace(c)) / (n * (n - 1)))

@@ -92,10 +92,10 @@ def cluster_rows(found):
 def intervention_rows(found, most=4):
     """[(tiles, caption)] for the `most` most suspicious candidates: an image before and after
     the removal, then another class's image before and after the transplant."""
-    by_region = {(t["class_name"], tuple(t["region"])): t for t in found.tried}
+    by_id = {t["id"]: t for t in found.tried}   # two candidates may share a region
     out = []
     for cand in found.result["candidates"][:most]:
-        t = by_region[(cand["class"], tuple(cand["region"]))]
+        t = by_id[cand["id"]]
         tiles = []
         if len(t["removed"]):
             i = t["removed"][0]

@@ -5,8 +5,8 @@ paste it onto images of the other classes; then read the model again.
 A model that needs the region loses its prediction when it is removed; a model that is moved
 by the region alone takes the class when it is pasted onto another class's image. Pasting any
 patch leaves seams, so the same box is also pasted from images of the target's own prediction
-(the control; with more than two classes, from an image of the same class as the target): what
-the class's patch does beyond that is its effect. A prediction counts as
+(the control, from another image of the target's own class): what the class's patch does
+beyond that is its effect. A prediction counts as
 flipped when it changes class and the probability moves by at least MARGIN, so that images
 sitting on the fence do not count.
 """
@@ -66,7 +66,7 @@ def control_sources(targets, predicted):
     return np.asarray(out, int)
 
 
-def _spread(indices, limit):
+def spread(indices, limit):
     """At most `limit` of `indices`, evenly spaced."""
     indices = np.asarray(indices, int)
     if len(indices) <= limit:
@@ -87,7 +87,7 @@ def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
     on), "flips_transplanted", "flips_control" (counts), "removed", "transplanted": indices,
     "after_removed", "after_transplanted": the changed images (for the report)}; a rate is
     None when there was no image to try it on."""
-    members, others = _spread(members, limit), _spread(others, limit)
+    members, others = spread(members, limit), spread(others, limit)
     out = {"removed": members, "transplanted": others, "flip_rate_removed": None,
            "drop_removed": None, "flip_rate_transplanted": None, "rise_transplanted": None,
            "flip_rate_control": None, "targets": 0, "flips_transplanted": 0,

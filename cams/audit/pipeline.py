@@ -154,7 +154,8 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
         result = verdict.verdict([_public(t) for t in tried], per_class, reasons)
         if result["findings"]:   # found all the same: what could not be tested is a note
             notes = tuple(notes) + tuple(reasons)
-        result.update(images=len(ds.names), skipped=[list(s) for s in ds.skipped],
+        result.update(untestable=reasons, images=len(ds.names),
+                      skipped=[list(s) for s in ds.skipped],
                       method=method, layer=layer, roi=roi is not None,
                       notes=list(notes) + result["notes"])
     found = Audit(result, ds, names, maps, probs, predicted, groups, tried, timings, share)
@@ -178,10 +179,12 @@ def untestable(predicted, names, labels):
         return [f"the model predicts {names[seen[0]]} for every image: with no image of "
                 "another class to paste a region onto, the transplant test cannot run; audit "
                 "a set the model splits into classes"]
-    out = [f"only {counts[c]} images are predicted {names[c]} (at least "
-           f"{verdict.MIN_PREDICTED} needed to paste regions onto them and to find that "
-           "class's regions): add images of that class"
-           for c in range(len(names)) if counts[c] < verdict.MIN_PREDICTED]
+    few = [f"{names[c]} ({counts[c]})" for c in range(len(names))
+           if counts[c] < verdict.MIN_PREDICTED]
+    out = [f"{len(few)} of the model's {len(names)} classes are predicted for fewer than "
+           f"{verdict.MIN_PREDICTED} images, too few to paste regions onto them or to find "
+           f"their regions: {', '.join(few[:5])}{', ...' if len(few) > 5 else ''}; add "
+           "images of those classes"] if few else []
     given = sorted({lab for lab in labels if lab is not None})
     if given and not set(given) & set(names):
         out.append(f"the data's labels ({', '.join(given[:6])}) match none of the model's "
@@ -263,13 +266,13 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
             box = artifact.extent(ds.images, cand["members"], others, changed)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
-                      "share_outside_roi": share_out, "stereotypy": typical})
+                      "share_outside_roi": share_out, "stereotypy": typical, "id": len(tried)})
     return tried
 
 
 def _public(t):
     """A tried candidate as JSON: names, numbers and the region, no arrays."""
-    return {"class": t["class_name"], "group": t["group"], "region": t["region"],
+    return {"id": t["id"], "class": t["class_name"], "group": t["group"], "region": t["region"],
             "images": t["images"], "consistency": round(t["consistency"], 4),
             "in_roi": t["in_roi"], "share_outside_roi": t["share_outside_roi"],
             "stereotypy": None if t["stereotypy"] is None else round(t["stereotypy"], 4),

@@ -78,8 +78,8 @@ def _interventions(found):
              "of the target's own class. Group: 'class' when the region was found over all "
              "the images predicted the class, a number for one cluster of them. Stereotypy: "
              "how alike the images' content is inside the region once the other classes' "
-             "mean is taken away (an artifact copied onto the films: high; the object, "
-             "different on each film: about 0). Status: 'shortcut', 'object' (it carries the "
+             "mean is taken away (an artifact copied onto the films: towards 1; the object, "
+             "different on each film: about 0.1-0.2). Status: 'shortcut', 'object' (it carries the "
              "decision, and its content varies as the object's does), 'unclear', 'too few' "
              "images to tell, 'not significant', or 'no effect'.</p>",
              _table(found.result["candidates"], keys)]
@@ -108,7 +108,8 @@ def render(found):
     """The report as one HTML string (no external file or script)."""
     r = found.result
     findings = (_table(r["findings"], list(r["findings"][0])) if r["findings"] else
-                "<p>No candidate region changed the predictions beyond the thresholds.</p>")
+                "<p>No region is both decisive and an artifact (see the reasons and notes above, "
+                "and every region tried below).</p>")
     timings = _table([r.get("timings_s", found.timings)], list(found.timings))
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
              "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}figure{"
@@ -116,7 +117,8 @@ def render(found):
     cls = {"shortcut suspected": "bad", "inconclusive": "unsure"}.get(r["verdict"], "ok")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Shortcut audit</title>"
             f"<style>{style}</style></head><body><h1 class='{cls}'>{html.escape(r['verdict'])}"
-            f"</h1><p>Score {r['score']:.2f} (flagged at >= {r['thresholds']['flip']}), "
+            f"</h1><p>Score {r['score']:.2f} (the largest suspicion weighted by how far its region "
+            f"looks like an artifact; a shortcut needs >= {r['thresholds']['flip']} and more), "
             f"{r['images']} images ({len(r['skipped'])} unreadable skipped), method "
             f"{html.escape(str(r['method']))} at layer {html.escape(str(r['layer']))}, masks: "
             f"{'yes' if r['roi'] else 'no'}. Thresholds: "

@@ -105,15 +105,17 @@ def _reason(c):
         return (f"{where} moves the model, but only {c['targets']} images of another class "
                 f"were there to paste it onto (at least {MIN_TARGETS} needed)")
     if c["status"] == "not significant":
-        lo, hi = c["transplant_ci"], c["control_ci"]
+        pasted, control = c["transplant_ci"], c["control_ci"]
         return (f"{where} moves the model ({c['flips_transplanted']} of {c['targets']} pasted "
-                f"images), but its 95% interval [{lo[0]:.2f}, {lo[1]:.2f}] meets the "
-                f"control's [{hi[0]:.2f}, {hi[1]:.2f}]: audit more images")
+                f"images), but its 95% interval [{pasted[0]:.2f}, {pasted[1]:.2f}] meets the "
+                f"control's [{control[0]:.2f}, {control[1]:.2f}]: audit more images")
     if c["status"] == "unclear":
         return (f"{where} carries the decision, and its content is neither clearly one "
                 f"pattern copied onto the films (an artifact) nor different on each film (the "
                 f"object): stereotypy {c['stereotypy']:.2f}, between {OBJECT} and {ARTIFACT}; "
-                "give --roi masks of where the evidence should be to decide")
+                + ("look at its films in report.html" if c.get("in_roi") is not None else
+                   "give --roi masks of where the evidence should be: a region outside them "
+                   "is then a shortcut whatever it holds"))
     return None
 
 
@@ -131,7 +133,11 @@ def verdict(candidates, per_class, reasons=()):
     keys = ("class", "region", "images", "share_outside_roi", "flip_rate_removed",
             "flip_rate_transplanted", "flip_rate_control", "transplant_ci", "control_ci",
             "targets", "drop_removed", "consistency", "stereotypy", "suspicion")
-    findings = [{k: c.get(k) for k in keys} for c in scored if c["status"] == "shortcut"]
+    findings, seen = [], set()
+    for c in scored:   # a class box and a cluster box may have shrunk to one pattern's extent
+        if c["status"] == "shortcut" and (c["class"], tuple(c["region"])) not in seen:
+            seen.add((c["class"], tuple(c["region"])))
+            findings.append({k: c.get(k) for k in keys})
     reasons = list(reasons) + [r for r in map(_reason, scored) if r]
     name = ("shortcut suspected" if findings else "inconclusive" if reasons
             else "no shortcut found")
@@ -149,7 +155,7 @@ def _object_note(c):
     """Why a decisive region was not counted as a shortcut."""
     why = ("it lies inside the region of interest" if c.get("stereotypy") is None else
            f"its content differs from film to film as an object's does (stereotypy "
-           f"{c['stereotypy']:.2f} < {OBJECT})")
+           f"{c['stereotypy']:.2f}, below {OBJECT})")
     return (f"region {c['region']} of class {c['class']} carries the decision, and {why}: "
             "not counted as a shortcut")
 

@@ -61,7 +61,7 @@ def test_a_rate_whose_interval_meets_the_controls_is_not_decisive():
     assert out["verdict"] == "inconclusive" and "meets the control" in out["reasons"][0]
 
 
-def test_a_shortcut_found_outranks_the_reasons_which_become_notes():
+def test_a_shortcut_found_outranks_the_reasons():
     out = verdict.verdict([{**DECISIVE, "stereotypy": 0.6}], {}, ["only 3 images ..."])
     assert out["verdict"] == "shortcut suspected" and out["reasons"] == []
 
@@ -71,7 +71,11 @@ def test_untestable_data_and_models_say_why():
     one = untestable(np.zeros(50, int), names, ["normal"] * 50)
     assert len(one) == 1 and "predicts normal for every image" in one[0]
     few = untestable(np.r_[np.zeros(45, int), np.ones(5, int)], names, ["normal"] * 50)
-    assert len(few) == 1 and "only 5 images are predicted opacity" in few[0]
+    assert len(few) == 1 and "fewer than 10 images" in few[0] and "opacity (5)" in few[0]
+    many = untestable(np.r_[np.zeros(40, int), np.arange(1, 14)], [f"c{i}" for i in range(14)],
+                      [None] * 53)       # a 14-label head: one sentence, not thirteen
+    assert len(many) == 1 and many[0].startswith("13 of the model's 14 classes")
+    assert many[0].count("(1)") == 5 and many[0].endswith("add images of those classes")
     labels = ["healthy", "sick"] * 25
     nothing = untestable(np.arange(50) % 2, names, labels)
     assert len(nothing) == 1 and "match none of the model's class names" in nothing[0]
