@@ -37,9 +37,11 @@ VGG16_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 VGG16_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_FILE
 VGG16_CHECK_SECONDS = 3.0
 
-# TensorFlow's C++ start-up lines on a machine without a GPU: the CUDA stubs that find no driver.
+# TensorFlow's C++ start-up lines on a machine without a GPU: the CUDA stubs that find no driver,
+# and, on CPUs with AVX-512 or AMX, the notice that oneDNN's kernels are on.
 NO_GPU_NOISE = re.compile(r"cudart_stub|cuda_dri|cuda_platform|cuInit|cuda_executor|"
-                          r"absl::InitializeLog|Unable to register cu(DNN|FFT|BLAS) factory")
+                          r"absl::InitializeLog|Unable to register cu(DNN|FFT|BLAS) factory|"
+                          r"oneDNN custom operations are on")
 
 
 def setup_logging(stream=None):

@@ -65,8 +65,7 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     for key, _, _ in report.COLUMNS[1:]:
         got = [result["methods"][m][key] for m in before]
         want = [before[m][key] for m in before]
-        scale = 100 if key.endswith("_pct") else 1
-        np.testing.assert_allclose(got, want, atol=1e-6 * scale, err_msg=key)
+        np.testing.assert_allclose(got, want, atol=_across_machines(key), err_msg=key)
     for key in ("energy_in_mask", "deletion_auc", "road_gap", "randomization_rho"):
         assert np.std([row[key] for row in before.values()]) > 0.02   # methods differ
     table = (tmp_path / "r.md").read_text()
@@ -103,8 +102,9 @@ def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, fol
     settings are not reused."""
     methods = ["gradcam", "eigencam"]
     args = ["--model", MODEL, "--data", folder, "--methods", *methods] + FAST
-    # What an uninterrupted run gives (test_report_on_phantoms holds a whole run to it).
-    whole = json.loads((DATA / "report_before_batching.json").read_text())
+    # What an uninterrupted run gives on this machine.
+    assert report.main(args + ["--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads((tmp_path / "whole.json").read_text())
     scored, score = [], report.score_method
 
     def scoring(stop_at=None):
@@ -148,6 +148,17 @@ def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, fol
                         out] + FAST) == 0
     assert scored == ["gradcam"]
     assert "starting afresh" in capsys.readouterr().out
+
+
+def _across_machines(key):
+    """How far a column may move between the machine that wrote report_before_batching.json
+    and this one, whose CPU kernels sum in another order: 1e-5 for the smooth ones, 0.01 for a
+    percentage (the average drop moved 0.0022 points on an AVX-512 machine); 0.02 for those
+    that rank pixels or images, where a map 1e-7 different can swap two pixels (Eigen-CAM's
+    deletion AUC moved 0.0087 there)."""
+    if key in ("deletion_auc", "insertion_auc", "road_gap", "randomization_rho"):
+        return 0.02
+    return 0.01 if key.endswith("_pct") else 1e-5
 
 
 def test_a_model_that_is_not_square_is_reported_at_its_own_size(tmp_path, folder):
