@@ -210,7 +210,7 @@ def train_audit_pair(folder, size=64, n_train=600, epochs=12, seed=0, n_audit=20
 
 
 def audit_figure(models, path):
-    """The audit of each model in `models` (train_audit_pair's dict) with its lung masks, one
+    """The audit of each model in `models` (train_audit_pair's dict), without masks, one
     row each: its verdict and mean map per predicted class (with the box a suspected shortcut rests
     on) and, for a suspected shortcut, a film of the other class before and after that box is
     pasted onto it from a film of the box's class, with the model's probability of that class.
@@ -223,7 +223,7 @@ def audit_figure(models, path):
 
     panels = []
     for name, (model_path, data) in models.items():
-        found = audit(model_path, data, roi=os.path.join(data, "roi"))
+        found = audit(model_path, data)
         result = found.result
         best = result["findings"][0] if result["findings"] else None
         row = []
