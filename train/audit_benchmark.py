@@ -107,9 +107,10 @@ class Films:
         labels = np.arange(n) % 2
         return np.stack([self.one(rng, bool(y), size) for y in labels]), labels
 
-    def write(self, folder, n, seed, size, shortcut):
+    def write(self, folder, n, seed, size, shortcut, marker_masks=None):
         extra = {} if self.anatomy is None else {"ct": self.anatomy}
-        self.module.write_set(folder, n, seed, size, progress=False, shortcut=shortcut, **extra)
+        self.module.write_set(folder, n, seed, size, progress=False, shortcut=shortcut,
+                              marker_masks=marker_masks, **extra)
 
 
 def marked(images, labels, shortcut, seed, on_class=1):
@@ -128,7 +129,8 @@ def marked(images, labels, shortcut, seed, on_class=1):
 
 def audit_one(model, args, folder, method_at_layer, roi, zone, marker):
     """One audit of `model` on the set in `folder`: a row of the benchmark. marker: bool
-    (N, S, S), the pixels each image's marker changed (None for a clean set)."""
+    (N, S, S), the pixels each image's marker changed, in the set's order (None for a clean
+    set)."""
     from cams.audit import audit, evidence
     from train import audit_models, audit_summary
 
@@ -165,17 +167,24 @@ def _lungs(folder, names, size):
                       [Item(os.path.join(folder, n), n) for n in names], size)
 
 
-def marker_pixels(films, folder, args, seed, shortcut):
-    """Bool (N, S, S): the pixels the marker changed in each image of the audit set in
-    `folder`, against the same set written clean (the base films do not depend on the marker),
-    or None for a clean set."""
-    if shortcut is None:
+def marker_pixels(folder, masks, size):
+    """Bool (N, size, size): the pixels the marker changed in each image of the set in
+    `folder`, in the order the audit reads it, from the folder of marker masks the writer
+    filled (none for an unmarked image); None for a clean set (masks None)."""
+    if masks is None:
         return None
-    from cams.audit.data import load
+    from PIL import Image
 
-    films.write(folder + "-clean", args.audit_images, seed * 100 + 3, args.size, None)
-    a, b = (load(f, args.size).images for f in (folder, folder + "-clean"))
-    return (a != b).any(axis=-1)
+    from cams.dataset.sources import items_of
+
+    names = [item.name for item in items_of(folder)]
+    out = np.zeros((len(names), size, size), bool)
+    for i, name in enumerate(names):
+        path = os.path.join(masks, name)
+        if os.path.exists(path):
+            with Image.open(path) as m:
+                out[i] = np.asarray(m) > 0
+    return out
 
 
 def train_until_learned(args, x, y, test, shortcut, seed):
@@ -214,9 +223,10 @@ def run_model(args, films, seed, shortcut, cache, tmp):
         if shortcut else None)
     name = "clean" if shortcut is None else f"{shortcut.kind}-{shortcut.place}"
     folder = os.path.join(tmp, f"{name}-{seed}")
-    films.write(folder, args.audit_images, seed * 100 + 3, args.size, shortcut)
+    masks = folder + "-markers" if shortcut else None   # outside the set: not a class
+    films.write(folder, args.audit_images, seed * 100 + 3, args.size, shortcut, masks)
     zone = shortcut and phantoms.marker_zone(shortcut.kind, shortcut.place, args.size)
-    pixels = marker_pixels(films, folder, args, seed, shortcut)
+    pixels = marker_pixels(folder, masks, args.size)
     rows = []
     for method in args.methods:
         for roi in (True, False):

