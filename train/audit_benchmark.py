@@ -60,6 +60,8 @@ def parse(argv=None):
     p.add_argument("--train", type=int, default=600, help="training images per model")
     p.add_argument("--audit-images", type=int, default=200)
     p.add_argument("--epochs", type=int, help="default: 12 for the CNNs, 10 for mobilenetv2")
+    p.add_argument("--lr", type=float, help="Adam's learning rate (default: 3e-3 for the "
+                   "CNNs, 1e-3 for mobilenetv2)")
     p.add_argument("--share", type=float, default=0.95, help="share of opacity images marked")
     p.add_argument("--kinds", nargs="+", choices=phantoms.MARKERS, default=list(KINDS),
                    help="marker kinds (default: the three the thresholds were first chosen on)")
@@ -195,7 +197,7 @@ def train_until_learned(args, x, y, test, shortcut, seed):
     start = time.perf_counter()
     for attempt in range(TRIES):
         model = audit_models.train(args.arch, marked(x, y, shortcut, seed), y,
-                                   seed + 1000 * attempt, args.epochs)
+                                   seed + 1000 * attempt, args.epochs, args.lr)
         as_trained = audit_models.balanced_accuracy(
             model, args.arch, marked(test[0], test[1], shortcut, seed + 1), test[1])
         if as_trained >= LEARNED:

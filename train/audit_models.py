@@ -79,15 +79,16 @@ def layer_path(arch, layer, size):
     return ARCHS[arch].layers[layer].format(size=size)
 
 
-def train(arch, x, y, seed, epochs):
-    """An ARCHS[arch] model trained on RGB x (n, S, S, 3) uint8 and labels y (n,)."""
+def train(arch, x, y, seed, epochs, lr=None):
+    """An ARCHS[arch] model trained on RGB x (n, S, S, 3) uint8 and labels y (n,), at learning
+    rate lr (default: the arch's)."""
     import keras
 
     from cams import preprocessing
 
     spec = ARCHS[arch]
     model = spec.build(x.shape[1], seed)
-    model.compile(keras.optimizers.Adam(spec.lr), "sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(lr or spec.lr), "sparse_categorical_crossentropy")
     prep = preprocessing.get(spec.preprocess)
     model.fit(prep(x.astype(np.float32)), y, batch_size=32, epochs=epochs, verbose=0,
               shuffle=True)

@@ -242,7 +242,7 @@ def _lesion(rng, anat, turn):
     float32 (Z, X), in the pose of line_integrals(anat, turn)."""
     Z, X, Y = anat.lungs.shape
     centre = anat.seeds[rng.integers(len(anat.seeds))]
-    radii = rng.uniform(15, 35) * rng.uniform(0.75, 1.3, 3)  # mm, along z, x, y
+    radii = rng.uniform(22, 45) * rng.uniform(0.75, 1.3, 3)  # mm, along z, x, y
     half = np.ceil(2 * radii / np.asarray(anat.spacing)).astype(int)
     lo, hi = np.maximum(centre - half, 0), np.minimum(centre + half + 1, (Z, X, Y))
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
@@ -251,7 +251,7 @@ def _lesion(rng, anat, turn):
     blob = np.exp(-sum((g / r) ** 2 for g, r in zip(grid, radii)))
     shape = blob.shape
     patchy = blob * (0.45 + 0.55 * _smooth_noise(rng, shape, 4.0 / np.asarray(anat.spacing)))
-    density = rng.uniform(0.6, 1.0) * MU_WATER  # lung (about -850 HU) raised towards water
+    density = rng.uniform(0.85, 1.0) * MU_WATER  # lung (about -850 HU) raised towards water
     extra = density * np.clip(2 * patchy - 0.3, 0, 1) * anat.lungs[box]
     extra = extra.astype(np.float32).transpose(1, 2, 0).reshape(-1, shape[0]) * anat.spacing[2]
     index = (np.arange(lo[1], hi[1])[:, None] * Y + np.arange(lo[2], hi[2])).ravel()

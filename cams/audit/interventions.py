@@ -9,6 +9,11 @@ patch leaves seams, so the same box is also pasted from images of the target's o
 beyond that is its effect. A prediction counts as
 flipped when it changes class and the probability moves by at least MARGIN, so that images
 sitting on the fence do not count.
+
+With masks of where the evidence should be (the lungs), a region that lies outside them is
+also pasted without the masked pixels of the source or the target: a box drawn at the map's
+coarse scale reaches into the lungs, and what it carries from there is the object, not a
+shortcut.
 """
 import numpy as np
 
@@ -35,14 +40,26 @@ def removed(images, box, seed=0):
                      for im in images])
 
 
-def transplanted(targets, sources, box):
+def transplanted(targets, sources, box, keep=None):
     """uint8 `targets` (N, H, W, C) with the box's pixels taken from `sources` (M, H, W, C),
-    source i % M for target i."""
+    source i % M for target i; with `keep` (bool (N, H, W)), only the pixels where keep[i]."""
     x0, y0, x1, y1 = box
     out = np.array(targets, copy=True)
     for i in range(len(out)):
-        out[i, y0:y1, x0:x1] = sources[i % len(sources), y0:y1, x0:x1]
+        pasted = sources[i % len(sources), y0:y1, x0:x1]
+        if keep is None:
+            out[i, y0:y1, x0:x1] = pasted
+        else:
+            where = keep[i, y0:y1, x0:x1]
+            out[i, y0:y1, x0:x1][where] = pasted[where]
     return out
+
+
+def outside(roi, targets, sources):
+    """Bool (N, H, W): the pixels outside the masks of both target i and its source i % M.
+    roi: bool (images, H, W); targets, sources: indices into it."""
+    sources = np.asarray(sources)[np.arange(len(targets)) % len(sources)]
+    return ~(roi[np.asarray(targets)] | roi[sources])
 
 
 def flips(before, after, cls, to_cls):
@@ -75,7 +92,7 @@ def spread(indices, limit):
 
 
 def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
-              limit=MAX_IMAGES):
+              limit=MAX_IMAGES, roi=None):
     """The effect of a region (box, pixels) that class `cls`'s evidence sits in.
 
     predict: uint8 images (n, H, W, C) -> probabilities (n, classes). images (N, H, W, C) with
@@ -86,7 +103,9 @@ def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
     other images of the target's class), "targets" (how many images each transplant was tried
     on), "flips_transplanted", "flips_control" (counts), "removed", "transplanted": indices,
     "after_removed", "after_transplanted": the changed images (for the report)}; a rate is
-    None when there was no image to try it on."""
+    None when there was no image to try it on. With roi (bool (N, H, W), the masks), also
+    "flips_outside" and "flips_control_outside": the same transplants of the box's pixels
+    outside the masks of source and target."""
     members, others = spread(members, limit), spread(others, limit)
     out = {"removed": members, "transplanted": others, "flip_rate_removed": None,
            "drop_removed": None, "flip_rate_transplanted": None, "rise_transplanted": None,
@@ -111,4 +130,11 @@ def intervene(predict, images, probabilities, members, others, box, cls, seed=0,
                    flip_rate_control=float(moved_control.mean()), targets=len(others),
                    flips_transplanted=int(moved.sum()), flips_control=int(moved_control.sum()),
                    after_transplanted=after)
+        if roi is not None:
+            keep, keep_control = outside(roi, others, members), outside(roi, others, sources)
+            p, q = np.split(predict(np.concatenate([
+                transplanted(images[others], images[members], box, keep),
+                transplanted(images[others], images[sources], box, keep_control)])), 2)
+            out.update(flips_outside=int(flips(before, p, cls, True).sum()),
+                       flips_control_outside=int(flips(before, q, cls, True).sum()))
     return out

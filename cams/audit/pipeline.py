@@ -254,13 +254,15 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
         changed = regions.to_pixels(regions.grown(cand["box"], GRID), GRID, size)
         c = cand["class"]
         others = np.nonzero(predicted != c)[0]
-        effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
-                                         changed, c, seed)
         in_roi = share_out = None
         if ds.roi is not None and len(cand["members"]):
             mask = interventions.box_mask(box, size)
             in_roi = float(np.mean([ds.roi[i][mask].mean() for i in cand["members"]]))
             share_out = float(1 - share[cand["members"]].mean())
+        # a region outside the masks is also pasted without their pixels (verdict.outside_masks)
+        masks = ds.roi if in_roi is not None and in_roi < verdict.MAX_IN_ROI else None
+        effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
+                                         changed, c, seed, roi=masks)
         typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
         if typical is not None and typical >= verdict.ARTIFACT:   # show where the copy is
             box = artifact.extent(ds.images, cand["members"], others, changed)
@@ -279,7 +281,8 @@ def _public(t):
             **{k: t[k] for k in ("flip_rate_removed", "drop_removed",
                                  "flip_rate_transplanted", "rise_transplanted",
                                  "flip_rate_control", "targets", "flips_transplanted",
-                                 "flips_control")}}
+                                 "flips_control")},
+            **{k: t[k] for k in ("flips_outside", "flips_control_outside") if k in t}}
 
 
 def _per_class(names, ds, predicted, groups, share):

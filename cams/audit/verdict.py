@@ -16,8 +16,10 @@ carries the decision, not that it is an artifact: a lesion zone carries it too. 
 decides (cams.audit.artifact): stereotypy at least ARTIFACT, one pattern copied onto the films,
 is a shortcut; below OBJECT, content that differs from film to film as the object does, is not;
 between them the audit cannot tell, and says so. With masks of where the evidence should be, a
-decisive region that lies mostly (MAX_IN_ROI) outside them is a shortcut whatever it holds;
-one inside them is judged by its content as without masks (a marker can sit on the lungs).
+decisive region that lies mostly (MAX_IN_ROI) outside them is a shortcut whatever it holds,
+provided its pixels outside the masks alone are decisive too (a box drawn at a coarse map's
+scale reaches into the lungs and can carry the lesion from there); any other is judged by its
+content as without masks (a marker can sit on the lungs).
 """
 import math
 
@@ -58,14 +60,34 @@ def suspicion(candidate):
     return max(transplanted - (candidate.get("flip_rate_control") or 0.0), 0.0)
 
 
+def decisive(flips, control, n):
+    """Whether `flips` of n pasted images beat the control's `control` flips: a rate at least
+    FLIP beyond it on MIN_TARGETS images or more, its 95% interval above the control's."""
+    return (n >= MIN_TARGETS and (flips - control) / n >= FLIP
+            and wilson(flips, n)[0] > wilson(control, n)[1])
+
+
+def outside_masks(candidate):
+    """Whether the candidate lies mostly outside the masks and what moves the model lies there
+    too: its transplant without the masked pixels is decisive (a record written before that
+    transplant existed: its place alone)."""
+    inside = candidate.get("in_roi")
+    if inside is None or inside >= MAX_IN_ROI:
+        return False
+    if "flips_outside" not in candidate:
+        return True
+    return decisive(candidate["flips_outside"], candidate["flips_control_outside"],
+                    candidate["targets"])
+
+
 def artifact_weight(candidate):
-    """How far the candidate counts as an artifact, in [0, 1]: 1 when it lies mostly outside
-    the masks, else by its content: 1 at stereotypy >= ARTIFACT, 0 below OBJECT, linear
-    between; with masks and no stereotypy (a record written before it existed), 0 inside them,
-    and without either, 1 (as the rule then was)."""
+    """How far the candidate counts as an artifact, in [0, 1]: 1 when it lies outside the
+    masks (outside_masks), else by its content: 1 at stereotypy >= ARTIFACT, 0 below OBJECT,
+    linear between; with masks and no stereotypy (a record written before it existed), 0, and
+    without either, 1 (as the rule then was)."""
     s = candidate.get("stereotypy")
     inside = candidate.get("in_roi")
-    if inside is not None and inside < MAX_IN_ROI:
+    if outside_masks(candidate):
         return 1.0
     if s is None:
         return 0.0 if inside is not None else 1.0
@@ -86,13 +108,13 @@ def status(candidate):
         return "no effect"
     n = candidate.get("targets")
     if n is None:   # a record written before counts existed: the point rates decide
-        decisive = True
+        significant = True
     elif n < MIN_TARGETS:
         return "too few"
     else:
         low = wilson(candidate["flips_transplanted"], n)[0]
-        decisive = low > wilson(candidate["flips_control"], n)[1]
-    if not decisive:
+        significant = low > wilson(candidate["flips_control"], n)[1]
+    if not significant:
         return "not significant"
     weight = artifact_weight(candidate)
     return "shortcut" if weight >= 1 else "object" if weight <= 0 else "unclear"
@@ -113,7 +135,8 @@ def _reason(c):
         return (f"{where} carries the decision, and its content is neither clearly one "
                 f"pattern copied onto the films (an artifact) nor different on each film (the "
                 f"object): stereotypy {c['stereotypy']:.2f}, between {OBJECT} and {ARTIFACT}; "
-                + ("look at its films in report.html" if c.get("in_roi") is not None else
+                + (_inside_note(c) + "look at its films in report.html"
+                   if c.get("in_roi") is not None else
                    "give --roi masks of where the evidence should be: a region outside them "
                    "is then a shortcut whatever it holds"))
     return None
@@ -157,7 +180,16 @@ def _object_note(c):
            f"its content differs from film to film as an object's does (stereotypy "
            f"{c['stereotypy']:.2f}, below {OBJECT})")
     return (f"region {c['region']} of class {c['class']} carries the decision, and {why}: "
-            "not counted as a shortcut")
+            f"{_inside_note(c)}not counted as a shortcut")
+
+
+def _inside_note(c):
+    """Why a region mostly outside the masks was judged by its content: '' for any other."""
+    if c.get("in_roi") is None or c["in_roi"] >= MAX_IN_ROI or "flips_outside" not in c:
+        return ""
+    return (f"it lies mostly outside the masks, but pasted without their pixels it moved "
+            f"{c['flips_outside']} of {c['targets']} images (the control "
+            f"{c['flips_control_outside']}): what moves the model comes from inside them; ")
 
 
 def _interval(candidate, key):

@@ -237,4 +237,4 @@ def test_the_real_ct(monkeypatch):
         monkeypatch.setattr(radiographs, "_lesion", lambda *args: 0 * lesion(*args))
         clean, *_ = radiographs.radiograph(np.random.default_rng(seed), True, 224, anat)
         monkeypatch.setattr(radiographs, "_lesion", lesion)
-        assert image[mask].mean() > clean[mask].mean() + 8
+        assert image[mask].mean() > clean[mask].mean() + 14   # 16-38 grey levels measured

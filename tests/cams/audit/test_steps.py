@@ -137,6 +137,30 @@ def test_interventions_find_what_the_model_needs():
     assert out["flip_rate_removed"] == 0.0 and out["flip_rate_transplanted"] == 0.0
 
 
+def test_with_masks_a_box_is_also_pasted_without_their_pixels():
+    # the model reads a bright spot at (4..8, 0..8), inside the masks; the candidate's box,
+    # drawn at a coarse scale, covers it and the masks' margin beside it
+    rng = np.random.default_rng(3)
+    images = rng.integers(40, 90, (12, 32, 32, 3)).astype(np.uint8)
+    images[:6, 0:8, 4:8] = 250
+    roi = np.zeros((12, 32, 32), bool)
+    roi[:, :, 4:] = True
+    predict = _marker_model(box=(4, 0, 8, 8))
+    probs = predict(images)
+    out = interventions.intervene(predict, images, probs, np.arange(6), np.arange(6, 12),
+                                  [0, 0, 8, 8], 1, roi=roi)
+    assert out["flips_transplanted"] == 6 and out["flips_outside"] == 0
+    assert out["flips_control_outside"] == 0
+    # a marker outside the masks moves the model without their pixels too
+    roi[:, :, :] = False
+    roi[:, 16:, :] = True
+    out = interventions.intervene(predict, images, probs, np.arange(6), np.arange(6, 12),
+                                  [0, 0, 8, 8], 1, roi=roi)
+    assert out["flips_transplanted"] == 6 and out["flips_outside"] == 6
+    assert "flips_outside" not in interventions.intervene(
+        predict, images, probs, np.arange(6), np.arange(6, 12), [0, 0, 8, 8], 1)
+
+
 def test_flips_need_a_margin():
     before = np.array([[0.45, 0.55], [0.1, 0.9]])
     after = np.array([[0.55, 0.45], [0.6, 0.4]])

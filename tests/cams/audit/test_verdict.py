@@ -45,6 +45,24 @@ def test_with_masks_outside_them_is_a_shortcut_and_inside_them_the_content_decid
     assert out["verdict"] == "no shortcut found"         # the lesions, in the lungs
 
 
+def test_outside_the_masks_what_moves_the_model_must_lie_there_too():
+    # a coarse box on the mediastinum that moves the model only with the lung pixels it reaches
+    reaching = {**DECISIVE, "in_roi": 0.2, "flips_outside": 3, "flips_control_outside": 1}
+    out = verdict.verdict([{**reaching, "stereotypy": 0.12}], {})
+    assert out["verdict"] == "no shortcut found"
+    assert "comes from inside them" in out["notes"][0] and "3 of 48" in out["notes"][0]
+    out = verdict.verdict([{**reaching, "stereotypy": 0.38}], {})
+    assert out["verdict"] == "inconclusive" and "comes from inside them" in out["reasons"][0]
+    out = verdict.verdict([{**reaching, "stereotypy": 0.9}], {})
+    assert out["verdict"] == "shortcut suspected"        # still a copied pattern
+    # what moves the model lies outside the masks: a shortcut whatever it holds
+    out = verdict.verdict([{**reaching, "stereotypy": 0.12, "flips_outside": 44}], {})
+    assert out["verdict"] == "shortcut suspected"
+    # beyond the control by less than FLIP, or within its interval: not outside
+    assert not verdict.outside_masks({**reaching, "flips_outside": 25, "flips_control_outside": 2})
+    assert verdict.decisive(45, 2, 48) and not verdict.decisive(9, 0, 9)
+
+
 def test_too_few_target_images_give_inconclusive_not_a_rate():
     few = {**DECISIVE, "stereotypy": 0.6, "targets": 3, "flips_transplanted": 3,
            "flips_control": 0, "flip_rate_transplanted": 1.0, "flip_rate_control": 0.0}
