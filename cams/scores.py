@@ -88,18 +88,29 @@ def twin_logit(head, x, value_of):
         return head.twin(x)
 
 
+def first_argmax(values):
+    """The index (N,) int32 of each row's largest value, the lowest index on a tie (as NumPy's
+    argmax): every Keras backend and tf-keras-vis then pick the same class."""
+    values = ops.cast(values, "float32")
+    n = ops.shape(values)[-1]
+    at_max = values >= ops.max(values, axis=-1, keepdims=True)
+    index = ops.cast(ops.arange(n), "int32")
+    return ops.min(ops.where(at_max, index[None, :], n), axis=-1)
+
+
 def predicted(logits, head):
     """The predicted class (N,) int32 from the head's logits: the most probable label of a
-    multi-label head, class 0 ("the output") of a regression head."""
+    multi-label head, class 0 ("the output") of a regression head; the lowest on a tie."""
     if head.binary:
         return ops.cast(logits[:, 0] > 0, "int32")
     if head.kind == "regression":
         return ops.zeros(ops.shape(logits)[:1], "int32")
-    return ops.cast(ops.argmax(logits, axis=-1), "int32")
+    return first_argmax(logits)
 
 
 def predicted_from_outputs(outputs, head):
-    """The predicted class (N,) from the model's own outputs (probabilities or logits)."""
+    """The predicted class (N,) from the model's own outputs (probabilities or logits): the
+    class its predict() shows, the lowest on a tie."""
     if head.binary:
         return ops.cast(outputs[:, 0] > 0.5, "int32")
     return predicted(outputs, head)  # argmax is the same on probabilities and logits
@@ -157,8 +168,8 @@ def all_probabilities(outputs, head):
     return outputs
 
 
-def choose(classes, values, outputs, head, score):
-    """`classes` (N,) with each -1 replaced by the predicted class."""
-    best = (predicted(values, head) if score == "logit"
-            else predicted_from_outputs(outputs, head))
+def choose(classes, outputs, head):
+    """`classes` (N,) with each -1 replaced by the predicted class: the one the model's own
+    outputs show (logits can break a tie that the probabilities keep)."""
+    best = predicted_from_outputs(outputs, head)
     return ops.where(classes < 0, best, classes)

@@ -40,7 +40,9 @@ def endpoints(app, imagenet, downloads=None):
                 window_width=None):
         found = app.explain(image, backend, method, layer, target, alpha, colormap,
                             conventions, top_k, window_center, window_width)
-        return (found.probabilities, (found.original, found.overlay), found.raw,
+        shown = gr.Label(found.probabilities,
+                         label=text.probabilities_title(app.head, found.class_name))
+        return (shown, (found.original, found.overlay), found.raw,
                 downloads.write(found), text.explained_line(found))
 
     def trust(image, backend="eager", method="gradcam", layer=None, target=PREDICTED,

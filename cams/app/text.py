@@ -23,6 +23,14 @@ PROBABILITIES = {  # the Label's title, by cams' kind of head
     "binary": "Class probabilities (one sigmoid unit p: the second class is p, the first 1 - p)",
     "multilabel": "Label probabilities (each label its own sigmoid: they need not sum to 1)",
     "regression": "Model output (one linear unit)"}
+
+
+def probabilities_title(head, class_name):
+    """The probabilities' title once a map is drawn: it names the class the map explains,
+    which on a tie or a chosen target need not be the one listed first."""
+    return f"{PROBABILITIES.get(head, 'Outputs')}; the map explains: {class_name}"
+
+
 TRUST_INFO = ("Deletion removes the map's most important pixels first, insertion paints them "
               "onto a blurred copy first; the randomization check redraws the map after the "
               "model's learned layers above the explained one are replaced by random ones.")

@@ -263,12 +263,16 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
         masks = ds.roi if in_roi is not None and in_roi < verdict.MAX_IN_ROI else None
         effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
                                          changed, c, seed, roi=masks)
-        typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
+        # outside the masks, yet what moves the model lies inside them: judge the content there
+        within = ds.roi if "flips_outside" in effect and not verdict.decisive(
+            effect["flips_outside"], effect["flips_control_outside"], effect["targets"]) else None
+        typical = artifact.stereotypy(ds.images, cand["members"], others, changed, within)
         if typical is not None and typical >= verdict.ARTIFACT:   # show where the copy is
-            box = artifact.extent(ds.images, cand["members"], others, changed)
+            box = artifact.extent(ds.images, cand["members"], others, changed, within=within)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
-                      "share_outside_roi": share_out, "stereotypy": typical, "id": len(tried)})
+                      "share_outside_roi": share_out, "stereotypy": typical,
+                      "content_in_masks": within is not None, "id": len(tried)})
     return tried
 
 
@@ -278,6 +282,7 @@ def _public(t):
             "images": t["images"], "consistency": round(t["consistency"], 4),
             "in_roi": t["in_roi"], "share_outside_roi": t["share_outside_roi"],
             "stereotypy": None if t["stereotypy"] is None else round(t["stereotypy"], 4),
+            "content_in_masks": t["content_in_masks"],
             **{k: t[k] for k in ("flip_rate_removed", "drop_removed",
                                  "flip_rate_transplanted", "rise_transplanted",
                                  "flip_rate_control", "targets", "flips_transplanted",

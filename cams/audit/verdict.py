@@ -18,8 +18,9 @@ is a shortcut; below OBJECT, content that differs from film to film as the objec
 between them the audit cannot tell, and says so. With masks of where the evidence should be, a
 decisive region that lies mostly (MAX_IN_ROI) outside them is a shortcut whatever it holds,
 provided its pixels outside the masks alone are decisive too (a box drawn at a coarse map's
-scale reaches into the lungs and can carry the lesion from there); any other is judged by its
-content as without masks (a marker can sit on the lungs).
+scale reaches into the lungs and can carry the lesion from there; then its content is judged
+inside the masks, where what moves the model lies); any other is judged by its content as
+without masks (a marker can sit on the lungs).
 """
 import math
 
@@ -189,7 +190,9 @@ def _inside_note(c):
         return ""
     return (f"it lies mostly outside the masks, but pasted without their pixels it moved "
             f"{c['flips_outside']} of {c['targets']} images (the control "
-            f"{c['flips_control_outside']}): what moves the model comes from inside them; ")
+            f"{c['flips_control_outside']}): what moves the model comes from inside them"
+            + (", and its content was judged there" if c.get("content_in_masks") else "")
+            + "; ")
 
 
 def _interval(candidate, key):

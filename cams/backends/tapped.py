@@ -91,7 +91,7 @@ def _tapped_call(model, x, target, head, value_of, at_target, positive):
 def target_score(logits, outputs, classes, head, score):
     """(the score per image (N,) that gradients differentiate, classes with -1 resolved)."""
     values = logits if score == "logit" else outputs
-    chosen = scores.choose(classes, values, outputs, head, score)
+    chosen = scores.choose(classes, outputs, head)
     return scores.select(values, chosen, head), chosen
 
 

@@ -197,3 +197,23 @@ def test_every_head_reports_each_classs_probability():
                     (1, "sigmoid"): np.concatenate([1 - y, y], axis=1), (1, None): y}
         np.testing.assert_allclose(res.probabilities, expected[units, activation], rtol=1e-5,
                                    err_msg=f"{units} {activation}")
+
+
+@pytest.mark.parametrize("backend", ["eager", "graph", "tf-keras-vis"])
+def test_a_tie_in_the_outputs_explains_the_lowest_class(backend):
+    """Probabilities that tie exactly (1/3 each) over logits that do not: every backend
+    explains class 0, the class the outputs show first (it explained class 2 by the logits)."""
+    from tests.cams.test_keras_backends import tied
+
+    res = cams.explain(tied(), models.images((32, 32, 3), 2, seed=3), backend=backend)
+    assert (res.outputs == res.outputs[:, :1]).all()
+    np.testing.assert_array_equal(res.class_index, [0, 0])
+
+
+def test_first_argmax_takes_the_lowest_index_of_a_tie():
+    from cams import scores
+
+    values = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.0, -1.0, 5.0]], np.float32)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(scores.first_argmax(values)),
+                                  [1, 0, 2])
+

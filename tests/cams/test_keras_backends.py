@@ -105,6 +105,20 @@ def two_inputs():
     return keras.Model([image, clinical], outputs, name="two_inputs")
 
 
+def tied():
+    """Outputs that tie exactly (1/3 each) over logits that do not (0, 0, 1e-9): the class
+    explained is the lowest, as the outputs show it, on every backend."""
+    keras.utils.set_random_seed(41)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv1")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(x)
+    model = keras.Model(inputs, outputs, name="tied")
+    model.get_layer("head").set_weights([np.zeros((4, 3), np.float32),
+                                         np.array([0, 0, 1e-9], np.float32)])
+    return model
+
+
 def application(build, size, nested, **kwargs):
     """A keras.applications model with seeded random weights and 4 classes: its own top
     (flat), or its base nested as one layer under a pooling + softmax head."""
@@ -183,6 +197,7 @@ def build_jobs(root):
         {"name": "small_reweighted", "model": reweighted, "images": x32,
          "reweight": True, "explain": {"layer": "conv3", "class_index": 1}},
     ]
+    jobs.append({"name": "tie", "model": save(tied(), "tied"), "images": x32, "explain": {}})
     labels = save(multilabel(), "multilabel")
     jobs.append({"name": "multilabel_all", "model": labels, "images": x32,
                  "explain": {"class_index": "all"}})
@@ -290,7 +305,14 @@ JOB_NAMES = ([f"small_{m}" for m in cams.METHODS]
 
 
 def test_every_job_is_compared(runs):
-    assert set(runs[1]) == set(JOB_NAMES) | {"small_reweighted", "small_audit"}
+    assert set(runs[1]) == set(JOB_NAMES) | {"small_reweighted", "small_audit", "tie"}
+
+
+@pytest.mark.parametrize("keras_backend", ("tensorflow",) + KERAS_BACKENDS)
+def test_a_tie_explains_the_lowest_class(runs, keras_backend):
+    got = load(runs, keras_backend, "tie")
+    assert (got["outputs"] == got["outputs"][:, :1]).all()     # an exact tie
+    np.testing.assert_array_equal(got["class_index"], 0)
 
 
 @pytest.mark.parametrize("keras_backend", KERAS_BACKENDS)

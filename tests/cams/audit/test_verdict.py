@@ -134,6 +134,27 @@ def test_stereotypy_tells_one_copied_pattern_from_an_object_that_moves():
     assert artifact.extent(marked, members, others, box) == [4 + 3, 4 + 2, 4 + 12, 4 + 14]
 
 
+def test_within_masks_only_the_content_inside_them_is_judged():
+    """A box half on fixed anatomy outside the masks (the same bright band on every film, like
+    a spine) and half on a lung whose lesion moves: judged inside the masks, it is the
+    object."""
+    rng = np.random.default_rng(4)
+    films = _films(80, rng)
+    films[:, :, 4:12] = 200                                 # the band, outside the masks
+    yy, xx = np.mgrid[0:32, 0:32]
+    for i in range(40):
+        cx, cy, r = rng.uniform(12, 20), rng.uniform(4, 20), rng.uniform(2, 3)
+        blob = 70 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+        films[i] = np.clip(films[i] + blob[..., None], 0, 255).astype(np.uint8)
+    films[:40, (np.arange(32) // 3) % 2 == 1, 4:12] = 240   # the members' band: "vertebrae"
+    lungs = np.zeros((80, 32, 32), bool)
+    lungs[:, :, 12:] = True
+    members, others, box = np.arange(40), np.arange(40, 80), [4, 2, 14, 26]
+    whole = artifact.stereotypy(films, members, others, box)
+    inside = artifact.stereotypy(films, members, others, box, within=lungs)
+    assert whole >= verdict.ARTIFACT and inside < verdict.OBJECT, (whole, inside)
+
+
 def test_copies_placed_a_pixel_apart_are_still_one_pattern():
     """A strip of 1-pixel stripes, placed one pixel left or right on each film: unaligned,
     half the copies are the others' negative and their mean correlation is about 0."""
