@@ -95,6 +95,26 @@ def load_folder(root, size=224):
     return np.stack(images), np.asarray(labels, np.int32), names, paths
 
 
+def binary_mask(gray):
+    """The one mask rule of every tool: a pixel is inside when it reaches half the mask's own
+    largest value, so that 0/1 and 0/255 masks both work, and a JPEG's ringing near 0 does not.
+    gray: a 2-D array; an empty (all-zero) mask stays empty."""
+    gray = np.asarray(gray)
+    peak = gray.max(initial=0)
+    return gray >= peak / 2 if peak > 0 else np.zeros(gray.shape, bool)
+
+
+def read_mask(source, size=None):
+    """One mask file (any image mode) as bool (H, W) by binary_mask, resized (nearest) to size
+    (H, W) or an int when given."""
+    with Image.open(source) as m:
+        gray = m.convert("L")
+        if size is not None:
+            h, w = height_width(size)
+            gray = gray.resize((w, h), Image.NEAREST)
+        return binary_mask(np.asarray(gray))
+
+
 def load_masks(root, paths, size):
     """Lesion masks (N, size, size) bool for `paths`, and which images have one (N,) bool;
     size may be (H, W)."""
@@ -105,8 +125,6 @@ def load_masks(root, paths, size):
         rel = os.path.relpath(path, root)
         mask_path = os.path.join(root, MASKS_DIR, rel)
         if os.path.isfile(mask_path):
-            with Image.open(mask_path) as m:
-                m = m.convert("L").resize((w, h), Image.NEAREST)
-                masks[i] = np.asarray(m) > 127
+            masks[i] = read_mask(mask_path, (h, w))
             has[i] = masks[i].any()
     return masks, has

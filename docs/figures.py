@@ -60,14 +60,11 @@ def lesion_phantom(seed, size):
 
 def shipped_example(name, size):
     """(uint8 RGB (size, size, 3), bool mask (size, size)) of models/examples/<name>.png."""
-    import numpy as np
-    from PIL import Image
-
     from cams import images
 
     rgb = images.load_image(os.path.join("models", "examples", f"{name}.png"), size)
-    with Image.open(os.path.join("models", "examples", "masks", f"{name}.png")) as mask:
-        return rgb, np.asarray(mask.convert("L").resize((size, size), Image.NEAREST)) > 127
+    return rgb, images.read_mask(os.path.join("models", "examples", "masks", f"{name}.png"),
+                                 size)
 
 
 def outlined(rgb, mask):

@@ -92,7 +92,7 @@ def examples_in(folder):
         mask_path = os.path.join(folder, images.MASKS_DIR, os.path.relpath(path, folder))
         if os.path.isfile(mask_path):
             rgb = np.asarray(images.read_rgb(path))
-            masks[digest(rgb)] = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE) > 127
+            masks[digest(rgb)] = images.read_mask(mask_path)
     return paths, masks
 
 

@@ -24,7 +24,7 @@ def parse(argv=None):
     p.add_argument("--out", required=True, help="folder for audit.json and report.html")
     p.add_argument("--roi", help="masks of where the evidence should be, mirroring the data: "
                    "ROI_DIR/<the image's path as the data lists it>, else ROI_DIR/<class>/<file "
-                   "name>, else ROI_DIR/<file name>; the image's size, non-zero inside")
+                   "name>, else ROI_DIR/<file name>; the image's size, bright inside (0/1 or 0/255)")
     p.add_argument("--method", help="a name in cams.METHODS (default: hirescam, which the "
                    "benchmark favours with and without masks; see docs/audit-benchmark.md)")
     p.add_argument("--layer", help="the layer to explain (default: the card's, else the last "

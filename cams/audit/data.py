@@ -1,7 +1,7 @@
 """The audit's images and their regions of interest, read once through cams.dataset.sources.
 
 Regions of interest mirror the data (MASK_RULE below: ROI_DIR/<the image's path as the data
-lists it>, else <class>/<file name>, else <file name>), same pixel size, non-zero inside. Every
+lists it>, else <class>/<file name>, else <file name>), same pixel size, inside by cams.images.binary_mask (0/1 or 0/255). Every
 check runs before the audit computes or writes anything.
 """
 import os
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cams.dataset import sources
-from cams.images import height_width
+from cams.images import binary_mask, height_width
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,10 @@ def load_masks(roi, items, size):
                                      f"{image_size[0]}x{image_size[1]}"))
         elif not gray.any():
             wrong.append((item.name, "mask is empty (no non-zero pixel)"))
-        masks[i] = gray > 0
+        masks[i] = binary_mask(gray)
     if wrong:
         raise ValueError(f"the masks in {roi} do not match the images: {len(wrong)} of "
                          f"{len(items)} wrong: {_examples(wrong)}. A mask is found at "
-                         f"{MASK_RULE}; it has the image's size and is non-zero inside the "
+                         f"{MASK_RULE}; it has the image's size and is bright inside the "
                          "region")
     return masks

@@ -76,3 +76,31 @@ def test_masks_folder_is_not_a_class(tmp_path):
     assert names == ["covid", "normal"]
     masks, has = data.load_masks(str(root), paths, 8)
     assert list(has) == [False, True, False, False, False, False] and masks[1].all()
+
+
+@pytest.mark.parametrize("inside", [1, 255])
+def test_every_tool_reads_a_0_1_and_a_0_255_mask_the_same(tmp_path, inside):
+    """One mask rule for the report and train (images.load_masks), the audit's regions of
+    interest and the demo's outlines: a 0/1 mask was dropped by the first two (> 127)."""
+    from cams.app.handlers import examples_in
+    from cams.audit import data as audit_data
+
+    want = np.zeros((16, 16), bool)
+    want[4:10, 3:12] = True
+    for folder in ("opacity", "masks/opacity", "roi/opacity"):
+        (tmp_path / folder).mkdir(parents=True)
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(tmp_path / "opacity" / "a.png")
+    for folder in ("masks", "roi"):
+        Image.fromarray((want * inside).astype(np.uint8)).save(tmp_path / folder / "opacity" /
+                                                              "a.png")
+    image = str(tmp_path / "opacity" / "a.png")
+    masks, has = data.load_masks(str(tmp_path), [image], 16)
+    assert has[0] and (masks[0] == want).all()
+    _, shown = examples_in(str(tmp_path))
+    assert len(shown) == 1 and (next(iter(shown.values())) == want).all()
+    roi = audit_data.load(str(tmp_path), 16, str(tmp_path / "roi")).roi
+    assert (roi[0] == want).all()
+    # a JPEG's ringing near 0 stays outside; an all-zero mask stays empty
+    ringing = want * inside + (np.arange(256).reshape(16, 16) % 7) * (inside == 255)
+    assert (data.binary_mask(ringing) == want).all()
+    assert not data.binary_mask(np.zeros((3, 3), np.uint8)).any()
