@@ -7,20 +7,68 @@ from scipy.stats import spearmanr
 from cams import cache, layers
 
 
-def _initializer(layer, variable, seed):
+def _initializer(layer, variable):
+    """The Keras initializer `layer` declares for `variable` (Glorot uniform when none)."""
     name = variable.path.split("/")[-1]
-    init = (getattr(layer, f"{name}_initializer", None)
+    return (getattr(layer, f"{name}_initializer", None)
             or getattr(layer, name.replace("_kernel", "") + "_initializer", None)
             or keras.initializers.GlorotUniform())
+
+
+def _fans(shape):
+    """(fan_in, fan_out) of a weight shape, as Keras' variance-scaling initializers count them."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape
+    receptive = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def draw(init, shape, rng):
+    """Values of the Keras initializer `init` for `shape`, drawn with NumPy's `rng`, so that every
+    Keras backend redraws the same weights; None for an initializer not written here (it is
+    then drawn by Keras, whose random numbers differ by backend)."""
     config = init.get_config()
-    if "seed" in config:
-        init = type(init).from_config({**config, "seed": seed})
-    return init
+    kind = type(init).__name__
+    if kind == "Zeros":
+        return np.zeros(shape)
+    if kind == "Ones":
+        return np.ones(shape)
+    if kind == "Constant":
+        return np.full(shape, config["value"])
+    if kind == "RandomUniform":
+        return rng.uniform(config["minval"], config["maxval"], shape)
+    if kind in ("RandomNormal", "TruncatedNormal"):
+        return _normal(rng, shape, config["mean"], config["stddev"], kind == "TruncatedNormal")
+    if isinstance(init, keras.initializers.VarianceScaling):   # Glorot, He, LeCun
+        fan_in, fan_out = _fans(tuple(shape))
+        fan = {"fan_in": fan_in, "fan_out": fan_out,
+               "fan_avg": (fan_in + fan_out) / 2}[init.mode]
+        variance = init.scale / max(1.0, fan)
+        if init.distribution == "uniform":
+            limit = np.sqrt(3 * variance)
+            return rng.uniform(-limit, limit, shape)
+        if init.distribution == "truncated_normal":   # the std of a normal cut at 2 sigma
+            return _normal(rng, shape, 0.0, np.sqrt(variance) / 0.87962566103423978, True)
+        return rng.normal(0.0, np.sqrt(variance), shape)
+    return None
+
+
+def _normal(rng, shape, mean, std, truncated):
+    """Normal draws; truncated ones redrawn until within two standard deviations."""
+    values = rng.normal(0.0, 1.0, shape)
+    while truncated and (far := np.abs(values) > 2).any():
+        values[far] = rng.normal(0.0, 1.0, int(far.sum()))
+    return mean + std * values
 
 
 def randomized_copy(model, above, seed=0):
     """A copy of `model` whose weighted layers after the layer path `above` are re-initialized
-    with their own initializers (the caller's model is untouched); also the re-drawn paths."""
+    with their own initializers (the caller's model is untouched); also the re-drawn paths.
+    The values are drawn with NumPy (draw), the same under every Keras backend."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     leaves = layers.leaves(copy)
@@ -30,7 +78,14 @@ def randomized_copy(model, above, seed=0):
     redrawn = []
     for k, leaf in enumerate(leaves[paths.index(above) + 1:]):
         for j, v in enumerate(leaf.layer.weights):
-            v.assign(_initializer(leaf.layer, v, seed + 1000 * k + j)(v.shape, v.dtype))
+            init = _initializer(leaf.layer, v)
+            values = draw(init, tuple(v.shape), np.random.default_rng([seed, k, j]))
+            if values is None:
+                config = init.get_config()
+                if "seed" in config:
+                    init = type(init).from_config({**config, "seed": seed + 1000 * k + j})
+                values = init(v.shape, v.dtype)
+            v.assign(keras.ops.cast(values, v.dtype))
         if leaf.layer.weights:
             redrawn.append(leaf.path)
     return copy, redrawn

@@ -95,13 +95,32 @@ def _audited(model, kwargs):
             "score": found.result["score"], "boxes": np.asarray(boxes, int).reshape(-1, 4)}
 
 
+def _reported(model, spec):
+    """cams.report's metrics of each method on a few images with this process's default
+    backend, sharing one randomized copy as the report does: {"METHOD.METRIC": value}."""
+    from cams import metrics, report
+
+    x, layer = _images(spec["images"]), spec["layer"]
+    classes = cams.explain(model, x, layer=layer).class_index
+    copy = report.shared_copy(model, layer)
+    reference = metrics.reference_probabilities(model, x, classes)
+    found = {}
+    for method in spec["methods"]:
+        row = report.score_method(model, x, classes, None, None, method, layer,
+                                  backend=cams.BACKENDS[0], steps=8, n_random=len(x),
+                                  randomized=copy, reference=reference)
+        found.update({f"{method}.{k}": v for k, v in row.items() if k != "seconds_per_image"})
+    return found
+
+
 def run(jobs, out_dir):
     """Run every job; write OUT_DIR/<name>.npz and OUT_DIR/info.json; return the info."""
     loaded = {}
     for job in jobs:
         model = _load(job, loaded)
-        if "audit" in job:
-            found = _audited(model, job["audit"])
+        if "audit" in job or "report" in job:
+            found = (_audited(model, job["audit"]) if "audit" in job
+                     else _reported(model, job["report"]))
             np.savez(os.path.join(out_dir, job["name"] + ".npz"), **found)
             continue
         x = _images(job["images"])

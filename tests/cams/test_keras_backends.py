@@ -198,6 +198,9 @@ def build_jobs(root):
          "reweight": True, "explain": {"layer": "conv3", "class_index": 1}},
     ]
     jobs.append({"name": "tie", "model": save(tied(), "tied"), "images": x32, "explain": {}})
+    # cams.report's metrics, the randomization check's redrawn weights included
+    jobs.append({"name": "small_report", "model": small,
+                 "report": {"images": x32, "layer": "conv3", "methods": ["gradcam", "hirescam"]}})
     labels = save(multilabel(), "multilabel")
     jobs.append({"name": "multilabel_all", "model": labels, "images": x32,
                  "explain": {"class_index": "all"}})
@@ -305,7 +308,21 @@ JOB_NAMES = ([f"small_{m}" for m in cams.METHODS]
 
 
 def test_every_job_is_compared(runs):
-    assert set(runs[1]) == set(JOB_NAMES) | {"small_reweighted", "small_audit", "tie"}
+    assert set(runs[1]) == set(JOB_NAMES) | {"small_reweighted", "small_audit", "tie",
+                                             "small_report"}
+
+
+@pytest.mark.parametrize("keras_backend", KERAS_BACKENDS)
+def test_the_report_agrees_with_tensorflow(runs, keras_backend):
+    """cams.report's metrics under JAX and PyTorch within 1e-3 of TensorFlow's, the
+    randomization check too: its weights are redrawn with NumPy, the same on every backend."""
+    want, got = load(runs, "tensorflow", "small_report"), load(runs, keras_backend, "small_report")
+    assert set(got) == set(want) and "gradcam.randomization_rho" in want
+    for key in want:
+        assert np.isfinite(want[key]) and abs(float(got[key]) - float(want[key])) <= 1e-3, key
+    metrics = {k.split(".", 1)[1] for k in want}
+    differ = [m for m in metrics if abs(want[f"gradcam.{m}"] - want[f"hirescam.{m}"]) > 1e-3]
+    assert len(differ) >= 3, differ            # the methods' numbers are not all the same
 
 
 @pytest.mark.parametrize("keras_backend", ("tensorflow",) + KERAS_BACKENDS)

@@ -44,7 +44,7 @@ def test_blocks_share_full_batches_and_keep_their_order(fashion_cnn):
     try:
         cache.forget(fashion_cnn)
         cache.cached(fashion_cnn, "class_probability",
-                     lambda: lambda xs, cs: sizes.append(len(xs)) or compiled(xs, cs))
+                     lambda: lambda xs, cs, n: sizes.append(n) or compiled(xs, cs, n))
         got = metrics.class_probability_of_blocks(fashion_cnn, blocks, batch_size=4)
     finally:
         cache.forget(fashion_cnn)

@@ -70,3 +70,25 @@ def test_maps_the_caller_has_give_what_a_fresh_explain_gives(fashion_cnn):
         metrics.randomization_check(fashion_cnn, x, explain, "final", copy=copy,
                                     original=maps[:1])
     cams.forget(copy)
+
+
+@pytest.mark.parametrize("name, shape", [
+    ("GlorotUniform", (3, 3, 16, 32)), ("GlorotNormal", (64, 10)), ("HeNormal", (3, 3, 8, 64)),
+    ("HeUniform", (128, 64)), ("LecunNormal", (256, 32)),
+    ("RandomNormal", (200, 50)), ("RandomUniform", (200, 50)), ("TruncatedNormal", (200, 50))])
+def test_weights_are_redrawn_with_numpy_as_keras_draws_them(name, shape):
+    """The NumPy draw of each initializer has Keras' own draw's range and spread (the oracle:
+    Keras' initializer itself), so the check is the same on every Keras backend."""
+    import keras
+
+    from cams.metrics.randomization import draw
+
+    init = getattr(keras.initializers, name)(seed=3)
+    ours = draw(init, shape, np.random.default_rng(0))
+    theirs = keras.ops.convert_to_numpy(init(shape))
+    assert ours.shape == theirs.shape
+    assert ours.std() == pytest.approx(theirs.std(), rel=0.05)
+    assert abs(ours.mean() - theirs.mean()) < 0.05 * theirs.std()
+    assert np.abs(ours).max() <= np.abs(theirs).max() * 1.15 and \
+        np.abs(ours).max() >= np.abs(theirs).max() * 0.85
+    assert draw(keras.initializers.Orthogonal(), (4, 4), np.random.default_rng(0)) is None
