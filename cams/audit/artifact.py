@@ -32,28 +32,13 @@ def _gray_mean(images, idx, box):
     return total / max(len(idx), 1)
 
 
-def _residuals(images, members, others, box, within=None):
-    """(members, h, w): each member's gray box less the others' mean; with `within` (bool
-    (N, H, W)), 0 outside the member's own mask."""
-    x0, y0, x1, y1 = box
-    r = np.stack([_gray_mean(images, [i], box) for i in members]) - _gray_mean(images, others,
-                                                                               box)
-    if within is not None:
-        r *= within[np.asarray(members, int), y0:y1, x0:x1]
-    return r
-
-
-def extent(images, members, others, box, level=0.4, within=None):
+def extent(images, members, others, box, level=0.4):
     """Where the members differ from the others inside `box`: the bounding box [x0, y0, x1, y1)
     (pixels of the image) of the pixels whose mean residual (the members' mean less the
-    others' mean; with `within`, bool masks (N, H, W), each member's only inside its own)
-    reaches `level` of its largest magnitude. The box itself when the residual is flat. For an
-    artifact this is where the copied pattern lies."""
+    others' mean) reaches `level` of its largest magnitude. The box itself when the residual is
+    flat. For an artifact this is where the copied pattern lies."""
     x0, y0, x1, y1 = box
-    if within is None:
-        strength = np.abs(_gray_mean(images, members, box) - _gray_mean(images, others, box))
-    else:
-        strength = np.abs(_residuals(images, members, others, box, within).mean(axis=0))
+    strength = np.abs(_gray_mean(images, members, box) - _gray_mean(images, others, box))
     if strength.max() <= 0:
         return list(box)
     ys, xs = np.nonzero(strength >= level * strength.max())
@@ -61,15 +46,16 @@ def extent(images, members, others, box, level=0.4, within=None):
             int(y0 + ys.max()) + 1]
 
 
-def aligned_correlations(images, members, others, box, shift, within=None):
+def aligned_correlations(images, members, others, box, shift):
     """(n, n): for each pair of members, the largest Pearson correlation of their residuals
-    from the others' mean over `box` (with `within`, bool masks (N, H, W): only inside each
-    member's own), one of them moved by up to `shift` pixels each way (symmetric; the diagonal
-    is 1 where a residual is not flat)."""
+    from the others' mean over `box`, one of them moved by up to `shift` pixels each way
+    (symmetric; the diagonal is 1 where a residual is not flat)."""
     H, W = images.shape[1:3]
     x0, y0, x1, y1 = box
     X0, Y0, X1, Y1 = max(0, x0 - shift), max(0, y0 - shift), min(W, x1 + shift), min(H, y1 + shift)
-    r = _residuals(images, members, others, [X0, Y0, X1, Y1], within)
+    padded = [X0, Y0, X1, Y1]
+    background = _gray_mean(images, others, padded)
+    r = np.stack([_gray_mean(images, [i], padded) for i in members]) - background
     oy, ox, h, w = y0 - Y0, x0 - X0, y1 - y0, x1 - x0
 
     def window(dy, dx):
@@ -100,24 +86,22 @@ def _at_least(inner, box, size, share=0.25):
     return [max(0, x0), max(0, y0), min(W, x1), min(H, y1)]
 
 
-def stereotypy(images, members, others, box, within=None):
+def stereotypy(images, members, others, box):
     """How far the members' content is one pattern copied onto each film: the mean over pairs
     of members (at most MAX_MEMBERS, evenly spread) of aligned_correlations, over the extent of
     their difference from the others inside `box`, padded by the alignment shift and at least a
     quarter of the box each way. About 0.1-0.2
     for content that differs from film to film (an object), towards 1 for copies of one pattern
-    (an artifact). None with fewer than two members or no other image. within: bool masks
-    (N, H, W) to judge only each member's content inside its own mask (where, with masks of
-    the lungs, what moves the model was found to lie)."""
+    (an artifact). None with fewer than two members or no other image."""
     if len(members) < 2 or len(others) < 1:
         return None
     H, W = images.shape[1:3]
     shift = max(1, int(round(ALIGN * max(H, W))))
     members = spread(members, MAX_MEMBERS)
-    x0, y0, x1, y1 = extent(images, members, others, box, within=within)
+    x0, y0, x1, y1 = extent(images, members, others, box)
     # at least a quarter of the box each way: the best of many shifts of a few pixels would
     # correlate by chance
     where = _at_least([x0 - shift, y0 - shift, x1 + shift, y1 + shift], box, (H, W))
-    c = aligned_correlations(images, members, others, where, shift, within)
+    c = aligned_correlations(images, members, others, where, shift)
     n = len(c)
     return float((c.sum() - np.trace(c)) / (n * (n - 1)))

@@ -223,23 +223,28 @@ def _cluster_by_class(small, predicted, labels, seed):
 def _candidates(small, outside, predicted, groups):
     """Candidate regions per class and per cluster of a class, one per distinct box:
     [{"class": c, "group": "class" or cluster id, "box": cells, "members": image indices,
-    "consistency"}]. With masks, the boxes are sought among the hot cells outside them and
-    among all hot cells: a marker can sit on the lungs, and its content then decides."""
+    "consistency", "outside_only"}]. With masks, the boxes are sought among all hot cells, as
+    without masks (a marker can sit on the lungs, and its content then decides), and among the
+    hot cells outside them: a box found only there ("outside_only") counts only when its
+    pixels outside the masks alone move the model (verdict.outside_masks)."""
     found = {}
     for c, (idx, labels) in groups.items():
         parts = [("class", idx)] + ([(int(k), idx[labels == k]) for k in np.unique(labels)]
                                     if labels.max(initial=0) > 0 else [])
         for group, members in parts:
-            for where in ([None] if outside is None else [outside[members], None]):
+            for where in ([None] if outside is None else [None, outside[members]]):
                 cand = regions.candidate(small[members], where)
                 if cand is None:
                     continue
                 key = (c, tuple(cand["box"]))
                 entry = {"class": c, "group": group, "box": cand["box"],
                          "members": members[cand["members"]],
-                         "consistency": cand["consistency"]}
-                if key not in found or len(entry["members"]) > len(found[key]["members"]):
+                         "consistency": cand["consistency"], "outside_only": where is not None}
+                kept = found.get(key)
+                if kept is None or len(entry["members"]) > len(kept["members"]):
                     found[key] = entry
+                if kept is not None:   # found by both searches: judged as without masks
+                    found[key]["outside_only"] = kept["outside_only"] and entry["outside_only"]
     return list(found.values())
 
 
@@ -263,16 +268,12 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
         masks = ds.roi if in_roi is not None and in_roi < verdict.MAX_IN_ROI else None
         effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
                                          changed, c, seed, roi=masks)
-        # outside the masks, yet what moves the model lies inside them: judge the content there
-        within = ds.roi if "flips_outside" in effect and not verdict.decisive(
-            effect["flips_outside"], effect["flips_control_outside"], effect["targets"]) else None
-        typical = artifact.stereotypy(ds.images, cand["members"], others, changed, within)
+        typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
         if typical is not None and typical >= verdict.ARTIFACT:   # show where the copy is
-            box = artifact.extent(ds.images, cand["members"], others, changed, within=within)
+            box = artifact.extent(ds.images, cand["members"], others, changed)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
-                      "share_outside_roi": share_out, "stereotypy": typical,
-                      "content_in_masks": within is not None, "id": len(tried)})
+                      "share_outside_roi": share_out, "stereotypy": typical, "id": len(tried)})
     return tried
 
 
@@ -282,7 +283,7 @@ def _public(t):
             "images": t["images"], "consistency": round(t["consistency"], 4),
             "in_roi": t["in_roi"], "share_outside_roi": t["share_outside_roi"],
             "stereotypy": None if t["stereotypy"] is None else round(t["stereotypy"], 4),
-            "content_in_masks": t["content_in_masks"],
+            "outside_only": t["outside_only"],
             **{k: t[k] for k in ("flip_rate_removed", "drop_removed",
                                  "flip_rate_transplanted", "rise_transplanted",
                                  "flip_rate_control", "targets", "flips_transplanted",

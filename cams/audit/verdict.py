@@ -18,9 +18,10 @@ is a shortcut; below OBJECT, content that differs from film to film as the objec
 between them the audit cannot tell, and says so. With masks of where the evidence should be, a
 decisive region that lies mostly (MAX_IN_ROI) outside them is a shortcut whatever it holds,
 provided its pixels outside the masks alone are decisive too (a box drawn at a coarse map's
-scale reaches into the lungs and can carry the lesion from there; then its content is judged
-inside the masks, where what moves the model lies); any other is judged by its content as
-without masks (a marker can sit on the lungs).
+scale reaches into the lungs and can carry the lesion from there). Any other region that the
+audit would also have found without masks is judged by its content as without masks (a marker
+can sit on the lungs); one it sought only because of the masks, outside them, is not counted:
+what moves the model lies inside the masks, where the evidence should be.
 """
 import math
 
@@ -83,13 +84,16 @@ def outside_masks(candidate):
 
 def artifact_weight(candidate):
     """How far the candidate counts as an artifact, in [0, 1]: 1 when it lies outside the
-    masks (outside_masks), else by its content: 1 at stereotypy >= ARTIFACT, 0 below OBJECT,
-    linear between; with masks and no stereotypy (a record written before it existed), 0, and
-    without either, 1 (as the rule then was)."""
+    masks (outside_masks); 0 when it was sought only outside them and that does not hold; else
+    by its content: 1 at stereotypy >= ARTIFACT, 0 below OBJECT, linear between; with masks
+    and no stereotypy (a record written before it existed), 0, and without either, 1 (as the
+    rule then was)."""
     s = candidate.get("stereotypy")
     inside = candidate.get("in_roi")
     if outside_masks(candidate):
         return 1.0
+    if candidate.get("outside_only") and "flips_outside" in candidate:
+        return 0.0   # sought outside the masks, but what moves the model lies inside them
     if s is None:
         return 0.0 if inside is not None else 1.0
     return min(max((s - OBJECT) / (ARTIFACT - OBJECT), 0.0), 1.0)
@@ -177,6 +181,12 @@ def verdict(candidates, per_class, reasons=()):
 
 def _object_note(c):
     """Why a decisive region was not counted as a shortcut."""
+    if c.get("outside_only") and "flips_outside" in c:
+        return (f"region {c['region']} of class {c['class']} carries the decision and lies "
+                f"mostly outside the masks, but pasted without their pixels it moved "
+                f"{c['flips_outside']} of {c['targets']} images (the control "
+                f"{c['flips_control_outside']}): what moves the model lies inside the masks; "
+                "not counted as a shortcut")
     why = ("it lies inside the region of interest" if c.get("stereotypy") is None else
            f"its content differs from film to film as an object's does (stereotypy "
            f"{c['stereotypy']:.2f}, below {OBJECT})")
@@ -190,9 +200,7 @@ def _inside_note(c):
         return ""
     return (f"it lies mostly outside the masks, but pasted without their pixels it moved "
             f"{c['flips_outside']} of {c['targets']} images (the control "
-            f"{c['flips_control_outside']}): what moves the model comes from inside them"
-            + (", and its content was judged there" if c.get("content_in_masks") else "")
-            + "; ")
+            f"{c['flips_control_outside']}): what moves the model comes from inside them; ")
 
 
 def _interval(candidate, key):

@@ -239,9 +239,15 @@ def test_with_masks_a_fixed_spot_inside_them_is_still_a_candidate():
     everywhere, so that its content can decide."""
     from cams.audit.pipeline import _candidates
 
-    small = evidence.downsample(spot_maps(20, 64, [(30, 30)] * 20), 16)
+    maps = spot_maps(20, 64, [(30, 30)] * 20) + 0.5 * spot_maps(20, 64, [(8, 56)] * 20)
+    small = evidence.downsample(maps, 16)
     outside = np.ones((20, 16, 16), bool)
     outside[:, 4:12, 4:12] = False                     # the spot is inside the masks
     groups = {1: (np.arange(20), np.zeros(20, int))}
-    boxes = [c["box"] for c in _candidates(small, outside, np.ones(20, int), groups)]
+    found = _candidates(small, outside, np.ones(20, int), groups)
+    boxes = [c["box"] for c in found]
     assert any(b[0] <= 7 < b[2] and b[1] <= 7 < b[3] for b in boxes), boxes
+    # the spot's box, found as without masks, is judged as without masks; a box sought only
+    # among the cells outside the masks is marked so
+    assert all(not c["outside_only"] for c in found if c["box"][0] <= 7 < c["box"][2])
+    assert any(c["outside_only"] for c in found), [c["box"] for c in found]
