@@ -90,3 +90,13 @@ bad = [n for n in cams.__all__ if isinstance(getattr(cams, n), types.ModuleType)
 assert not bad, bad
 """
     _loaded_after(code)
+
+
+@pytest.mark.parametrize("tool", ["cams.dataset", "cams.audit", "cams.report", "cams.check"])
+def test_the_tools_run_from_any_folder(tmp_path, tool):
+    """README's set-up installs the package (pip install -e .): a tool then answers from a
+    folder other than the checkout, with nothing on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", tool, "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]

@@ -19,13 +19,30 @@ STATUS = {PENDING: "pending", DONE: "ok", UNREADABLE: "unreadable"}
 _COLUMNS = ("heatmaps", "probabilities", "predicted", "explained")
 
 
+# the first release whose LocalStore writes each chunk atomically (zarr-python #3412): before
+# it, a run killed mid-write could leave a torn chunk that --resume then reads
+ZARR_ATOMIC = (3, 1, 3)
+
+
 def _zarr():
     try:
         import zarr
     except ModuleNotFoundError:
-        raise ImportError("the dataset store needs Zarr: pip install zarr pandas pyarrow "
-                          "(or the package's [dataset] extra)") from None
+        raise ImportError("the dataset store needs Zarr: pip install 'zarr>=3.1.3' pandas "
+                          "pyarrow (or the package's [dataset] extra)") from None
+    if _release(zarr.__version__) < ZARR_ATOMIC:
+        raise ImportError(f"the dataset store needs zarr 3.1.3 or later, whose chunk writes "
+                          f"survive an interruption; found {zarr.__version__}: pip install "
+                          "'zarr>=3.1.3'")
     return zarr
+
+
+def _release(version):
+    """(major, minor, patch) of a version string such as '3.1.6' or '3.2.0rc1'."""
+    import re
+
+    found = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    return tuple(int(part or 0) for part in found.groups()) if found else (0, 0, 0)
 
 
 class Store:
