@@ -45,6 +45,51 @@ def describe(model, image_input=None):
     return cache.cached(model, ("describe", image_input), read)
 
 
+# How many layers before a blank one are tried for maps that are not blank
+MAX_FALLBACK = 4
+
+
+def blank(cam):
+    """Whether every map of a batch (..., h, w) is blank: no positive value, or one value
+    everywhere, so that nothing in it can be shown."""
+    cam = np.asarray(cam, np.float64)
+    flat = cam.reshape(-1, cam.shape[-2] * cam.shape[-1])
+    finite = np.where(np.isfinite(flat), flat, 0.0)
+    return bool(((finite.max(axis=1) <= 0) | (np.ptp(finite, axis=1) == 0)).all())
+
+
+def _alive_instead(model, target, default, info, grid, backend, score, call, maps):
+    """(target, maps) at the last of the MAX_FALLBACK live layers before `target` whose maps are
+    not blank, in place of the default layer's blank maps (a transformer's last layer norm can
+    give a negative cam everywhere); a layer the caller named is kept, with a warning naming
+    such a layer. Unchanged, with a warning, when none of them is alive either."""
+    import warnings
+
+    before = []
+    for leaf in layers.live_layers(model, info.inputs.image, grid):
+        if leaf.path == target.path:
+            break
+        before.append(leaf)
+    for leaf in reversed(before[-MAX_FALLBACK:]):
+        engine = cache.cached(model, (backend, leaf.path, score, info.inputs.image, leaf.grid),
+                              lambda leaf=leaf: backends.backend_class(backend)(
+                                  model, leaf, info, score))
+        found = engine.cam(*call)
+        if blank(found.cam):
+            continue
+        if default:
+            warnings.warn(f"the default layer {target.path!r} gives blank maps for these "
+                          f"images; explained at {leaf.path!r}, the last layer before it whose "
+                          "maps are not blank", stacklevel=3)
+            return leaf, found
+        warnings.warn(f"layer {target.path!r} gives blank maps for these images; "
+                      f"{leaf.path!r} gives maps that are not", stacklevel=3)
+        return target, maps
+    warnings.warn(f"layer {target.path!r} gives blank maps for these images, and so do the "
+                  f"{min(len(before), MAX_FALLBACK)} layers before it", stacklevel=3)
+    return target, maps
+
+
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend=None,
             score=None, output=None, image_input=None, tokens=None, **options):
     """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
@@ -91,6 +136,9 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
         model, (backend, target.path, score, info.inputs.image, target.grid),
         lambda: backends.backend_class(backend)(model, target, info, score))
     maps = engine.cam(x, classes, method, options, extras)
+    if blank(maps.cam) and not METHODS[method].at_input:
+        target, maps = _alive_instead(model, target, layer is None, info, grid, backend, score,
+                                      (x, classes, method, options, extras), maps)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,
                        np.asarray(maps.outputs), method, backend, score, options, attributions,

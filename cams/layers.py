@@ -327,6 +327,14 @@ def reads_input(model, image):
     return found
 
 
+def live_layers(model, image=0, token_grid=None):
+    """The Leafs usable as CAM layers computed from input number `image`, in order, without
+    those whose patch tokens get no gradient: the candidates resolve's default is the last of."""
+    usable = _usable(model, image, token_grid)
+    dead = _dead(model, usable, image)
+    return [leaf for leaf in usable if leaf.path not in dead]
+
+
 def resolve(model, layer=None, image=0, token_grid=None):
     """The Leaf that `layer` names: a path, a unique bare name, or None for the default (the
     last usable layer computed from model input number `image`, the image input, whose patch

@@ -166,3 +166,38 @@ def test_process_stays_eager(vgg16):
     x = models.vgg_images(1, seed=3)
     chollet_vgg16.gradcam(x, weights=None)
     assert tf.executing_eagerly()
+
+
+def _negative_head_cnn():
+    """conv1 -> conv2 (ReLU) -> global average pooling -> Dense(2) whose class-1 weights are all
+    negative: class 1's Grad-CAM at conv2 is negative everywhere (blank), not at conv1."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    kernel = np.stack([np.full(8, 0.5), -np.linspace(0.2, 1.0, 8)], axis=1).astype(np.float32)
+    model.get_layer("head").set_weights([kernel, np.zeros(2, np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("backend", ["eager", "graph"])
+def test_a_default_layer_with_blank_maps_gives_way_to_the_last_live_one(backend):
+    model = _negative_head_cnn()
+    x = models.images((16, 16, 3), 3, seed=6)
+    with pytest.warns(UserWarning, match="default layer 'conv2' gives blank maps.*'conv1'"):
+        res = cams.explain(model, x, class_index=1, backend=backend)
+    assert res.layer == "conv1" and res.heatmaps.shape == (3, 14, 14)
+    direct = cams.explain(model, x, class_index=1, layer="conv1", backend=backend)
+    np.testing.assert_allclose(res.heatmaps, direct.heatmaps)
+    assert (res.heatmaps.max(axis=(1, 2)) == 1).all() and res.heatmaps.std() > 1e-3
+    with pytest.warns(UserWarning, match="'conv2' gives blank maps.*'conv1' gives maps that"):
+        named = cams.explain(model, x, class_index=1, layer="conv2", backend=backend)
+    assert named.layer == "conv2" and not named.heatmaps.any()
+    # the class the model sees: live at the default layer, no warning, no detour
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cams.explain(model, x, class_index=0, backend=backend).layer == "conv2"

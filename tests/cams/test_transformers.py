@@ -374,3 +374,39 @@ def test_attention_rollout_in_other_families(family, built):
 def test_attention_rollout_says_why_it_cannot(family, match, built):
     with pytest.raises(ValueError, match=match):
         cams.explain(built(family), _images(1), method="attention-rollout")
+
+
+def test_kerashubs_own_vit_classifier_gets_live_maps_by_default():
+    """KerasHub's ViTImageClassifier with its own head (random weights, 3 blocks): for these
+    images Grad-CAM at the last live layer (the last block's first layer norm) is negative
+    everywhere, every map blank. The default moves to the last layer whose maps are not blank,
+    says so, and equals a hand-written tape there; a caller who names the blank layer is
+    warned and keeps it."""
+    keras.utils.set_random_seed(2)
+    backbone = M.ViTBackbone(image_shape=(64, 64, 3), patch_size=8, num_layers=3, num_heads=2,
+                             hidden_dim=32, mlp_dim=64, name="vit")
+    model = M.ViTImageClassifier(backbone=backbone, num_classes=3, preprocessor=None)
+    x = np.random.default_rng(2).uniform(size=(4, 64, 64, 3)).astype("float32")
+    last = cams.conv_layers(model)[-1]
+    assert last == "vit/vit_encoder/transformer_block_3/ln_1"
+    with pytest.warns(UserWarning, match="block_3/ln_1' gives blank maps.*'vit/vit_encoder/"
+                                         "transformer_block_2' gives maps that are not"):
+        named = cams.explain(model, x, layer=last)
+    assert not named.heatmaps.any()
+    with pytest.warns(UserWarning, match="default layer .* explained at 'vit/vit_encoder/"
+                                         "transformer_block_2'"):
+        res = cams.explain(model, x)
+    assert res.layer == "vit/vit_encoder/transformer_block_2"
+    assert_live(res.heatmaps)
+    # the tape: embedding and two blocks, then the third, the norm, the class token, the head
+    enc, head = backbone.layers[2], model.get_layer("predictions")
+    with tf.GradientTape() as tape:
+        A = enc.encoder_layers[1](enc.encoder_layers[0](backbone.layers[1](tf.constant(x))))
+        tape.watch(A)
+        z = tf.matmul(enc.layer_norm(enc.encoder_layers[2](A))[:, 0], head.kernel) + head.bias
+        S = tf.reduce_sum(tf.gather(z, res.class_index, axis=1, batch_dims=1))
+    G = tape.gradient(S, A).numpy()[:, 1:].reshape(4, 8, 8, 32)
+    A = A.numpy()[:, 1:].reshape(4, 8, 8, 32)
+    cam = np.maximum(np.einsum("nhwk,nk->nhw", A, G.mean(axis=(1, 2))), 0)
+    np.testing.assert_allclose(res.heatmaps, cam / cam.max(axis=(1, 2), keepdims=True),
+                               atol=1e-4)
