@@ -285,8 +285,8 @@ def _usable(model, image=None, token_grid=None):
 
 def _dead(model, usable, image):
     token_leaves = [leaf for leaf in usable if leaf.grid is not None]
-    if not token_leaves or keras.backend.backend() != "tensorflow":
-        return frozenset()  # the probe runs a tape; JAX/PyTorch backends refuse token layers
+    if not token_leaves:
+        return frozenset()
     from cams import cache, reach
     key = ("dead", image, tuple((leaf.path, leaf.grid) for leaf in token_leaves))
     return cache.cached(model, key, lambda: reach.dead_paths(model, token_leaves, image))

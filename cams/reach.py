@@ -3,10 +3,12 @@
 When the head reads only the class token, the patch tokens of the last block's output (and of
 its MLP, its second layer norm, the final norm) are never read: their gradient is exactly zero
 and so is every gradient map there. One forward and backward pass on a seeded random image
-finds those layers, whatever the head.
+finds those layers, whatever the head: a zero added to each layer's output at its first call,
+and the gradient of a random projection of the model's output with respect to those zeros,
+taken by the running Keras backend (TensorFlow, JAX or PyTorch).
 """
+import keras
 import numpy as np
-import tensorflow as tf
 
 from cams import layers, tokens
 
@@ -16,26 +18,63 @@ def dead_paths(model, token_leaves, image=None):
     tokens get an all-zero gradient of a random projection of the model's output."""
     graph = layers._functional(model)
     rng = np.random.default_rng(0)
-    x = [tf.constant(rng.normal(size=(1,) + tuple(t.shape)[1:]), t.dtype)
-         if t.dtype.startswith("float") else tf.zeros((1,) + tuple(t.shape)[1:], t.dtype)
+    x = [rng.normal(size=(1,) + tuple(t.shape)[1:]).astype(t.dtype)
+         if t.dtype.startswith("float") else np.zeros((1,) + tuple(t.shape)[1:], t.dtype)
          for t in graph.inputs]
-    found = {}
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
+    x = [keras.ops.convert_to_tensor(v) for v in x]
+
+    def run(deltas):
+        """The projection score with deltas[path] added to each tapped output; the shapes."""
+        shapes = {}
+
         def tap(leaf):
             def fn(out):
-                if leaf.path not in found:
-                    tape.watch(out)
-                    found[leaf.path] = out
-                return out
+                shapes[leaf.path] = tuple(out.shape)
+                return out + deltas[leaf.path] if deltas and leaf.path in deltas else out
             return fn
 
         taps = {leaf: tap(leaf) for leaf in token_leaves}
         out = layers.walk(model, x, lambda *a: layers.call_tapped(*a, taps))
-        out = tf.cast(tf.reshape(out, (1, -1)), tf.float32)
-        weights = tf.constant(rng.normal(size=(1, out.shape[1])), tf.float32)
-        S = tf.reduce_sum(out * weights)
-    paths = [leaf.path for leaf in token_leaves if leaf.path in found]
-    grads = tape.gradient(S, [found[p] for p in paths])
+        out = keras.ops.reshape(keras.ops.cast(out, "float32"), (1, -1))
+        weights = np.random.default_rng(1).normal(size=(1, out.shape[1])).astype("float32")
+        return keras.ops.sum(keras.ops.multiply(out, keras.ops.convert_to_tensor(weights))), shapes
+
+    _, shapes = run(None)
+    zeros = {p: np.zeros(s, "float32") for p, s in shapes.items()}
+    grads = _gradients(run, zeros)
     by_path = {leaf.path: leaf for leaf in token_leaves}
-    return frozenset(p for p, g in zip(paths, grads)
-                     if g is None or not np.any(tokens.to_grid(g.numpy(), by_path[p].grid)))
+    return frozenset(p for p, g in grads.items()
+                     if g is None or not np.any(tokens.to_grid(g, by_path[p].grid)))
+
+
+def _gradients(run, zeros):
+    """{path: d score / d delta as NumPy, or None where the score does not depend on it}."""
+    backend = keras.backend.backend()
+    paths = list(zeros)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        deltas = {p: tf.constant(v) for p, v in zeros.items()}
+        with tf.GradientTape() as tape:
+            tape.watch(list(deltas.values()))
+            score, _ = run(deltas)
+        found = tape.gradient(score, [deltas[p] for p in paths])
+    elif backend == "jax":
+        import jax
+
+        found = jax.grad(lambda d: run(d)[0])({p: v for p, v in zeros.items()})
+        found = [found[p] for p in paths]
+    elif backend == "torch":
+        import torch
+
+        deltas = {p: torch.zeros(v.shape, requires_grad=True,
+                                 device=keras.ops.convert_to_tensor(v).device)
+                  for p, v in zeros.items()}
+        with torch.enable_grad():
+            score, _ = run(deltas)
+            found = torch.autograd.grad(score, [deltas[p] for p in paths], allow_unused=True)
+    else:
+        raise ValueError(f"cams reads transformer layers under Keras' tensorflow, jax or torch "
+                         f"backend, not {backend!r}")
+    return {p: None if g is None else keras.ops.convert_to_numpy(g)
+            for p, g in zip(paths, found)}

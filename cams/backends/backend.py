@@ -114,6 +114,14 @@ class ModelBackend(PrimitiveBackend):
         self._inputs = info.inputs
 
 
+def on_grid(grid, *arrays):
+    """Layer outputs or their gradients (..., T, D) as patch maps (..., h, w, D) when the target
+    outputs transformer tokens laid on `grid` (tokens.TokenGrid); unchanged for a feature map."""
+    from cams import tokens
+
+    return tuple(tokens.to_grid(np.asarray(a), grid) for a in arrays)
+
+
 class CompiledBackend(ModelBackend):
     """A ModelBackend whose primitives are compiled functions, each run by
     `_call(name, x, classes, extras)` -> NumPy arrays: "gradients", "forward", "all" (every

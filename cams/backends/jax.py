@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from cams import scores
-from cams.backends.backend import CompiledBackend, refuse_tokens
+from cams.backends.backend import CompiledBackend, on_grid
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
@@ -43,7 +43,6 @@ class JaxBackend(CompiledBackend):
     name = "jax"
 
     def __init__(self, model, target, info, score):
-        refuse_tokens(target, "jax")
         super().__init__(model, target, info, score)
         self._variables = unique_variables(model)  # they do not hold the model
         self._compiled = {name: jax.jit(fn) for name, fn in (
@@ -106,4 +105,8 @@ class JaxBackend(CompiledBackend):
         out = self._compiled[name](values, jnp.asarray(x, jnp.float32),
                                    jnp.asarray(classes, jnp.int32),
                                    tuple(jnp.asarray(e) for e in extras))
-        return tuple(np.asarray(t) for t in out) if isinstance(out, tuple) else np.asarray(out)
+        if not isinstance(out, tuple):
+            return np.asarray(out)
+        out = tuple(np.asarray(t) for t in out)
+        laid = {"gradients": 2, "all": 2, "forward": 1}.get(name, 0)   # A (and G) first
+        return on_grid(self.grid, *out[:laid]) + out[laid:]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from cams import scores
-from cams.backends.backend import ModelBackend, refuse_tokens
+from cams.backends.backend import ModelBackend, on_grid
 from cams.backends.tapped import class_score, tapped_forward, target_score
 
 
@@ -48,7 +48,6 @@ class TorchBackend(ModelBackend):
     name = "torch"
 
     def __init__(self, model, target, info, score):
-        refuse_tokens(target, "torch")
         super().__init__(model, target, info, score)
 
     def _run(self, x, extras, at_target=lambda a: a, positive=None):
@@ -70,7 +69,8 @@ class TorchBackend(ModelBackend):
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
             # image n's S depends on its own A only: the gradient of the sum is each one's
             (G,) = torch.autograd.grad(S.sum(), A)
-        return numpy((A, G, outputs, chosen))
+        A, G, outputs, chosen = numpy((A, G, outputs, chosen))
+        return (*on_grid(self.grid, A, G), outputs, chosen)
 
     def gradients_all(self, x, classes, extras=()):
         """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L), from one forward pass."""
@@ -83,7 +83,8 @@ class TorchBackend(ModelBackend):
             eye = torch.eye(n_classes, dtype=S.dtype, device=S.device)
             one_hot = eye[:, None, :].expand(n_classes, S.shape[0], n_classes)
             (G,) = torch.autograd.grad(S, A, grad_outputs=one_hot, is_grads_batched=True)
-        return numpy((A, G.movedim(0, 1), outputs, classes))
+        A, G, outputs, classes = numpy((A, G.movedim(0, 1), outputs, classes))
+        return (*on_grid(self.grid, A, G), outputs, classes)
 
     def forward(self, x, classes, extras=()):
         """(A, outputs, classes) without gradients."""
@@ -91,7 +92,8 @@ class TorchBackend(ModelBackend):
         with torch.no_grad():
             A, logits, outputs = self._run(x, extras)
             _, chosen = target_score(logits, outputs, classes, self._head, self._score)
-        return numpy((A, outputs, chosen))
+        A, outputs, chosen = numpy((A, outputs, chosen))
+        return (*on_grid(self.grid, A), outputs, chosen)
 
     def guided_gradients(self, x, classes, extras=()):
         """(R = guided dS/dx (N, H, W, C), outputs, classes)."""

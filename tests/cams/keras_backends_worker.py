@@ -54,6 +54,8 @@ def _load(job, loaded):
         if spec.startswith("subclassed:"):
             loaded[spec] = subclassed(spec.split(":", 1)[1])
         else:
+            if job.get("kerashub"):
+                import keras_hub  # noqa: F401  (registers KerasHub's classes for loading)
             loaded[spec] = keras.saving.load_model(spec, compile=False)
     if job.get("frozen"):
         loaded[spec].trainable = False  # tensors that require no grad under torch
@@ -65,7 +67,8 @@ def _images(spec):
 
 
 def _arrays(res):
-    found = {"heatmaps": res.heatmaps, "class_index": res.class_index, "outputs": res.outputs}
+    found = {"heatmaps": res.heatmaps, "class_index": res.class_index, "outputs": res.outputs,
+             "layer": np.asarray(res.layer)}
     if res.attributions is not None:
         found["attributions"] = res.attributions
     return found
