@@ -54,16 +54,10 @@ def write(stem, report, table):
 def fingerprint(args, rgb, labels, layer):
     """What a partial report must match to be continued: the model file's and the images'
     bytes (sha256), the labels, and every setting that changes a number."""
-    digest = hashlib.sha256()
-    files = ([os.path.join(d, n) for d, _, names in sorted(os.walk(args.model))
-              for n in sorted(names)] if os.path.isdir(args.model) else [args.model])
-    for path in files:                     # a .keras/.h5 file, or a SavedModel's folder
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    images = hashlib.sha256(np.ascontiguousarray(rgb).tobytes())
-    images.update(np.asarray(labels, np.int64).tobytes())
-    return {"model_sha256": digest.hexdigest(), "images_sha256": images.hexdigest(),
+    from cams import fingerprint as prints
+
+    return {"model_sha256": prints.file_sha256(args.model),   # a file, or a SavedModel folder
+            "images_sha256": prints.arrays_sha256(rgb, np.asarray(labels, np.int64)),
             "layer": layer, "backend": args.backend, "steps": args.steps,
             "road_percentages": list(args.road_percentages),
             "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size}

@@ -24,27 +24,38 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
     tf.data.Dataset of either.
 
     With `out`, the maps go to OUT/maps.zarr as rows arrive (memory stays bounded by one
-    batch), and a second call with the same batches continues after the rows already done;
-    returns the store's counts. Without `out`, returns the step's columns (heatmaps float16,
+    batch), and a second call with the same model and batches continues after the rows already
+    done (the store records the model's weights and the first batch by their bytes: another
+    model or other data is refused, naming what differs); returns the store's counts. Without `out`, returns the step's columns (heatmaps float16,
     probabilities, predicted, explained) concatenated over the whole dataset.
     """
-    from cams import explanation
+    import itertools
+
+    from cams import explanation, fingerprint
     from cams.modelcard import ModelCard
 
     info = explanation.describe(model)
+    pairs = _pairs(batches)
+    first = next(pairs, None)
+    if first is None:
+        raise ValueError("the batches yield no images")
+    pairs = itertools.chain([first], pairs)
     names = tuple(class_names or (f"class {i}" for i in range(info.head.n_classes)))
     card = ModelCard(names, tuple(info.input_shape[1:]), "none")
     step = ExplainStep(model, card, method=method, backend=backend, layer=layer,
                        classes=classes, score=score, options=options)
     store = None if out is None else stores.Store(
         out, {"source": "batches", "classes": classes, "class_names": list(names),
+              "model_sha256": fingerprint.model_sha256(model),
+              "first_batch_sha256": fingerprint.arrays_sha256(*[a for a in first
+                                                                if a is not None]),
               **step.settings})
     skip = 0 if store is None else store.counts()["ok"]
     kept = []
 
     def rows_of():
         start = 0
-        for images, labels in _pairs(batches):
+        for images, labels in pairs:
             n = len(images)
             if start + n > skip:  # a batch partly done is explained again, whole
                 yield {"row": np.arange(start, start + n), "image": images,

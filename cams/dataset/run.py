@@ -5,24 +5,9 @@ import sys
 
 import numpy as np
 
+from cams import fingerprint
 from cams.dataset import engine, reader, sources, store as stores
 from cams.dataset.step import ExplainStep
-
-
-def model_fingerprint(path):
-    """sha256 of a model file (a folder: its files' names and sizes), so that a store is never
-    continued with another model."""
-    digest = hashlib.sha256()
-    if os.path.isdir(path):
-        for root, _, files in sorted(os.walk(path)):
-            for f in sorted(files):
-                digest.update(f"{os.path.relpath(os.path.join(root, f), path)}:"
-                              f"{os.path.getsize(os.path.join(root, f))}".encode())
-    else:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _names_digest(items):
@@ -33,7 +18,7 @@ def settings_of(model_path, items, step):
     """What must be the same for a store to be continued: the model and its card, the images,
     the options."""
     card = step.card
-    return {"model": os.path.basename(model_path), "model_sha256": model_fingerprint(model_path),
+    return {"model": os.path.basename(model_path), "model_sha256": fingerprint.file_sha256(model_path),
             "class_names": list(card.class_names), "input_size": list(card.input_size),
             "preprocessing": card.preprocessing, "images": len(items),
             "names_sha256": _names_digest(items), "classes": step.classes,

@@ -52,3 +52,19 @@ def test_a_tf_data_dataset_into_a_store_that_a_second_call_continues(multilabel,
     heat = store["heatmaps"][:].astype(np.float32)
     assert (heat.reshape(10, -1).max(axis=1) > 0.99).all()
     np.testing.assert_allclose(heat, want.heatmaps, atol=1e-3)
+
+
+def test_a_store_is_not_continued_with_another_model_or_other_batches(multilabel, images,
+                                                                      tmp_path):
+    """The store records the model's weights and the first batch by their bytes: a second
+    call with other weights, or with other images, is refused instead of appended."""
+    out = str(tmp_path / "store")
+    explain_batches(multilabel, [images[:4]], out=out)
+    other = keras.models.clone_model(multilabel)        # same layers, other random weights
+    with pytest.raises(ValueError, match="model_sha256"):
+        explain_batches(other, [images[:4], images[4:]], out=out)
+    with pytest.raises(ValueError, match="first_batch_sha256"):
+        explain_batches(multilabel, [images[4:8], images[8:]], out=out)
+    assert explain_batches(multilabel, [images[:4], images[4:]], out=out)["ok"] == 10
+    with pytest.raises(ValueError, match="no images"):
+        explain_batches(multilabel, [], out=str(tmp_path / "empty"))
