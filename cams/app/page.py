@@ -40,9 +40,7 @@ def endpoints(app, imagenet, downloads=None):
                 window_width=None):
         found = app.explain(image, backend, method, layer, target, alpha, colormap,
                             conventions, top_k, window_center, window_width)
-        shown = gr.Label(found.probabilities,
-                         label=text.probabilities_title(app.head, found.class_name))
-        return (shown, (found.original, found.overlay), found.raw,
+        return (found.probabilities, (found.original, found.overlay), found.raw,
                 downloads.write(found), text.explained_line(found))
 
     def trust(image, backend="eager", method="gradcam", layer=None, target=PREDICTED,
@@ -76,6 +74,19 @@ def window_sliders(facts):
         return gr.Slider(visible=False), gr.Slider(visible=False)
     return (gr.Slider(*facts.center_range, value=facts.center, step=facts.step, visible=True),
             gr.Slider(*facts.width_range, value=facts.width, step=facts.step, visible=True))
+
+
+def titled(head):
+    """An event function (target, the probabilities shown) -> the Label titled with the class
+    the map explains: the chosen target, or the predicted class, which the Label lists first
+    (on a tie too: cams and the Label both take the lowest index). The API's /explain keeps
+    returning the probabilities alone."""
+    def title(target, shown):
+        if not shown:
+            return gr.Label(label=text.PROBABILITIES.get(head, "Outputs"))
+        explained = next(iter(shown)) if target == PREDICTED else target
+        return gr.Label(label=text.probabilities_title(head, explained))
+    return title
 
 
 def cleared(outputs):
@@ -174,7 +185,8 @@ def explain_tab(app, targets, explain, trust, preview):
         outputs = [label, slider, raw, files, timing]
         checks = [plot, verdict]
         button.click(cleared(outputs + checks), None, outputs + checks, **CLEAR).then(
-            guard(explain), inputs, outputs, api_name="explain")
+            guard(explain), inputs, outputs, api_name="explain").then(
+            titled(app.head), [target, label], label, **CLEAR)
         trust_button.click(cleared(checks), None, checks, **CLEAR).then(
             guard(trust), [xray.file, backend, method, layer, target, conventions, top_k]
             + xray.window, checks, api_name="trust", **HEAVY)

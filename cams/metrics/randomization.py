@@ -33,12 +33,8 @@ def draw(init, shape, rng):
     then drawn by Keras, whose random numbers differ by backend)."""
     config = init.get_config()
     kind = type(init).__name__
-    if kind == "Zeros":
-        return np.zeros(shape)
-    if kind == "Ones":
-        return np.ones(shape)
-    if kind == "Constant":
-        return np.full(shape, config["value"])
+    if kind in ("Zeros", "Ones", "Constant", "Identity"):   # no randomness: Keras' own values
+        return keras.ops.convert_to_numpy(init(shape))
     if kind == "RandomUniform":
         return rng.uniform(config["minval"], config["maxval"], shape)
     if kind in ("RandomNormal", "TruncatedNormal"):

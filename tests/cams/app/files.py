@@ -8,11 +8,6 @@ MODEL = "models/xray_phantoms.keras"
 EXAMPLES = "models/examples"
 
 
-def confidences(box):
-    """The page's probabilities box (a gr.Label) as {class: probability}, as it shows them."""
-    return {c["label"]: c["confidence"] for c in box.value["confidences"]}
-
-
 def example(app, label="opacity"):
     """The first shipped example of a class folder."""
     return next(p for p in app.examples if os.sep + label + os.sep in p)

@@ -12,7 +12,7 @@ import cams
 from cams.app import handlers, imagenet, page, serving
 from cams.app.handlers import PREDICTED
 from cams.app.uploads import BadInput
-from tests.cams.app.files import MODEL, confidences, example, save_image
+from tests.cams.app.files import MODEL, example, save_image
 
 _png = save_image
 ACCEPTED = ("PNG, JPEG, TIFF, BMP or GIF", "DICOM")  # every message that lists formats has both
@@ -23,8 +23,7 @@ def _opacity_example(app):
 
 
 def test_explain_an_example_with_its_lesion_outlined(app, calls):
-    box, (original, overlay), raw, files, timing = calls["explain"](_opacity_example(app))
-    probs = confidences(box)
+    probs, (original, overlay), raw, files, timing = calls["explain"](_opacity_example(app))
     assert set(probs) == set(app.classes) and sum(probs.values()) == pytest.approx(1, abs=1e-5)
     assert overlay.shape == (224, 224, 3) and overlay.dtype == np.uint8
     np.testing.assert_array_equal(original, np.asarray(Image.open(_opacity_example(app))

@@ -7,6 +7,7 @@ import gradio as gr
 import pytest
 
 from cams.app import imagenet, page, text
+from cams.app.handlers import PREDICTED
 
 PUBLIC = {"explain", "trust", "preview", "compare", "sweep", "imagenet", "audit"}
 
@@ -108,3 +109,20 @@ def test_moving_the_window_redraws_the_result(blocks, api_name):
         values = moved.fn(1200.0, 800.0)
         assert values[:2] == (1200.0, 800.0) and set(values[2:]) == {None}
         assert set(ids(endpoint.outputs)) <= set(ids(moved.outputs)[2:])  # emptied first
+
+
+def test_the_probabilities_name_the_class_the_map_explains(blocks, app):
+    """After /explain (whose API answer stays the probabilities alone), the Label's title names
+    the class the map explains: the chosen target, or the predicted class it lists first."""
+    explain = _dependency(blocks, "explain")
+    key = next(k for k, f in blocks.fns.items() if f is explain)
+    after = [f for f in blocks.fns.values() if f.trigger_after == key]
+    assert len(after) == 1 and after[0].api_visibility == "private"
+    target, label = after[0].inputs
+    assert label._id == explain.outputs[0]._id and after[0].outputs[0]._id == label._id
+    shown = {"opacity": 0.9, "normal": 0.1}             # as the Label gives it, sorted
+    assert after[0].fn("normal", shown).label.endswith("the map explains: normal")
+    assert after[0].fn(PREDICTED, shown).label.endswith("the map explains: opacity")
+    tie = {"normal": 0.5, "opacity": 0.5}               # the lowest index first, as cams picks
+    assert after[0].fn(PREDICTED, tie).label.endswith("the map explains: normal")
+    assert after[0].fn(PREDICTED, None).label == text.PROBABILITIES[app.head]

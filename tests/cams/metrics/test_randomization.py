@@ -92,3 +92,17 @@ def test_weights_are_redrawn_with_numpy_as_keras_draws_them(name, shape):
     assert np.abs(ours).max() <= np.abs(theirs).max() * 1.15 and \
         np.abs(ours).max() >= np.abs(theirs).max() * 0.85
     assert draw(keras.initializers.Orthogonal(), (4, 4), np.random.default_rng(0)) is None
+
+
+def test_a_constant_initializer_keeps_its_values():
+    """A Constant of an array (as a saved model reloads it) is drawn by Keras itself: it has no
+    randomness, and the same values under every backend."""
+    import keras
+
+    from cams.metrics.randomization import draw
+
+    init = keras.initializers.Constant(np.array([1.4, -0.9, 0.4]))
+    init = keras.initializers.deserialize(keras.initializers.serialize(init))
+    np.testing.assert_allclose(draw(init, (3,), np.random.default_rng(0)), [1.4, -0.9, 0.4],
+                               rtol=1e-6)
+    assert (draw(keras.initializers.Zeros(), (2, 2), np.random.default_rng(0)) == 0).all()
