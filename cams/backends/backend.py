@@ -152,15 +152,6 @@ class CompiledBackend(ModelBackend):
         return self._call("scores", x, classes, extras)
 
 
-def refuse_tokens(target, backend):
-    """ValueError when `target` outputs transformer tokens, which `backend` does not lay on a
-    patch grid (refused, rather than drawn wrong)."""
-    if target.grid is not None:
-        raise ValueError(f"{target.path} outputs transformer tokens, which the {backend} "
-                         "backend does not explain yet; run Keras on TensorFlow and use the "
-                         "eager or graph backend")
-
-
 def _run(spec, backend, x, classes, options):
     if classes.ndim == 1:
         return spec.run(backend, x, classes, **options)
