@@ -62,31 +62,45 @@ def _alive_instead(model, target, default, info, grid, backend, score, call, map
     """(target, maps) at the last of the MAX_FALLBACK live layers before `target` whose maps are
     not blank, in place of the default layer's blank maps (a transformer's last layer norm can
     give a negative cam everywhere); a layer the caller named is kept, with a warning naming
-    such a layer. Unchanged, with a warning, when none of them is alive either."""
+    such a layer, looked for once per model, layer, method, backend and score (a dataset run
+    of blank batches pays for the search once). Unchanged, with a warning, when none of them
+    is alive either."""
     import warnings
 
-    before = []
-    for leaf in layers.live_layers(model, info.inputs.image, grid):
-        if leaf.path == target.path:
-            break
-        before.append(leaf)
-    for leaf in reversed(before[-MAX_FALLBACK:]):
-        engine = cache.cached(model, (backend, leaf.path, score, info.inputs.image, leaf.grid),
-                              lambda leaf=leaf: backends.backend_class(backend)(
-                                  model, leaf, info, score))
-        found = engine.cam(*call)
-        if blank(found.cam):
-            continue
-        if default:
-            warnings.warn(f"the default layer {target.path!r} gives blank maps for these "
-                          f"images; explained at {leaf.path!r}, the last layer before it whose "
-                          "maps are not blank", stacklevel=3)
-            return leaf, found
-        warnings.warn(f"layer {target.path!r} gives blank maps for these images; "
-                      f"{leaf.path!r} gives maps that are not", stacklevel=3)
+    def search():
+        before = []
+        for leaf in layers.live_layers(model, info.inputs.image, grid):
+            if leaf.path == target.path:
+                break
+            before.append(leaf)
+        for leaf in reversed(before[-MAX_FALLBACK:]):
+            engine = cache.cached(
+                model, (backend, leaf.path, score, info.inputs.image, leaf.grid),
+                lambda leaf=leaf: backends.backend_class(backend)(model, leaf, info, score))
+            found = engine.cam(*call)
+            if not blank(found.cam):
+                return leaf, found
+        return None, min(len(before), MAX_FALLBACK)
+
+    if default:
+        leaf, found = search()
+    else:
+        def named():   # only which layer is alive is kept, not its maps
+            leaf, found = search()
+            return leaf, found if leaf is None else None
+        leaf, found = cache.cached(model, ("alive instead of", target.path, call[2], backend,
+                                           score, info.inputs.image), named)
+    if leaf is None:
+        warnings.warn(f"layer {target.path!r} gives blank maps for these images, and so do the "
+                      f"{found} layers before it", stacklevel=3)
         return target, maps
-    warnings.warn(f"layer {target.path!r} gives blank maps for these images, and so do the "
-                  f"{min(len(before), MAX_FALLBACK)} layers before it", stacklevel=3)
+    if default:
+        warnings.warn(f"the default layer {target.path!r} gives blank maps for these "
+                      f"images; explained at {leaf.path!r}, the last layer before it whose "
+                      "maps are not blank", stacklevel=3)
+        return leaf, found
+    warnings.warn(f"layer {target.path!r} gives blank maps for these images; "
+                  f"{leaf.path!r} gives maps that are not", stacklevel=3)
     return target, maps
 
 

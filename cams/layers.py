@@ -330,9 +330,14 @@ def reads_input(model, image):
 def live_layers(model, image=0, token_grid=None):
     """The Leafs usable as CAM layers computed from input number `image`, in order, without
     those whose patch tokens get no gradient: the candidates resolve's default is the last of."""
+    return _candidates(model, image, token_grid)[2]
+
+
+def _candidates(model, image, token_grid):
+    """(usable Leafs, the paths of the dead ones, the live Leafs)."""
     usable = _usable(model, image, token_grid)
     dead = _dead(model, usable, image)
-    return [leaf for leaf in usable if leaf.path not in dead]
+    return usable, dead, [leaf for leaf in usable if leaf.path not in dead]
 
 
 def resolve(model, layer=None, image=0, token_grid=None):
@@ -341,9 +346,7 @@ def resolve(model, layer=None, image=0, token_grid=None):
     tokens, for a transformer, get a gradient). A layer of tokens comes with its grid
     (`token_grid`, a tokens.TokenGrid, when given); choosing a layer whose patch tokens get no
     gradient warns and names the default."""
-    usable = _usable(model, image, token_grid)
-    dead = _dead(model, usable, image)
-    live = [leaf for leaf in usable if leaf.path not in dead]
+    usable, dead, live = _candidates(model, image, token_grid)
     if layer is None:
         if not live:
             raise ValueError(f"model {model.name!r} has no layer with a spatial 4-D output "

@@ -1,8 +1,9 @@
 """The audit's images and their regions of interest, read once through cams.dataset.sources.
 
 Regions of interest mirror the data (MASK_RULE below: ROI_DIR/<the image's path as the data
-lists it>, else <class>/<file name>, else <file name>), same pixel size, inside by cams.images.binary_mask (0/1 or 0/255). Every
-check runs before the audit computes or writes anything.
+lists it>, else <class>/<file name>, else <file name>), same pixel size, inside by
+cams.images.binary_mask (0/1 or 0/255). Every check runs before the audit computes or writes
+anything.
 """
 import os
 from dataclasses import dataclass

@@ -181,26 +181,27 @@ def verdict(candidates, per_class, reasons=()):
 
 def _object_note(c):
     """Why a decisive region was not counted as a shortcut."""
+    where = f"region {c['region']} of class {c['class']} carries the decision"
     if c.get("outside_only") and "flips_outside" in c:
-        return (f"region {c['region']} of class {c['class']} carries the decision and lies "
-                f"mostly outside the masks, but pasted without their pixels it moved "
-                f"{c['flips_outside']} of {c['targets']} images (the control "
-                f"{c['flips_control_outside']}): what moves the model lies inside the masks; "
-                "not counted as a shortcut")
+        return f"{where}, but {_pasted_without_masks(c)}; not counted as a shortcut"
     why = ("it lies inside the region of interest" if c.get("stereotypy") is None else
            f"its content differs from film to film as an object's does (stereotypy "
            f"{c['stereotypy']:.2f}, below {OBJECT})")
-    return (f"region {c['region']} of class {c['class']} carries the decision, and {why}: "
-            f"{_inside_note(c)}not counted as a shortcut")
+    return f"{where}, and {why}: {_inside_note(c)}not counted as a shortcut"
+
+
+def _pasted_without_masks(c):
+    """What the paste without the masks' pixels showed, as a clause."""
+    return (f"it lies mostly outside the masks, and pasted without their pixels it moved "
+            f"{c['flips_outside']} of {c['targets']} images (the control "
+            f"{c['flips_control_outside']}): what moves the model lies inside the masks")
 
 
 def _inside_note(c):
     """Why a region mostly outside the masks was judged by its content: '' for any other."""
     if c.get("in_roi") is None or c["in_roi"] >= MAX_IN_ROI or "flips_outside" not in c:
         return ""
-    return (f"it lies mostly outside the masks, but pasted without their pixels it moved "
-            f"{c['flips_outside']} of {c['targets']} images (the control "
-            f"{c['flips_control_outside']}): what moves the model comes from inside them; ")
+    return _pasted_without_masks(c) + "; "
 
 
 def _interval(candidate, key):

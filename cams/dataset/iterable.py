@@ -26,8 +26,9 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
     With `out`, the maps go to OUT/maps.zarr as rows arrive (memory stays bounded by one
     batch), and a second call with the same model and batches continues after the rows already
     done (the store records the model's weights and the first batch by their bytes: another
-    model or other data is refused, naming what differs); returns the store's counts. Without `out`, returns the step's columns (heatmaps float16,
-    probabilities, predicted, explained) concatenated over the whole dataset.
+    model or other data is refused, naming what differs); returns the store's counts. Without
+    `out`, returns the step's columns (heatmaps float16, probabilities, predicted, explained)
+    concatenated over the whole dataset.
     """
     import itertools
 

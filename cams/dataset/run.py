@@ -18,7 +18,8 @@ def settings_of(model_path, items, step):
     """What must be the same for a store to be continued: the model and its card, the images,
     the options."""
     card = step.card
-    return {"model": os.path.basename(model_path), "model_sha256": fingerprint.file_sha256(model_path),
+    return {"model": os.path.basename(model_path),
+            "model_sha256": fingerprint.file_sha256(model_path),
             "class_names": list(card.class_names), "input_size": list(card.input_size),
             "preprocessing": card.preprocessing, "images": len(items),
             "names_sha256": _names_digest(items), "classes": step.classes,

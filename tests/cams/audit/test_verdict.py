@@ -50,9 +50,9 @@ def test_outside_the_masks_what_moves_the_model_must_lie_there_too():
     reaching = {**DECISIVE, "in_roi": 0.2, "flips_outside": 3, "flips_control_outside": 1}
     out = verdict.verdict([{**reaching, "stereotypy": 0.12}], {})
     assert out["verdict"] == "no shortcut found"
-    assert "comes from inside them" in out["notes"][0] and "3 of 48" in out["notes"][0]
+    assert "lies inside the masks" in out["notes"][0] and "3 of 48" in out["notes"][0]
     out = verdict.verdict([{**reaching, "stereotypy": 0.38}], {})
-    assert out["verdict"] == "inconclusive" and "comes from inside them" in out["reasons"][0]
+    assert out["verdict"] == "inconclusive" and "lies inside the masks" in out["reasons"][0]
     out = verdict.verdict([{**reaching, "stereotypy": 0.9}], {})
     assert out["verdict"] == "shortcut suspected"        # still a copied pattern
     # what moves the model lies outside the masks: a shortcut whatever it holds
