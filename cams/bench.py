@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 import cams
+from cams.forward import forward_pass
 
 MODELS = ("vgg16", "tiny")
 
@@ -81,33 +82,6 @@ def keras_backend():
     import keras
 
     return keras.backend.backend()
-
-
-def forward_pass(model):
-    """(name, function(x) -> outputs as NumPy): the model's warm forward pass as its Keras
-    backend runs it fastest: a tf.function, jax.jit of stateless_call, or the model called
-    under torch.no_grad()."""
-    import keras
-
-    backend = keras_backend()
-    if backend == "jax":
-        import jax
-
-        trainable, frozen = model.trainable_variables, model.non_trainable_variables
-        jitted = jax.jit(lambda t, f, x: model.stateless_call(t, f, x, training=False)[0])
-        return "forward pass (jitted)", lambda x: np.asarray(jitted(
-            [v.value for v in trainable], [v.value for v in frozen], x))
-    if backend == "torch":
-        import torch
-
-        def forward(x):
-            with torch.no_grad():
-                return keras.ops.convert_to_numpy(model(x, training=False))
-        return "forward pass (no_grad)", forward
-    import tensorflow as tf
-
-    compiled = tf.function(lambda x: model(x, training=False))
-    return "forward pass (compiled)", lambda x: compiled(tf.constant(x)).numpy()
 
 
 def _labels_contenders(model, n_labels):

@@ -9,53 +9,26 @@ from cams import cache, layers, scores
 
 def _probabilities_fn(model):
     """fn(images float32 (B, H, W, C), classes int32 (B,), n) -> the probabilities (n,) of the
-    first n images as NumPy, compiled for the running Keras backend: tf.function, jax.jit (the
-    model's current weights passed in at every call, never baked in; the whole buffer of B
-    images runs, so that every batch has one shape and JAX compiles once), or PyTorch under
-    no_grad."""
+    first n images as NumPy, through the model's compiled forward pass (cams.forward). Under
+    JAX the whole buffer of B images runs, so that every batch has one shape and JAX compiles
+    once."""
     import keras
+
+    from cams.forward import forward_pass
 
     spec = layers.model_inputs(model)
     if len(spec.names) > 1:
         raise ValueError(f"the metrics perturb a model's only input; {model.name!r} takes "
                          f"{', '.join(spec.names)}")
     head = scores.head_of(model, layers.leaves(model)[-1])
+    _, forward = forward_pass(model)
+    whole = keras.backend.backend() == "jax"
 
-    def probability(x, classes):
-        return scores.probability_from_outputs(model(x, training=False), classes, head)
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":   # imported here: the audit runs under any Keras backend
-        import tensorflow as tf
-
-        compiled = tf.function(probability, input_signature=[
-            tf.TensorSpec((None,) + spec.image_shape[1:], tf.float32),
-            tf.TensorSpec((None,), tf.int32)])
-        return lambda x, classes, n: compiled(tf.constant(x[:n]), tf.constant(classes[:n])).numpy()
-    if backend == "jax":
-        import jax
-
-        from cams.backends.jax import unique_variables
-
-        variables = unique_variables(model)
-
-        def stateless(values, x, classes):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                return probability(x, classes)
-        compiled = jax.jit(stateless)
-        return lambda x, classes, n: np.asarray(
-            compiled([v.value for v in variables], x, classes))[:n]
-    if backend == "torch":
-        import torch
-
-        def run(x, classes, n):
-            with torch.no_grad():
-                out = probability(keras.ops.convert_to_tensor(x[:n]),
-                                  keras.ops.convert_to_tensor(classes[:n]))
-            return keras.ops.convert_to_numpy(out)
-        return run
-    raise ValueError(f"the metrics run on Keras' tensorflow, jax or torch backend, not "
-                     f"{backend!r}")
+    def probability(x, classes, n):
+        outputs = forward(x)[:n] if whole else forward(x[:n])
+        return keras.ops.convert_to_numpy(
+            scores.probability_from_outputs(outputs, classes[:n], head))
+    return probability
 
 
 def class_probability(model, x, classes, batch_size=32):
