@@ -9,6 +9,7 @@ datasets (cams.dataset) and the shortcut audit (cams.audit).
     res.heatmaps                                 # (N, h, w) in [0, 1]
     cams.overlay(original_image, res.heatmaps[0])
     cams.explain(model, images, method="scorecam", top_k=32)
+    cams.explain_batches(model, dataset)         # any iterable of batches, or a tf.data.Dataset
 
 `import cams` is light: TensorFlow and Keras load when a name below is first used, and the
 tf-keras-vis backend's library only when that backend is.
@@ -20,6 +21,7 @@ __version__ = "0.3.0"
 # public name -> (module, attribute)
 _PUBLIC = {
     "explain": ("cams.explanation", "explain"),
+    "explain_batches": ("cams.dataset.iterable", "explain_batches"),
     "Explanation": ("cams.explanation", "Explanation"),
     "describe": ("cams.explanation", "describe"),
     "ModelInfo": ("cams.explanation", "ModelInfo"),

@@ -58,6 +58,49 @@ def blank(cam):
     return bool(((finite.max(axis=1) <= 0) | (np.ptp(finite, axis=1) == 0)).all())
 
 
+def _engine(model, target, info, backend, score):
+    """The backend that explains `target`, built once per model, layer, score and input."""
+    return cache.cached(
+        model, (backend, target.path, score, info.inputs.image, target.grid),
+        lambda: backends.backend_class(backend)(model, target, info, score))
+
+
+def _padded(a, size):
+    """a (n, ...) with its last row repeated up to `size` rows: a padded batch has the shape
+    of a full one, so that a backend compiled per shape (JAX) compiles once, and its maps
+    are the last image's, so they cannot make a batch look blank or alive."""
+    a = np.asarray(a)
+    if len(a) == size:
+        return a
+    return np.concatenate([a, np.repeat(a[-1:], size - len(a), axis=0)])
+
+
+def _trimmed(maps, n):
+    """The first n images' Maps of a padded batch."""
+    return methods.Maps(maps.cam[:n], maps.outputs[:n], maps.classes[:n],
+                        None if maps.attributions is None else maps.attributions[:n])
+
+
+def _in_batches(explain_first, explain_next, x, classes, extras, batch_size, pad):
+    """(target, Maps) of all of x, explained batch_size images at a time, the last batch
+    padded to the same size when `pad` (a backend compiled per batch shape).
+    explain_first(x, classes, extras) -> (target, Maps) explains the first batch and may move
+    the target (from a blank default layer); explain_next(target, x, classes, extras) -> Maps
+    explains the others where the first was explained."""
+    n, parts, target = len(x), [], None
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        size = batch_size if pad else stop - start
+        batch = (_padded(x[start:stop], size), _padded(classes[start:stop], size),
+                 tuple(_padded(e[start:stop], size) for e in extras))
+        if target is None:
+            target, maps = explain_first(*batch)
+        else:
+            maps = explain_next(target, *batch)
+        parts.append(_trimmed(maps, stop - start))
+    return target, (parts[0] if len(parts) == 1 else backends.backend.concatenate(parts))
+
+
 def _alive_instead(model, target, default, info, grid, backend, score, call, maps):
     """(target, maps) at the last of the MAX_FALLBACK live layers before `target` whose maps are
     not blank, in place of the default layer's blank maps (a transformer's last layer norm can
@@ -74,10 +117,7 @@ def _alive_instead(model, target, default, info, grid, backend, score, call, map
                 break
             before.append(leaf)
         for leaf in reversed(before[-MAX_FALLBACK:]):
-            engine = cache.cached(
-                model, (backend, leaf.path, score, info.inputs.image, leaf.grid),
-                lambda leaf=leaf: backends.backend_class(backend)(model, leaf, info, score))
-            found = engine.cam(*call)
+            found = _engine(model, leaf, info, backend, score).cam(*call)
             if not blank(found.cam):
                 return leaf, found
         return None, min(len(before), MAX_FALLBACK)
@@ -105,30 +145,54 @@ def _alive_instead(model, target, default, info, grid, backend, score, call, map
 
 
 def explain(model, images, layer=None, class_index=None, method="gradcam", backend=None,
-            score=None, output=None, image_input=None, tokens=None, **options):
-    """Explain `model`'s decision on a preprocessed batch `images` (N, H, W, C).
+            score=None, output=None, image_input=None, tokens=None, batch_size=None,
+            **options):
+    """Explain `model`'s decisions on a batch of preprocessed images.
 
-    layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the last
-    spatial layer. class_index: None (the predicted class; for a multi-label head the most
-    probable label), an int, one int per image, or several classes per image: "all" or one list
-    of ints per image, giving heatmaps (N, L, h, w) (the gradient methods compute all L maps
-    from one forward pass).
-    method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer.
-    backend: one of cams.BACKENDS, those of the Keras backend this process runs on; None is the
-    first ("eager" under TensorFlow, "jax", "torch").
-    score: "logit" (the value before the final softmax/sigmoid) or "probability"; None is what
-    the method's paper uses (the probability for scorecam, the logit otherwise). options: the
-    method's own, e.g. top_k=16 for scorecam, see cams.METHODS[name].options. output: for a
-    model with several outputs, the name (or index) of the one to explain.
-    A model with several inputs (an image and clinical data, say) takes `images` as a dict
-    {input name: array} or a list in the model's input order; the maps are drawn on the image
-    input (image_input= its name when several are 4-D) and the others are passed through.
-    A transformer's layers output tokens (N, T, D): the leading class, distillation or register
-    tokens are dropped and the patches laid on the grid read from the model (image size over
-    patch size, a Swin stage's resolution), giving maps (N, h, w); for a model cams cannot
-    read, tokens=cams.TokenGrid(prefix, height, width) (or a tuple of those three) says how
-    the tokens lie. The default layer of a transformer whose head reads the class token is the
-    last one whose patch tokens get a gradient (the last block's first layer norm).
+    A transformer's layers output tokens (N, T, D): the leading class, distillation or
+    register tokens are dropped and the patches laid on the grid read from the model (image
+    size over patch size, a Swin stage's resolution). The default layer of a transformer whose
+    head reads the class token is the last one whose patch tokens get a gradient. When the
+    default layer's maps are blank for these images (no positive value anywhere), the last of
+    the few layers before it whose maps are not is explained instead, with a warning.
+
+    Args:
+        model: a Keras 3 model, or a tf_keras one (explained through its Keras 3 twin). It is
+            never changed.
+        images: float array (N, H, W, C), preprocessed as the model expects. A model with
+            several inputs (an image and clinical data) takes a dict {input name: array} or a
+            list in its input order; the maps are drawn on the image input.
+        layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the
+            last spatial layer whose maps are alive.
+        class_index: None (each image's predicted class; a multi-label head's most probable
+            label; ties go to the lowest index), an int, one int per image, or several classes
+            per image: "all" or one list of ints per image, giving maps (N, L, h, w). The
+            gradient methods compute all L maps from one forward pass.
+        method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer.
+        backend: one of cams.BACKENDS (those of the Keras backend this process runs on); None
+            is the first ("eager" under TensorFlow, "jax", "torch").
+        score: "logit" (the value before the final softmax or sigmoid) or "probability";
+            None is what the method's paper uses (the probability for Score-CAM, else the
+            logit).
+        output: for a model with several outputs, the name or index of the one to explain.
+        image_input: for a model with several 4-D inputs, the name of the image's.
+        tokens: how a transformer's tokens lie, for a model cams cannot read:
+            cams.TokenGrid(prefix, height, width) or a tuple of those three.
+        batch_size: explain this many images at a time; None explains all of `images` at
+            once. Under a backend compiled per batch shape (JAX) the last batch is padded to
+            the same size by repeating its last image, so that a run compiles once. The layer
+            is chosen on the first batch and kept for the others.
+        **options: the method's own, e.g. top_k=16 for Score-CAM; see
+            cams.METHODS[name].options.
+
+    Returns:
+        Explanation: heatmaps (N, h, w) in [0, 1] at the layer's size (the input's for the
+        guided methods), the explained classes, the layer, the outputs and every class's
+        probability.
+
+    Raises:
+        ValueError: a method, backend, score, layer, class or input that cams cannot use,
+            in one sentence naming what is accepted.
     """
     model = keras2.as_keras3(model)  # a tf_keras model is explained through its Keras 3 twin
     if output is not None or len(getattr(model, "outputs", None) or ()) > 1:
@@ -146,15 +210,23 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     target = cache.cached(model, ("layer", layer, info.inputs.image, grid),
                           lambda: layers.resolve(model, layer, info.inputs.image, grid))
     classes = inputs.check_classes(class_index, len(x), info.head.n_classes)
-    engine = cache.cached(
-        model, (backend, target.path, score, info.inputs.image, target.grid),
-        lambda: backends.backend_class(backend)(model, target, info, score))
-    maps = engine.cam(x, classes, method, options, extras)
-    if blank(maps.cam) and not METHODS[method].at_input:
-        target, maps = _alive_instead(model, target, layer is None, info, grid, backend, score,
-                                      (x, classes, method, options, extras), maps)
+    batch_size = inputs.check_batch_size(batch_size, len(x))
+
+    def explain_first(xs, cs, es):
+        maps = _engine(model, target, info, backend, score).cam(xs, cs, method, options, es)
+        if blank(maps.cam) and not METHODS[method].at_input:
+            return _alive_instead(model, target, layer is None, info, grid, backend, score,
+                                  (xs, cs, method, options, es), maps)
+        return target, maps
+
+    def explain_next(at, xs, cs, es):
+        return _engine(model, at, info, backend, score).cam(xs, cs, method, options, es)
+
+    pad = _engine(model, target, info, backend, score).fixed_shapes
+    explained, maps = _in_batches(explain_first, explain_next, x, classes, extras, batch_size,
+                                  pad)
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
-    return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), target.path,
+    return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), explained.path,
                        np.asarray(maps.outputs), method, backend, score, options, attributions,
                        info.head.kind, scores.all_probabilities(maps.outputs, info.head))
 

@@ -84,6 +84,16 @@ def _check_other(value, name, shape, dtype, n_images):
     return array
 
 
+def check_batch_size(batch_size, n_images):
+    """How many images to explain at a time: `batch_size`, or all of them when None."""
+    if batch_size is None:
+        return max(n_images, 1)
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None (every image at once); "
+                         f"got {batch_size!r}")
+    return int(batch_size)
+
+
 def check_classes(class_index, n_images, n_classes):
     """Class per image as int32 (N,), -1 where the predicted class is wanted (class_index None);
     or (N, L) for several classes per image: class_index "all", or one list per image."""

@@ -90,13 +90,10 @@ def save_rows(path, settings, rows):
 
 def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
     """(heatmaps (N, ...), seconds per image) of one method, computed in batches."""
-    start, maps = time.perf_counter(), []
-    for i in range(0, len(x), batch_size):
-        res = cams.explain(model, x[i:i + batch_size], layer=layer,
-                           class_index=[int(c) for c in classes[i:i + batch_size]],
-                           method=method, backend=backend, **options)
-        maps.append(res.heatmaps)
-    return np.concatenate(maps), (time.perf_counter() - start) / len(x)
+    start = time.perf_counter()
+    res = cams.explain(model, x, layer=layer, class_index=[int(c) for c in classes],
+                       method=method, backend=backend, batch_size=batch_size, **options)
+    return res.heatmaps, (time.perf_counter() - start) / len(x)
 
 
 def score_method(model, x, classes, masks, has_mask, method, layer, backend="eager",

@@ -22,13 +22,10 @@ def score_layers(model, x, masks, classes, paths, batch_size=32):
     """{path: (pointing game, energy in mask)} of Grad-CAM for `classes` on images with masks."""
     table = {}
     for path in paths:
-        hits, energy = [], []
-        for i in range(0, len(x), batch_size):
-            res = cams.explain(model, x[i:i + batch_size], layer=path,
-                               class_index=[int(c) for c in classes[i:i + batch_size]])
-            for heat, mask in zip(res.heatmaps, masks[i:i + batch_size]):
-                hits.append(metrics.pointing_game(heat, mask))
-                energy.append(metrics.energy_in_mask(heat, mask))
+        res = cams.explain(model, x, layer=path, class_index=[int(c) for c in classes],
+                           batch_size=batch_size)
+        hits = [metrics.pointing_game(heat, mask) for heat, mask in zip(res.heatmaps, masks)]
+        energy = [metrics.energy_in_mask(heat, mask) for heat, mask in zip(res.heatmaps, masks)]
         table[path] = (float(np.mean(hits)), float(np.mean(energy)))
         cams.forget(model)  # one compiled function per layer is enough to keep
     return table

@@ -30,14 +30,11 @@ def localization(model, x, masks, classes, layer, backends, batch_size):
 
     results = {}
     for backend in backends:
-        hits, energy, start = [], [], time.perf_counter()
-        for i in range(0, len(x), batch_size):
-            res = cams.explain(model, x[i:i + batch_size], layer=layer,
-                               class_index=[int(c) for c in classes[i:i + batch_size]],
-                               backend=backend)
-            for heat, mask in zip(res.heatmaps, masks[i:i + batch_size]):
-                hits.append(metrics.pointing_game(heat, mask))
-                energy.append(metrics.energy_in_mask(heat, mask))
+        start = time.perf_counter()
+        res = cams.explain(model, x, layer=layer, class_index=[int(c) for c in classes],
+                           backend=backend, batch_size=batch_size)
+        hits = [metrics.pointing_game(heat, mask) for heat, mask in zip(res.heatmaps, masks)]
+        energy = [metrics.energy_in_mask(heat, mask) for heat, mask in zip(res.heatmaps, masks)]
         results[backend] = {"pointing_game": float(np.mean(hits)),
                             "energy_in_mask": float(np.mean(energy)), "layer": res.layer,
                             "n_images": len(hits),

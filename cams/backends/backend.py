@@ -16,6 +16,9 @@ class Backend(abc.ABC):
     """Computes CAMs of one model at one target layer, for one score ("logit"/"probability")."""
 
     name = None  # the name cams.explain(backend=...) takes
+    # compiled once per batch shape (JAX): a short last batch is padded to the full size, so
+    # that a run compiles once; the others take any batch size and are not given padding
+    fixed_shapes = False
 
     @abc.abstractmethod
     def __init__(self, model, target, info, score):

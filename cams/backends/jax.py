@@ -41,6 +41,7 @@ class JaxBackend(CompiledBackend):
     """Computes A, dS/dA, guided input gradients and class scores with jax.jit and jax.grad."""
 
     name = "jax"
+    fixed_shapes = True
 
     def __init__(self, model, target, info, score):
         super().__init__(model, target, info, score)

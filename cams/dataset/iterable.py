@@ -18,22 +18,41 @@ def _pairs(batches):
 
 
 def explain_batches(model, batches, out=None, class_names=None, method="gradcam",
-                    backend=None, layer=None, classes="predicted", score=None, options=None):
-    """Explain every batch of preprocessed images that `batches` yields: arrays (n, H, W, C),
-    or (images, labels) pairs (labels: class indices, for classes="labelled"), or a
-    tf.data.Dataset of either.
+                    backend=None, layer=None, classes="predicted", score=None, options=None,
+                    progress=None):
+    """Explain every batch that `batches` yields, the path every tool of cams explains by.
 
-    With `out`, the maps go to OUT/maps.zarr as rows arrive (memory stays bounded by one
-    batch), and a second call with the same model and batches continues after the rows already
-    done (the store records the model's weights and the first batch by their bytes: another
-    model or other data is refused, naming what differs); returns the store's counts. Without
-    `out`, returns the step's columns (heatmaps float16, probabilities, predicted, explained)
-    concatenated over the whole dataset.
+    Each batch is explained by cams.explain at the first batch's size (a smaller last batch
+    is padded: one compiled shape per run) and at the layer the first batch chose. Reading
+    the next batch and writing the last overlap the model.
+
+    Args:
+        model: a Keras model.
+        batches: an iterable of preprocessed image arrays (n, H, W, C), of (images, labels)
+            pairs (labels: class indices, for classes="labelled"), or a tf.data.Dataset of
+            either.
+        out: a folder. With it the maps go to OUT/maps.zarr as rows arrive (memory stays
+            bounded by one batch), and a second call with the same model and batches continues
+            after the rows already done: the store records the model's weights and the first
+            batch by their bytes, and refuses another model or other data, naming what
+            differs.
+        class_names: the classes' names, recorded in the store.
+        method, backend, layer, score, options: cams.explain's.
+        classes: "predicted", "labelled" or "all" (every class: maps (n, L, h, w)).
+        progress: called as progress(images done) after each batch.
+
+    Returns:
+        With `out`, the store's counts {"ok", "unreadable", "pending"}. Without it, the
+        columns joined over every batch: heatmaps float32 (N, h, w) in [0, 1] (or
+        (N, L, h, w)), probabilities (N, C), predicted (N,) and explained (N, L); and
+        "layer", the path of the layer explained.
+
+    Raises:
+        ValueError: `batches` yields no images, or `out` holds a store made otherwise.
     """
     import itertools
 
     from cams import explanation, fingerprint
-    from cams.modelcard import ModelCard
 
     info = explanation.describe(model)
     pairs = _pairs(batches)
@@ -42,8 +61,7 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
         raise ValueError("the batches yield no images")
     pairs = itertools.chain([first], pairs)
     names = tuple(class_names or (f"class {i}" for i in range(info.head.n_classes)))
-    card = ModelCard(names, tuple(info.input_shape[1:]), "none")
-    step = ExplainStep(model, card, method=method, backend=backend, layer=layer,
+    step = ExplainStep(model, method=method, backend=backend, layer=layer,
                        classes=classes, score=score, options=options)
     store = None if out is None else stores.Store(
         out, {"source": "batches", "classes": classes, "class_names": list(names),
@@ -71,7 +89,12 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
         else:
             kept.append(result)
 
-    engine.run(step, rows_of(), write)
+    def on_batch(batch, result):
+        if progress is not None:
+            progress(int(batch["row"][-1]) + 1)
+
+    engine.run(step, rows_of(), write, on_batch)
     if store is not None:
         return store.counts()
-    return {k: np.concatenate([r[k] for r in kept]) for k in kept[0] if k not in ("ok",)}
+    return {**{k: np.concatenate([r[k] for r in kept]) for k in kept[0] if k not in ("ok",)},
+            "layer": step.layer}

@@ -4,7 +4,7 @@ The local engine and Ray Data's `map_batches` run the same step; a batch is a di
 arrays, one row per image, as Ray hands it:
 
     in:  row int64 (n,), image uint8 (n, H, W, 3), label int32 (n,) (-1: unknown), ok bool (n,)
-    out: row, ok, heatmaps float16 (n, h, w) or (n, L, h, w), probabilities float32 (n, C),
+    out: row, ok, heatmaps float32 (n, h, w) or (n, L, h, w), probabilities float32 (n, C),
          predicted int32 (n,), explained int32 (n, L)
 
 Rows that are not ok (a file that could not be read) pass through with zero maps.
@@ -17,15 +17,24 @@ CLASS_CHOICES = ("predicted", "labelled", "all")
 class ExplainStep:
     """Explains batches of one model with fixed settings; build once, call per batch.
 
-    model: a Keras model, or a path that `cams.modelcard.load` reads (what a Ray worker gets);
-    card: the model's `cams.modelcard.ModelCard` (read beside a path when None);
-    classes: "predicted", "labelled" (each row's label) or "all" (every class: (n, L, h, w)).
-    method, backend, layer, score and options are cams.explain's.
+    Every batch is explained at the size of the largest seen so far (a smaller last batch is
+    padded, so that a backend compiled per batch shape compiles once), and at the layer the
+    first batch was explained at (a blank default layer is replaced once, not per batch).
+
+    Args:
+        model: a Keras model, or a path that `cams.modelcard.load` reads (what a Ray worker
+            gets).
+        card: the model's `cams.modelcard.ModelCard`: its preprocessing, input size and layer.
+            Read beside a path when None; for a model object, None means the batches arrive
+            preprocessed.
+        method, backend, layer, score, options: cams.explain's.
+        classes: "predicted", "labelled" (each row's label) or "all" (every class:
+            maps (n, L, h, w)).
     """
 
     def __init__(self, model, card=None, method="gradcam", backend=None, layer=None,
                  classes="predicted", score=None, options=None):
-        from cams import modelcard
+        from cams import explanation, modelcard
 
         if classes not in CLASS_CHOICES:
             raise ValueError(f"classes must be one of {', '.join(CLASS_CHOICES)}; "
@@ -33,13 +42,22 @@ class ExplainStep:
         if isinstance(model, str):
             model, read_card = modelcard.load(model)
             card = card or read_card
-        if card is None:
-            raise ValueError("a model object needs its card (cams.modelcard.ModelCard)")
         self.model, self.card = model, card
-        self.settings = dict(method=method, backend=backend, layer=layer or card.cam_layer,
+        self.preprocess = card.preprocess if card else (lambda x: x)
+        self.input_size = (tuple(card.input_size) if card
+                           else tuple(explanation.describe(model).input_shape[1:]))
+        self.settings = dict(method=method, backend=backend,
+                             layer=layer or (card.cam_layer if card else None),
                              score=score, **(options or {}))
         self.classes = classes
-        self._empty = None
+        self.batch_size = 0  # the largest batch seen: smaller ones are padded to it
+        self._layer = self.settings["layer"]  # where the first batch was explained
+        self._shapes = None  # {column: (shape of a row, dtype)}, from the first explained batch
+
+    @property
+    def layer(self):
+        """The path of the layer the batches were explained at (the settings' before any)."""
+        return self._layer
 
     def _class_index(self, labels):
         if self.classes == "predicted":
@@ -54,24 +72,30 @@ class ExplainStep:
         """cams.explain on preprocessed x (n, H, W, C) for these rows' labels."""
         import cams
 
-        return cams.explain(self.model, x, class_index=self._class_index(labels),
-                            **self.settings)
+        settings = {**self.settings, "layer": self._layer}
+        res = cams.explain(self.model, x, class_index=self._class_index(labels),
+                           batch_size=max(self.batch_size, len(x)), **settings)
+        self._layer = res.layer
+        return res
 
     def empty(self, n):
         """Zero outputs for n rows that were not explained, shaped like explained ones."""
-        if self._empty is None:  # one explained blank image gives every shape
-            H, W = self.card.input_size[:2]
-            self._empty = self.outputs(self.explain(
-                self.card.preprocess(np.zeros((1, H, W, 3), np.float32)), np.zeros(1, np.int32)))
-        return {k: np.zeros((n,) + v.shape[1:], v.dtype) for k, v in self._empty.items()}
+        if self._shapes is None:  # no batch explained yet: one blank image gives every shape
+            res = self.outputs(self.explain(
+                self.preprocess(np.zeros((1,) + self.input_size[:2] + (3,), np.float32)),
+                np.zeros(1, np.int32)))
+            self._layer = self.settings["layer"]  # a blank image does not choose the layer
+            self._shapes = {k: (v.shape[1:], v.dtype) for k, v in res.items()}
+        return {k: np.zeros((n,) + shape, dtype) for k, (shape, dtype) in self._shapes.items()}
 
     def outputs(self, res):
         """The batch's output columns from one Explanation. Predicted is the class cams.explain
-        picks (from the logits, so a tie of rounded probabilities cannot differ from it)."""
+        picks (from the logits, so a tie of rounded probabilities cannot differ from it).
+        Heatmaps stay float32: a store keeps them as float16."""
         explained = np.asarray(res.class_index, np.int32)
         predicted = (explained if self.classes == "predicted"
                      else np.argmax(res.probabilities, axis=1).astype(np.int32))
-        return {"heatmaps": res.heatmaps.astype(np.float16),
+        return {"heatmaps": np.asarray(res.heatmaps, np.float32),
                 "probabilities": np.asarray(res.probabilities, np.float32),
                 "predicted": predicted.reshape(-1).astype(np.int32),
                 "explained": explained.reshape(len(explained), -1)}
@@ -79,9 +103,14 @@ class ExplainStep:
     def __call__(self, batch):
         ok = np.asarray(batch["ok"], bool)
         labels = np.asarray(batch["label"], np.int32)
-        result = self.empty(len(ok))
-        if ok.any():
-            x = self.card.preprocess(np.asarray(batch["image"][ok], np.float32))
-            for key, value in self.outputs(self.explain(x, labels[ok])).items():
+        self.batch_size = max(self.batch_size, len(ok))
+        if not ok.any():
+            result = self.empty(len(ok))
+        else:
+            x = self.preprocess(np.asarray(batch["image"][ok], np.float32))
+            explained = self.outputs(self.explain(x, labels[ok]))
+            self._shapes = {k: (v.shape[1:], v.dtype) for k, v in explained.items()}
+            result = self.empty(len(ok))
+            for key, value in explained.items():
                 result[key][ok] = value
         return {"row": np.asarray(batch["row"], np.int64), "ok": ok, **result}

@@ -17,6 +17,7 @@ import numpy as np
 PENDING, DONE, UNREADABLE = 0, 1, 2
 STATUS = {PENDING: "pending", DONE: "ok", UNREADABLE: "unreadable"}
 _COLUMNS = ("heatmaps", "probabilities", "predicted", "explained")
+_STORED = {"heatmaps": np.float16}  # maps in [0, 1] need no more than float16's 1e-3
 
 
 # the first release whose LocalStore writes each chunk atomically (zarr-python #3412): before
@@ -92,7 +93,7 @@ class Store:
                 value = result[key]
                 self.group.create_array(key, shape=(n,) + value.shape[1:],
                                         chunks=(self.chunk,) + value.shape[1:],
-                                        dtype=value.dtype, fill_value=0)
+                                        dtype=_STORED.get(key, value.dtype), fill_value=0)
         return {key: self.group[key] for key in _COLUMNS}
 
     def _grow(self, arrays, end):

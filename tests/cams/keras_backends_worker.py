@@ -87,6 +87,29 @@ def _reweighted(model, x, kwargs):
     return {"before": before, "after": after, "fresh": cams.explain(model, x, **kwargs).heatmaps}
 
 
+def _compilations():
+    """A function counting XLA compilations so far under JAX (-1 under other Keras backends,
+    whose compiled functions take any batch size)."""
+    if keras.backend.backend() != "jax":
+        return lambda: -1
+    import jax
+
+    events = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kwargs: events.append(event))
+    return lambda: sum(e.endswith("backend_compile_duration") for e in events)
+
+
+def _batched(model, x, kwargs, batch_size):
+    """Maps explained batch_size images at a time, and how many compilations the whole run
+    needed after one full batch had been explained (0: the short last batch was padded)."""
+    count = _compilations()
+    cams.explain(model, x[:batch_size], batch_size=batch_size, **kwargs)
+    before = count()
+    res = cams.explain(model, x, batch_size=batch_size, **kwargs)
+    return {**_arrays(res), "compilations": count() - before}
+
+
 def _audited(model, kwargs):
     """cams.audit of a folder with this process's default backend: its maps, probabilities,
     score and the boxes it tried."""
@@ -130,6 +153,8 @@ def run(jobs, out_dir):
         kwargs = job.get("explain", {})
         if job.get("reweight"):
             found = _reweighted(model, x, kwargs)
+        elif job.get("batch_size"):
+            found = _batched(model, x, kwargs, job["batch_size"])
         else:
             res = cams.explain(model, x, **kwargs)
             if res.backend != cams.BACKENDS[0]:
