@@ -3,6 +3,7 @@ forward pass, measured in the same run.
 
     python -m cams.bench [--model vgg16|tiny] [--repeats 5] [--batch 16] [--json bench.json]
     python -m cams.bench --dataset [--images 1000] [--rss-images 5000]   (cams.dataset.bench)
+    python -m cams.bench --report --data DIR [--quick] [-- REPORT OPTIONS]  (cams.report_cost)
     KERAS_BACKEND=jax python -m cams.bench ...     (or torch: Keras on JAX / PyTorch)
 
 Under JAX and PyTorch the baseline is that Keras backend's own forward pass: jax.jit of
@@ -279,9 +280,23 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=1000, help="files for --dataset")
     parser.add_argument("--rss-images", type=int, default=5000,
                         help="--dataset: the long run whose memory is reported (0: none)")
+    parser.add_argument("--report", action="store_true",
+                        help="the trust report's wall time against its forward-pass floor "
+                             "(cams.report_cost; --data, --report-model, --quick)")
+    parser.add_argument("--report-model", default="models/xray_phantoms.keras")
+    parser.add_argument("--data", help="--report: the report's images (class-per-folder)")
+    parser.add_argument("--quick", action="store_true",
+                        help="--report: the quick preset too, and its ranking agreement")
+    parser.add_argument("report_args", nargs="*",
+                        help="--report: options for cams.report, after --")
     args = parser.parse_args(argv)
     if args.dataset:
         return _dataset(args)
+    if args.report:
+        if not args.data:
+            parser.error("--report needs --data DIR, the report's images (e.g. python -m "
+                         "train.phantoms --out DIR --n 24 --seed 4242)")
+        return _report(args)
     if args.repeats < 1 or args.batch < 2:
         parser.error("--repeats must be >= 1 and --batch >= 2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -295,6 +310,20 @@ def main(argv=None):
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)
     print(f"Wrote {args.json}")
+    return 0
+
+
+def _report(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # as python -m cams.report does
+    from cams import report_cost
+
+    out = os.path.splitext(args.json)[0] + "_reports"
+    found = report_cost.run(args.report_model, args.data, out, args.report_args, args.quick)
+    print(report_cost.table(found))
+    with open(args.json, "w") as f:
+        json.dump(found, f, indent=2)
+    print(f"Wrote {args.json} (the reports in {out})")
     return 0
 
 

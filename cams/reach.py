@@ -10,19 +10,13 @@ taken by the running Keras backend (TensorFlow, JAX or PyTorch).
 import keras
 import numpy as np
 
-from cams import layers, tokens
+from cams import layers, subclassed, tokens
 
 
 def dead_paths(model, token_leaves, image=None):
     """The paths (frozenset) of the Leafs in `token_leaves` (each with its grid) whose patch
     tokens get an all-zero gradient of a random projection of the model's output."""
-    graph = layers._functional(model)
-    rng = np.random.default_rng(0)
-    x = [rng.normal(size=(1,) + tuple(t.shape)[1:]).astype(t.dtype)
-         if t.dtype.startswith("float") else np.zeros((1,) + tuple(t.shape)[1:], t.dtype)
-         for t in graph.inputs]
-    x = [keras.ops.convert_to_tensor(v) for v in x]
-
+    forward = _forward(model)
     def run(deltas):
         """The projection score with deltas[path] added to each tapped output; the shapes."""
         shapes = {}
@@ -33,8 +27,7 @@ def dead_paths(model, token_leaves, image=None):
                 return out + deltas[leaf.path] if deltas and leaf.path in deltas else out
             return fn
 
-        taps = {leaf: tap(leaf) for leaf in token_leaves}
-        out = layers.walk(model, x, lambda *a: layers.call_tapped(*a, taps))
+        out = forward({leaf: tap(leaf) for leaf in token_leaves})
         out = keras.ops.reshape(keras.ops.cast(out, "float32"), (1, -1))
         weights = np.random.default_rng(1).normal(size=(1, out.shape[1])).astype("float32")
         return keras.ops.sum(keras.ops.multiply(out, keras.ops.convert_to_tensor(weights))), shapes
@@ -45,6 +38,36 @@ def dead_paths(model, token_leaves, image=None):
     by_path = {leaf.path: leaf for leaf in token_leaves}
     return frozenset(p for p, g in grads.items()
                      if g is None or not np.any(tokens.to_grid(g, by_path[p].grid)))
+
+
+def _forward(model):
+    """fn(taps {Leaf: fn(output) -> output}) -> the model's output on a seeded random input,
+    the tapped layers' outputs replaced on the way: through the Functional graph, or a
+    subclassed model's own call."""
+    rng = np.random.default_rng(0)
+    if subclassed.is_subclassed(model):
+        shape = subclassed.model_inputs(model).image_shape
+        x = keras.ops.convert_to_tensor(rng.normal(size=(1,) + shape[1:]).astype("float32"))
+
+        def run(taps):
+            called = set()  # a layer called twice (a block's dropout) is tapped at its first
+
+            def first(leaf, fn):
+                def tapped(args, out):
+                    if leaf.path in called:
+                        return out
+                    called.add(leaf.path)
+                    return fn(out)
+                return tapped
+            return subclassed.run(model, x, {leaf.layer: first(leaf, fn)
+                                             for leaf, fn in taps.items()})
+        return run
+    graph = layers._functional(model)
+    x = [keras.ops.convert_to_tensor(
+            rng.normal(size=(1,) + tuple(t.shape)[1:]).astype(t.dtype)
+            if t.dtype.startswith("float") else np.zeros((1,) + tuple(t.shape)[1:], t.dtype))
+         for t in graph.inputs]
+    return lambda taps: layers.walk(model, x, lambda *a: layers.call_tapped(*a, taps))
 
 
 def _gradients(run, zeros):

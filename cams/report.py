@@ -28,6 +28,11 @@ import numpy as np
 
 import cams
 
+# --quick: about a fifth of the passes (cams.bench --report measures the share and whether the
+# methods rank as in the full report)
+QUICK = {"steps": 6, "scorecam_top_k": 16}
+QUICK_NOTE = "deletion/insertion in 6 steps, Score-CAM's top 16 channels"
+
 COLUMNS = [  # key, header, format
     ("seconds_per_image", "s/image", "{:.3f}"),
     ("pointing_game", "pointing ↑", "{:.3f}"),
@@ -106,7 +111,9 @@ def score_method(model, x, classes, masks, has_mask, method, layer, backend="eag
     computes them for this method. The randomization check reuses the maps of the first
     n_random images."""
     from cams import metrics
+    from cams.forward import passes
 
+    before = passes()
     options = options or {}
     heat, seconds = heatmaps_of(model, x, classes, method, layer, backend, options, batch_size)
     row = {"seconds_per_image": seconds}
@@ -129,7 +136,18 @@ def score_method(model, x, classes, masks, has_mask, method, layer, backend="eag
                                                  options, batch_size)[0], layer,
         copy=randomized, original=heat[:k])
     row["randomization_rho"] = float(rho.mean())
-    return row
+    return {**row, **_passes_since(before)}
+
+
+def _passes_since(before):
+    """{"forward_passes": images run through a model since `before` (cams.forward.passes()),
+    "gradient_passes": those of them that were differentiated too}."""
+    from cams.forward import passes
+
+    now = passes()
+    gradient = now["gradient"] - before["gradient"]
+    return {"forward_passes": now["forward"] - before["forward"] + gradient,
+            "gradient_passes": gradient}
 
 
 def shared_copy(model, layer):
@@ -168,11 +186,19 @@ def parse(argv=None):
                         help="default: the first, which is the running Keras backend's")
     parser.add_argument("--layer", help="CAM layer (default: the model's recorded one)")
     parser.add_argument("--max-images", type=int, default=48, help="use at most this many")
-    parser.add_argument("--steps", type=int, default=32, help="deletion/insertion steps")
+    parser.add_argument("--steps", type=int, help="deletion/insertion steps (default 32)")
     parser.add_argument("--road-percentages", type=int, nargs="+", default=[20, 50, 80])
     parser.add_argument("--scorecam-top-k", type=int, help="Faster Score-CAM: top k channels")
     parser.add_argument("--batch-size", type=int, default=16)
-    return parser.parse_args(argv)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"fewer passes ({QUICK_NOTE}); an option given wins")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    args.steps = 32 if args.steps is None else args.steps
+    return args
 
 
 def load(args):
@@ -222,14 +248,16 @@ def main(argv=None):
         print(f"continuing: {len(args.methods) - len(todo)} of {len(args.methods)} methods "
               f"already scored in {partial}")
     x = card.preprocess(rgb.astype(np.float32))
-    reference = randomized = None   # what the methods share, made only if one is left to score
-    if todo:
-        try:
-            reference = metrics.reference_probabilities(model, x, labels)
-        except ValueError as err:   # a model the metrics cannot perturb
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        randomized = shared_copy(model, layer)
+    from cams.forward import passes
+
+    before = passes()
+    try:   # what the methods share: the probabilities no map changes, a randomized copy
+        reference = metrics.reference_probabilities(model, x, labels)
+    except ValueError as err:   # a model the metrics cannot perturb
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    shared = _passes_since(before)
+    randomized = shared_copy(model, layer) if todo else None
     bar = Progbar(len(args.methods), unit_name="method")
     bar.update(len(args.methods) - len(todo))
     try:
@@ -255,9 +283,13 @@ def main(argv=None):
     table = {m: done[m] for m in args.methods}
     note = (f"{args.model} on {len(x)} images ({args.data}; {int(has_mask.sum())} with masks), "
             f"layer {layer}, backend {args.backend}")
+    rows = [r for r in table.values() if "forward_passes" in r]
     report = {"model": args.model, "data": args.data, "n_images": int(len(x)), "layer": layer,
               "backend": args.backend, "steps": args.steps,
-              "road_percentages": args.road_percentages, "methods": table}
+              "road_percentages": args.road_percentages,
+              "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size,
+              "forward_passes": shared["forward_passes"] + sum(r["forward_passes"] for r in rows),
+              "gradient_passes": sum(r["gradient_passes"] for r in rows), "methods": table}
     text = markdown({m: r for m, r in table.items() if "error" not in r}, note)
     errors = [f"- {m}: {r['error']}" for m, r in table.items() if "error" in r]
     text += ("\n\n" + "\n".join(errors)) if errors else ""

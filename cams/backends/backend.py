@@ -74,7 +74,7 @@ class PrimitiveBackend(Backend):
         projections its probabilities are computed from; outputs, classes). Backends that
         cannot tap them leave this refusal."""
         raise ValueError(f"backend {self.name!r} does not tap attention layers; backends "
-                         "eager, graph compute attention rollout")
+                         "eager, graph, jax and torch compute attention rollout")
 
     @property
     def grid(self):
@@ -96,14 +96,12 @@ class PrimitiveBackend(Backend):
 
     def cam(self, x, classes, method, options, extras=()):
         spec = ALL_METHODS[method]
-        if not extras:
-            return _run(spec, self, x, classes, options)
-        if "class_scores" not in spec.needs:  # every primitive sees the batch as given
-            return _run(spec, _WithInputs(self, extras), x, classes, options)
+        if not extras or "class_scores" not in spec.needs:  # each primitive sees the batch
+            return _run(spec, _Bound(self, extras), x, classes, options)
         # Score-CAM scores a batch of masked copies of one image: one image at a time, so
         # that each copy gets that image's other inputs, repeated.
         return concatenate([
-            _run(spec, _WithInputs(self, [e[i:i + 1] for e in extras]),
+            _run(spec, _Bound(self, [e[i:i + 1] for e in extras]),
                  x[i:i + 1], classes[i:i + 1], options) for i in range(len(x))])
 
 
@@ -163,31 +161,43 @@ def _run(spec, backend, x, classes, options):
     return each_class(lambda xs, c: spec.run(backend, xs, c, **options), x, classes)
 
 
-class _WithInputs:
-    """A backend's primitives with the model's other inputs bound: one row per image of the
-    batch, or a single row (one image's) repeated to each batch's size."""
+class _Bound:
+    """A backend's primitives as the methods call them: the model's other inputs bound (one row
+    per image of the batch, or a single row, one image's, repeated to each batch's size), and
+    every image a call runs through the model counted (cams.forward.count)."""
 
-    def __init__(self, backend, extras):
+    def __init__(self, backend, extras=()):
         self._backend, self._extras = backend, extras
 
-    def _repeated(self, x):
-        return tuple(e if len(e) == len(x) else np.repeat(e, len(x), axis=0)
-                     for e in self._extras)
+    def _call(self, kind, primitive, x, classes):
+        from cams.forward import count
+
+        count(kind, len(x))
+        extras = tuple(e if len(e) == len(x) else np.repeat(e, len(x), axis=0)
+                       for e in self._extras)
+        return getattr(self._backend, primitive)(x, classes, extras)
+
+    @property
+    def grid(self):
+        return self._backend.grid
 
     def gradients(self, x, classes):
-        return self._backend.gradients(x, classes, self._repeated(x))
+        return self._call("gradient", "gradients", x, classes)
 
     def gradients_all(self, x, classes):
-        return self._backend.gradients_all(x, classes, self._repeated(x))
+        return self._call("gradient", "gradients_all", x, classes)
 
     def pooled_gradients_all(self, x, classes):
-        return self._backend.pooled_gradients_all(x, classes, self._repeated(x))
-
-    def forward(self, x, classes):
-        return self._backend.forward(x, classes, self._repeated(x))
+        return self._call("gradient", "pooled_gradients_all", x, classes)
 
     def guided_gradients(self, x, classes):
-        return self._backend.guided_gradients(x, classes, self._repeated(x))
+        return self._call("gradient", "guided_gradients", x, classes)
+
+    def forward(self, x, classes):
+        return self._call("forward", "forward", x, classes)
 
     def class_scores(self, x, classes):
-        return self._backend.class_scores(x, classes, self._repeated(x))
+        return self._call("forward", "class_scores", x, classes)
+
+    def attention(self, x, classes):
+        return self._call("forward", "attention", x, classes)

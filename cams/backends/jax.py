@@ -15,7 +15,8 @@ import numpy as np
 
 from cams import scores
 from cams.backends.backend import CompiledBackend, on_grid
-from cams.backends.tapped import class_score, tapped_forward, target_score
+from cams.backends.tapped import (attention_layers, attention_taps, class_score,
+                                  queries_and_keys, tapped_forward, target_score)
 
 
 @jax.custom_vjp
@@ -49,15 +50,16 @@ class JaxBackend(CompiledBackend):
         self._compiled = {name: jax.jit(fn) for name, fn in (
             ("gradients", self._gradients), ("all", self._gradients_all),
             ("forward", self._forward), ("guided", self._guided),
-            ("scores", self._class_scores))}
+            ("scores", self._class_scores), ("attention", self._attention))}
 
-    def _run(self, values, x, extras, at_target=lambda a: a, positive=None):
+    def _run(self, values, x, extras, at_target=lambda a: a, positive=None, more_taps=None):
         """tapped_forward with the model's variables read from `values`."""
         mapping = list(zip(self._variables, values))
         with keras.StatelessScope(state_mapping=mapping):
             return tapped_forward(self._model(), x, self._target, self._head,
                                   value_of=lambda v: v.value, at_target=at_target,
-                                  positive=positive, inputs=self._inputs, extras=extras)
+                                  positive=positive, inputs=self._inputs, extras=extras,
+                                  more_taps=more_taps)
 
     def _zero_at_target(self, values, x, extras):
         """Zeros of A's shape and dtype, the perturbation differentiated with respect to."""
@@ -96,6 +98,23 @@ class JaxBackend(CompiledBackend):
 
         R, (outputs, chosen) = jax.grad(score, has_aux=True)(x)
         return R, outputs, chosen
+
+    def _attention(self, values, x, classes, extras):
+        found = []
+        _, logits, outputs = self._run(values, x, extras,
+                                       more_taps=attention_taps(self._model(), found))
+        _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        return queries_and_keys(found), outputs, chosen
+
+    def attention(self, x, classes, extras=()):
+        """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
+        attention_layers(self._model())  # a model without them is refused before tracing
+        values = [v.value for v in self._variables]
+        (queries, keys), outputs, chosen = self._compiled["attention"](
+            values, jnp.asarray(x, jnp.float32), jnp.asarray(classes, jnp.int32),
+            tuple(jnp.asarray(e) for e in extras))
+        return ([np.asarray(q) for q in queries], [np.asarray(k) for k in keys],
+                np.asarray(outputs), np.asarray(chosen))
 
     def _class_scores(self, values, x, classes, extras):
         _, logits, _ = self._run(values, x, extras)

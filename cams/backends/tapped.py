@@ -57,12 +57,12 @@ def tapped_forward(model, x, target, head, value_of, at_target=_same, positive=N
         return out
 
     if subclassed.is_subclassed(model):
-        return _tapped_call(model, x, target, head, value_of, at_target, positive)
+        return _tapped_call(model, x, target, head, value_of, at_target, positive, more_taps)
     outputs = layers.walk(model, x if inputs is None else inputs.assemble(x, extras), call)
     return taps["A"], taps["logits"], outputs
 
 
-def _tapped_call(model, x, target, head, value_of, at_target, positive):
+def _tapped_call(model, x, target, head, value_of, at_target, positive, more_taps=None):
     """tapped_forward for a subclassed model: its own call, with the layers it uses tapped."""
     taps = {}
 
@@ -80,7 +80,9 @@ def _tapped_call(model, x, target, head, value_of, at_target, positive):
     if positive is not None:
         relus = [leaf.layer for leaf in layers.leaves(model) if is_relu(leaf.layer)]
         calls.update({layer: lambda args, out: positive(out) for layer in relus})
-    for layer, fn in ((target.layer, tap), (head.layer, at_head)):
+    others = [(leaf.layer, lambda args, out, fn=fn: fn(out))
+              for leaf, fn in (more_taps or {}).items()]
+    for layer, fn in [(target.layer, tap), (head.layer, at_head)] + others:
         before = calls.get(layer)
         calls[layer] = fn if before is None else (
             lambda args, out, fn=fn, before=before: before(args, fn(args, out)))
@@ -106,7 +108,13 @@ def attention_layers(model):
     """[(path, layer)] of every keras.layers.MultiHeadAttention the model runs (inside its
     blocks too), in model order; ValueError naming the attention layers found otherwise."""
     found, others = [], []
-    for leaf in layers.leaves(model):
+    if subclassed.is_subclassed(model):  # its leaves are the innermost layers it calls
+        owner = {id(mha._query_dense): mha
+                 for mha in model._flatten_layers(include_self=False, recursive=True)
+                 if isinstance(mha, keras.layers.MultiHeadAttention)}
+        found = [(leaf.path.rsplit("/", 1)[0], owner[id(leaf.layer)])
+                 for leaf in layers.leaves(model) if id(leaf.layer) in owner]
+    for leaf in [] if found else layers.leaves(model):
         inner = [(leaf.path, leaf.layer)] + [(leaf.path + "/" + rel, d)
                                              for rel, d in layers._descendants(leaf.layer)]
         for path, layer in inner:

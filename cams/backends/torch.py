@@ -12,7 +12,8 @@ import torch
 
 from cams import scores
 from cams.backends.backend import ModelBackend, on_grid
-from cams.backends.tapped import class_score, tapped_forward, target_score
+from cams.backends.tapped import (attention_layers, attention_taps, class_score,
+                                  queries_and_keys, tapped_forward, target_score)
 
 
 class _PositiveGradient(torch.autograd.Function):
@@ -50,11 +51,12 @@ class TorchBackend(ModelBackend):
     def __init__(self, model, target, info, score):
         super().__init__(model, target, info, score)
 
-    def _run(self, x, extras, at_target=lambda a: a, positive=None):
+    def _run(self, x, extras, at_target=lambda a: a, positive=None, more_taps=None):
         extras = [keras.ops.convert_to_tensor(e) for e in extras]
         return tapped_forward(self._model(), x, self._target, self._head,
                               value_of=lambda v: v.value, at_target=at_target,
-                              positive=positive, inputs=self._inputs, extras=extras)
+                              positive=positive, inputs=self._inputs, extras=extras,
+                              more_taps=more_taps)
 
     @staticmethod
     def _tensors(x, classes):
@@ -112,3 +114,15 @@ class TorchBackend(ModelBackend):
             _, logits, _ = self._run(x, extras)
             return keras.ops.convert_to_numpy(class_score(logits, classes, self._head,
                                                           self._score))
+
+    def attention(self, x, classes, extras=()):
+        """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
+        found = []
+        taps = attention_taps(self._model(), found)  # a model without them is refused here
+        x, classes = self._tensors(x, classes)
+        with torch.no_grad():
+            _, logits, outputs = self._run(x, extras, more_taps=taps)
+            _, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        queries, keys = queries_and_keys(found)
+        return ([keras.ops.convert_to_numpy(q) for q in queries],
+                [keras.ops.convert_to_numpy(k) for k in keys], *numpy((outputs, chosen)))

@@ -260,7 +260,8 @@ def build_jobs(root):
     if importlib.util.find_spec("keras_hub") is not None:
         for family in TRANSFORMERS:
             path = save(kerashub_classifier(family), f"kerashub_{family}")
-            for method in (cams.METHODS if family == "vit" else ("gradcam",)):
+            for method in ((*cams.METHODS, "attention-rollout") if family == "vit"
+                           else ("gradcam", "attention-rollout")):
                 jobs.append({"name": f"{family}_{method}", "model": path, "kerashub": True,
                              "images": x32, "explain": {
                                  "method": method, **({"top_k": 4} if method == "scorecam"
@@ -338,7 +339,8 @@ JOB_NAMES = ([f"small_{m}" for m in cams.METHODS]
                 "two_inputs_gradcam", "two_inputs_scorecam", "two_inputs_guided-backprop"]
              + [n + s for n in RUN_APPLICATIONS for s in ("", "_inner")[:1 + bool(
                  APPLICATIONS[n][1])]]
-             + (([f"vit_{m}" for m in cams.METHODS] + ["deit_gradcam"])
+             + (([f"vit_{m}" for m in cams.METHODS]
+                 + ["vit_attention-rollout", "deit_gradcam", "deit_attention-rollout"])
                 if importlib.util.find_spec("keras_hub") is not None else []))
 
 

@@ -48,13 +48,21 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     assert result["n_images"] == 4 and result["layer"].startswith("mobilenetv2")
     assert list(result["methods"]) == list(cams.METHODS)
     for row in result["methods"].values():
-        assert set(row) == {key for key, _, _ in report.COLUMNS}
+        assert set(row) == {key for key, _, _ in report.COLUMNS} | {"forward_passes",
+                                                                     "gradient_passes"}
+        assert 0 <= row["gradient_passes"] < row["forward_passes"]
         for key in ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc"):
             assert 0 <= row[key] <= 1
         assert -1 <= row["road_gap"] <= 1 and -1 <= row["randomization_rho"] <= 1
         assert 0 <= row["average_drop_pct"] <= 100 and row["seconds_per_image"] > 0
     # Eigen-CAM reads only the activations: re-drawing the layers above cannot change it.
     assert result["methods"]["eigencam"]["randomization_rho"] > 0.99
+    # every pass counted: the rows' and the three shared copies of each image no map changes
+    assert result["forward_passes"] == 3 * 4 + sum(
+        r["forward_passes"] for r in result["methods"].values())
+    assert result["methods"]["scorecam"]["forward_passes"] > 16 * 4  # its masked copies
+    assert result["methods"]["gradcam"]["gradient_passes"] >= 4      # and the randomized
+    assert result["methods"]["eigencam"]["gradient_passes"] == 0     # copy's maps
     assert len(copies) == 1                        # one randomized copy for the ten methods
     assert len(references) == 1                    # one set of map-free probabilities
     assert len(originals) == len(cams.METHODS)
@@ -175,3 +183,49 @@ def test_a_model_that_is_not_square_is_reported_at_its_own_size(tmp_path, folder
                         "--out", str(tmp_path / "r")] + FAST) == 0
     row = json.loads((tmp_path / "r.json").read_text())["methods"]["gradcam"]
     assert 0 <= row["pointing_game"] <= 1 and 0 <= row["deletion_auc"] <= 1
+
+
+def test_passes_are_counted_where_the_model_runs(folder):
+    """cams.forward.passes counts each image a backend or the metrics run: a gradient method's
+    batch is one differentiated pass per image, the metrics' copies one forward pass each."""
+    from cams import modelcard
+    from cams.forward import passes
+
+    model, card = modelcard.load(MODEL)
+    x = np.random.default_rng(0).normal(size=(5, 224, 224, 3)).astype(np.float32)
+    before = passes()
+    cams.explain(model, x, batch_size=2)
+    middle = passes()
+    assert middle["gradient"] - before["gradient"] == 5
+    assert middle["forward"] == before["forward"]
+    metrics.class_probability(model, x, np.zeros(5, np.int32), batch_size=2)
+    assert passes()["forward"] - middle["forward"] == 5
+
+
+def test_the_cost_command_prices_the_full_and_quick_reports(folder, tmp_path):
+    """cams.bench --report: both reports' passes against the same forward pass; the quick
+    preset runs fewer, and the methods' rankings are compared metric by metric."""
+    from cams import report_cost
+
+    args = ["--max-images", "4", "--road-percentages", "20",
+            "--methods", "gradcam", "gradcam++", "layercam", "hirescam"]
+    found = report_cost.run(MODEL, folder, str(tmp_path), args, quick=True)
+    full, quick = found["full"], found["quick"]
+    assert found["forward_s_per_image"] > 0 and full["floor_s"] > 0
+    assert full["ratio"] == pytest.approx(full["wall_s"] / full["floor_s"])
+    assert 0 < quick["forward_passes"] < 0.5 * full["forward_passes"]
+    assert quick["share_of_passes"] == pytest.approx(
+        quick["forward_passes"] / full["forward_passes"])
+    assert "deletion_auc" in found["agreement"]
+    assert all(-1 <= rho <= 1 for rho in found["agreement"].values())
+    assert "| quick |" in report_cost.table(found)
+
+
+def test_rank_agreement_compares_rankings_not_values():
+    from cams import report_cost
+
+    full = {m: {"deletion_auc": v, "road_gap": 0.1} for m, v in zip("abcd", (1, 2, 3, 4))}
+    same = {m: {"deletion_auc": 10 * v, "road_gap": 0.2} for m, v in zip("abcd", (1, 2, 3, 4))}
+    turned = {m: {"deletion_auc": v, "road_gap": 0.2} for m, v in zip("abcd", (4, 3, 2, 1))}
+    assert report_cost.rank_agreement(full, same) == {"deletion_auc": pytest.approx(1.0)}
+    assert report_cost.rank_agreement(full, turned) == {"deletion_auc": pytest.approx(-1.0)}

@@ -410,3 +410,42 @@ def test_kerashubs_own_vit_classifier_gets_live_maps_by_default():
     cam = np.maximum(np.einsum("nhwk,nk->nhw", A, G.mean(axis=(1, 2))), 0)
     np.testing.assert_allclose(res.heatmaps, cam / cam.max(axis=(1, 2), keepdims=True),
                                atol=1e-4)
+
+
+class _SubclassedViT(keras.Model):
+    """A subclassed classifier around a ViT backbone: the class token read in `call`."""
+
+    def __init__(self, backbone, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone, self.head = backbone, keras.layers.Dense(N_CLASSES, name="head")
+
+    def call(self, x):
+        return self.head(self.backbone(x)[:, 0])
+
+
+def _two_inputs_vit(backbone):
+    """The ViT backbone on the image, three clinical values joined to its class token."""
+    image, clinical = keras.Input((SIZE, SIZE, 3), name="image"), keras.Input((3,), name="clinical")
+    token = keras.layers.Lambda(lambda t: t[:, 0], name="class_token")(backbone(image))
+    joined = keras.layers.Concatenate()([token, keras.layers.Dense(4)(clinical)])
+    return keras.Model([image, clinical], keras.layers.Dense(N_CLASSES, name="head")(joined))
+
+
+def test_attention_rollout_of_subclassed_and_multi_input_models(built):
+    """The attention layers are tapped on a subclassed model's own call and beside other
+    inputs too: the same backbone gives the same rollout as the hand-written one."""
+    model = built("vit")
+    x = _images()
+    want = oracle_rollout(model, x)
+    assert_live(want)
+    net = _SubclassedViT(model.get_layer("vit"), name="subclassed_vit")
+    net(x[:1])
+    # a subclassed model's layers are its innermost ones: the grid is given, not read
+    res = cams.explain(net, x, method="attention-rollout", tokens=(1, 4, 4),
+                       layer="vit/vit_encoder/transformer_block_1/ln_1")
+    np.testing.assert_allclose(res.heatmaps, want, atol=1e-4)
+    two = _two_inputs_vit(model.get_layer("vit"))
+    clinical = np.random.default_rng(1).normal(size=(2, 3)).astype("float32")
+    for backend in ("eager", "graph"):
+        res = cams.explain(two, [x, clinical], method="attention-rollout", backend=backend)
+        np.testing.assert_allclose(res.heatmaps, want, atol=1e-4, err_msg=backend)
