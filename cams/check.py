@@ -92,11 +92,11 @@ def read_images(folder, size, limit):
 
 
 def _read(path, size):
-    from cams.dataset import sources
+    from cams import images
 
     try:
-        return sources.read(path, size)
-    except sources.BadFile:
+        return images.read_image(path, size)
+    except images.BadFile:
         return None
 
 

@@ -18,6 +18,11 @@ class DataError(ValueError):
     """A data set that cannot be used, with what was expected."""
 
 
+class BadFile(ValueError):
+    """One file that cannot be read as an image, with the reason (one sentence that quotes
+    nothing from inside the file: a DICOM's elements may name a patient)."""
+
+
 def read_rgb(source):
     """An image file or file-like (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as PIL RGB."""
     with Image.open(source) as img:
@@ -47,17 +52,37 @@ def resize(img, size):
     return np.asarray(img, dtype=np.uint8)
 
 
-def load_image(path, size):
-    """One image file (PNG, JPEG, grayscale, RGB, RGBA, 16-bit) as uint8 RGB (size, size, 3);
-    size may be (H, W)."""
-    return resize(read_rgb(path), size)
+def read_image(path, size):
+    """The image at `path` as uint8 RGB (H, W, 3) for size (H, W) (or an int, square): PNG,
+    JPEG, BMP, TIFF, GIF (grayscale, RGB, RGBA, 16-bit) or DICOM (the file's own window; the
+    first frame of a series). Every tool of cams reads its files with this function.
+    Raises BadFile saying why it cannot be read."""
+    from cams import dicom
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BadFile("no such file")
+    try:
+        if path.lower().endswith(".dcm") or dicom.is_dicom(path):
+            gray = Image.fromarray(dicom.read(path).windowed())
+            return resize(gray.convert("RGB"), size)
+        return resize(read_rgb(path), size)
+    except ImportError as err:
+        raise BadFile(f"cannot read DICOM: {err}") from None
+    except UnidentifiedImageError:
+        raise BadFile("not an image PIL can read (corrupt, empty or another kind of "
+                      "file)") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        # cams.dicom's messages quote nothing from the file; PIL's may quote the path only.
+        raise BadFile(str(err).replace(path, os.path.basename(path)) or type(err).__name__) \
+            from None
 
 
 def try_load(path, size):
-    """load_image, or None with a warning naming the file when it is not a readable image."""
+    """read_image, or None with a warning naming the file when it cannot be read."""
     try:
-        return load_image(path, size)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        return read_image(path, size)
+    except BadFile as err:
         warnings.warn(f"skipping {path}: not a readable image ({err})", stacklevel=2)
         return None
 

@@ -62,7 +62,7 @@ def shipped_example(name, size):
     """(uint8 RGB (size, size, 3), bool mask (size, size)) of models/examples/<name>.png."""
     from cams import images
 
-    rgb = images.load_image(os.path.join("models", "examples", f"{name}.png"), size)
+    rgb = images.read_image(os.path.join("models", "examples", f"{name}.png"), size)
     return rgb, images.read_mask(os.path.join("models", "examples", "masks", f"{name}.png"),
                                  size)
 

@@ -1,4 +1,4 @@
-"""The audit's images and their regions of interest, read once through cams.dataset.sources.
+"""The audit's images and their regions of interest, read once through cams.images.read_image.
 
 Regions of interest mirror the data (MASK_RULE below: ROI_DIR/<the image's path as the data
 lists it>, else <class>/<file name>, else <file name>), same pixel size, inside by
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cams.dataset import sources
-from cams.images import binary_mask, height_width
+from cams.images import BadFile, binary_mask, height_width, read_image
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ def load(data, size, roi=None, max_images=None):
     kept, skipped = [], []
     for item in items:
         try:
-            images[len(kept)] = sources.read(item.path, size)
+            images[len(kept)] = read_image(item.path, size)
             kept.append(item)
-        except sources.BadFile as err:
+        except BadFile as err:
             skipped.append((item.name, str(err)))
     if not kept:
         raise ValueError(f"none of the {len(items)} images under {data} could be read: "

@@ -12,7 +12,7 @@ import torch
 
 from cams import scores
 from cams.backends.backend import ModelBackend, on_grid
-from cams.backends.tapped import (attention_layers, attention_taps, class_score,
+from cams.backends.tapped import (attention_taps, class_score,
                                   queries_and_keys, tapped_forward, target_score)
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from cams.dataset import sources
+from cams import images
 
 _DONE = object()
 
@@ -26,8 +26,8 @@ def decode_paths(rows, paths, labels, size, pool=None):
     """decode() of files given by path, with their label indices (-1: unknown)."""
     def read(path):
         try:
-            return sources.read(path, size), ""
-        except sources.BadFile as err:
+            return images.read_image(path, size), ""
+        except images.BadFile as err:
             return None, str(err)
 
     found = list(pool.map(read, paths) if pool is not None else map(read, paths))

@@ -1,9 +1,7 @@
 """Where a dataset's images are: a class-per-folder set, a plain folder, or a CSV of paths.
 
-Every source becomes a list of `Item`s in a fixed order (the order of the store's rows), and
-`read(path, size)` turns one file into what a model's preprocessing takes: uint8 RGB
-(size, size, 3). A file that cannot be read raises `BadFile` with a reason that quotes nothing
-from inside the file (a DICOM's elements may name a patient).
+Every source becomes a list of `Item`s in a fixed order (the order of the store's rows);
+`cams.images.read_image(path, size)` turns one file into what a model's preprocessing takes.
 """
 import csv
 import os
@@ -14,10 +12,6 @@ from cams import images
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm")
 ACCEPTED = ("a folder of class folders (DIR/<class>/<image>), a folder of images, or a CSV with "
             "a 'path' column (and optionally 'label'); images: " + ", ".join(IMAGE_TYPES))
-
-
-class BadFile(ValueError):
-    """One file that cannot be explained, with the reason (one sentence)."""
 
 
 @dataclass(frozen=True)
@@ -80,30 +74,3 @@ def items_of(data, root=None):
     if os.path.isfile(data) and data.lower().endswith(".csv"):
         return from_csv(data, root)
     return from_folder(data)
-
-
-def read(path, size):
-    """The image at `path` as uint8 RGB (H, W, 3) for size (H, W) (or an int, square): PNG,
-    JPEG, BMP, TIFF, GIF (grayscale, RGB, RGBA, 16-bit) or DICOM (the file's own window; the
-    first frame of a series).
-    Raises BadFile saying why it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    from cams import dicom
-
-    if not os.path.isfile(path):
-        raise BadFile("no such file")
-    try:
-        if path.lower().endswith(".dcm") or dicom.is_dicom(path):
-            gray = Image.fromarray(dicom.read(path).windowed())
-            return images.resize(gray.convert("RGB"), size)
-        return images.load_image(path, size)
-    except ImportError as err:
-        raise BadFile(f"cannot read DICOM: {err}") from None
-    except UnidentifiedImageError:
-        raise BadFile("not an image PIL can read (corrupt, empty or another kind of "
-                      "file)") from None
-    except (OSError, ValueError, SyntaxError) as err:
-        # cams.dicom's messages quote nothing from the file; PIL's may quote the path only.
-        raise BadFile(str(err).replace(path, os.path.basename(path)) or type(err).__name__) \
-            from None

@@ -8,7 +8,7 @@ import tensorflow as tf
 import cams
 from cams import metrics
 from tests import models
-from tests.cams.test_agreement import TOLERANCE, assert_agree
+from tests.cams.test_agreement import assert_agree
 
 LABELS = 5
 

@@ -21,7 +21,7 @@ def _write(path, array, mode=None, **kwargs):
     ("rgba.png", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)])),
 ])
 def test_formats_load_as_rgb(tmp_path, name, array):
-    image = data.load_image(_write(tmp_path / name, array), 16)
+    image = data.read_image(_write(tmp_path / name, array), 16)
     assert image.shape == (16, 16, 3) and image.dtype == np.uint8
     assert abs(int(image.mean()) - 200) <= 3
 
@@ -31,14 +31,14 @@ def test_sixteen_bit_png_is_scaled(tmp_path):
     array = np.full((10, 10), 65535, np.uint16)
     array[:5] = 0
     Image.fromarray(array).save(path)
-    image = data.load_image(path, 10)
+    image = data.read_image(path, 10)
     assert image[:5].max() == 0 and image[5:].min() == 255
 
 
 def test_transparent_rgba_composites_on_black(tmp_path):
     array = np.zeros((8, 8, 4), np.uint8)
     array[..., :3] = 255
-    image = data.load_image(_write(tmp_path / "clear.png", array), 8)
+    image = data.read_image(_write(tmp_path / "clear.png", array), 8)
     assert image.max() == 0
 
 
@@ -104,3 +104,25 @@ def test_every_tool_reads_a_0_1_and_a_0_255_mask_the_same(tmp_path, inside):
     ringing = want * inside + (np.arange(256).reshape(16, 16) % 7) * (inside == 255)
     assert (data.binary_mask(ringing) == want).all()
     assert not data.binary_mask(np.zeros((3, 3), np.uint8)).any()
+
+
+def test_a_folder_of_dicom_files_reads_as_the_dataset_command_reads_it(tmp_path):
+    """One reader: the report's and the trainer's folder loader takes a DICOM as the dataset
+    command and the audit do (it skipped it as unreadable before), and its warning for a bad
+    one names the file and nothing inside it."""
+    from tests import dicom_files
+
+    root = _set(tmp_path / "set")
+    image = dicom_files.phantom_image(seed=3, size=32)
+    dicom_files.save(dicom_files.identified(dicom_files.dataset(image)),
+                     root / "covid" / "scan.dcm")
+    images, labels, names, paths = data.load_folder(str(root), 8)
+    assert images.shape == (7, 8, 8, 3) and any(p.endswith("scan.dcm") for p in paths)
+    read = images[[p.endswith("scan.dcm") for p in paths].index(True)]
+    np.testing.assert_array_equal(read, data.read_image(str(root / "covid" / "scan.dcm"), 8))
+    assert read.std() > 0
+    (root / "normal" / "cut.dcm").write_bytes((root / "covid" / "scan.dcm").read_bytes()[:200])
+    with pytest.warns(UserWarning, match="cut.dcm") as caught:
+        data.load_folder(str(root), 8)
+    said = " ".join(str(w.message) for w in caught)
+    assert not any(v in said for v in dicom_files.IDENTIFIERS.values())

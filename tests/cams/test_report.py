@@ -229,3 +229,13 @@ def test_rank_agreement_compares_rankings_not_values():
     turned = {m: {"deletion_auc": v, "road_gap": 0.2} for m, v in zip("abcd", (4, 3, 2, 1))}
     assert report_cost.rank_agreement(full, same) == {"deletion_auc": pytest.approx(1.0)}
     assert report_cost.rank_agreement(full, turned) == {"deletion_auc": pytest.approx(-1.0)}
+
+
+def test_quick_fills_only_what_was_not_given():
+    base = ["--model", MODEL, "--data", "d"]
+    quick = report.parse(base + ["--quick"])
+    assert (quick.steps, quick.road_percentages, quick.scorecam_top_k) == (8, [50], 32)
+    mine = report.parse(base + ["--quick", "--steps", "4", "--road-percentages", "20", "80"])
+    assert (mine.steps, mine.road_percentages, mine.scorecam_top_k) == (4, [20, 80], 32)
+    full = report.parse(base)
+    assert (full.steps, full.road_percentages, full.scorecam_top_k) == (32, [20, 50, 80], None)

@@ -18,7 +18,7 @@ from tests.cams.app.files import example, save_image
 
 def _model_input(app, path):
     """What the app gives the model for an upload at most DISPLAY_MAX wide: the file resized."""
-    return app.card.preprocess(images.load_image(path, app.size)[None].astype(np.float32))
+    return app.card.preprocess(images.read_image(path, app.size)[None].astype(np.float32))
 
 
 def test_each_probability_is_shown_beside_its_own_class(app, calls):
@@ -105,7 +105,7 @@ def test_sigmoid_heads_show_each_class_with_its_own_probability(tmp_path, names)
     assert app.head == ("binary" if len(names) == 2 else "multilabel")
     rng = np.random.default_rng(0)
     path = save_image(tmp_path, "scan.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
-    x = app.card.preprocess(images.load_image(path, 32)[None].astype(np.float32))
+    x = app.card.preprocess(images.read_image(path, 32)[None].astype(np.float32))
     p = app.model.predict(x, verbose=0)[0].astype(float)
     expected = dict(zip(names, [1 - p[0], p[0]] if len(names) == 2 else p))
     assert 0.65 < p[0] < 0.95 and len(set(np.round(list(expected.values()), 2))) == len(names)

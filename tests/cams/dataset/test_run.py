@@ -15,6 +15,7 @@ import zarr
 import cams
 from cams import modelcard
 from cams.dataset import __main__ as cli
+from cams import images
 from cams.dataset import sources
 from cams.dataset.run import explain_dataset
 from train.phantoms import write_set
@@ -45,7 +46,7 @@ def explained(folder, tmp_path_factory):
 
 def expected(folder, shipped, names, **kwargs):
     model, card = shipped
-    rgb = np.stack([sources.read(os.path.join(folder, n), 224) for n in names])
+    rgb = np.stack([images.read_image(os.path.join(folder, n), 224) for n in names])
     return cams.explain(model, card.preprocess(rgb.astype(np.float32)),
                         layer=card.cam_layer, **kwargs)
 

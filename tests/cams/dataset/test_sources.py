@@ -3,6 +3,7 @@ file in another encoding, another separator or with no row gets one sentence say
 wrong."""
 import pytest
 
+from cams import images
 from cams.dataset import sources
 
 
@@ -36,5 +37,5 @@ def test_a_webp_image_is_listed_and_read(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "a" / "film.WEBP", lossless=True)
     items = sources.items_of(str(tmp_path))
     assert [i.name for i in items] == ["a/film.WEBP"] and items[0].label == "a"
-    read = sources.read(items[0].path, 16)
+    read = images.read_image(items[0].path, 16)
     assert read.shape == (16, 16, 3) and read[:, :6].max() < 20 and read[:, -6:].min() > 180
