@@ -157,38 +157,42 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     the few layers before it whose maps are not is explained instead, with a warning.
 
     Args:
-        model: a Keras 3 model, or a tf_keras one (explained through its Keras 3 twin). It is
-            never changed.
-        images: float array (N, H, W, C), preprocessed as the model expects. A model with
-            several inputs (an image and clinical data) takes a dict {input name: array} or a
-            list in its input order; the maps are drawn on the image input.
-        layer: a path such as "vgg16/block5_conv3", a unique bare layer name, or None for the
-            last spatial layer whose maps are alive.
-        class_index: None (each image's predicted class; a multi-label head's most probable
-            label; ties go to the lowest index), an int, one int per image, or several classes
-            per image: "all" or one list of ints per image, giving maps (N, L, h, w). The
-            gradient methods compute all L maps from one forward pass.
-        method: a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a transformer.
-        backend: one of cams.BACKENDS (those of the Keras backend this process runs on); None
-            is the first ("eager" under TensorFlow, "jax", "torch").
-        score: "logit" (the value before the final softmax or sigmoid) or "probability";
-            None is what the method's paper uses (the probability for Score-CAM, else the
-            logit).
-        output: for a model with several outputs, the name or index of the one to explain.
-        image_input: for a model with several 4-D inputs, the name of the image's.
-        tokens: how a transformer's tokens lie, for a model cams cannot read:
-            cams.TokenGrid(prefix, height, width) or a tuple of those three.
-        batch_size: explain this many images at a time; None explains all of `images` at
-            once. Under a backend compiled per batch shape (JAX) the last batch is padded to
-            the same size by repeating its last image, so that a run compiles once. The layer
-            is chosen on the first batch and kept for the others.
-        **options: the method's own, e.g. top_k=16 for Score-CAM; see
+        model (keras.Model): a Keras 3 model, or a tf_keras one (explained through its
+            Keras 3 twin). It is never changed.
+        images (numpy.ndarray | dict | list): float array (N, H, W, C), preprocessed as the
+            model expects. A model with several inputs (an image and clinical data) takes a
+            dict {input name: array} or a list in its input order; the maps are drawn on the
+            image input.
+        layer (str | None): a path such as "vgg16/block5_conv3", a unique bare layer name,
+            or None for the last spatial layer whose maps are alive.
+        class_index (None | int | list | str): None (each image's predicted class; a
+            multi-label head's most probable label; ties go to the lowest index), an int, one
+            int per image, or several classes per image: "all" or one list of ints per image,
+            giving maps (N, L, h, w). The gradient methods compute all L maps from one
+            forward pass.
+        method (str): a name in cams.METHODS, or in cams.TRANSFORMER_METHODS for a
+            transformer.
+        backend (str | None): one of cams.BACKENDS (those of the Keras backend this process
+            runs on); None is the first ("eager" under TensorFlow, "jax", "torch").
+        score (str | None): "logit" (the value before the final softmax or sigmoid) or
+            "probability"; None is what the method's paper uses (the probability for
+            Score-CAM, else the logit).
+        output (str | int | None): for a model with several outputs, the name or index of
+            the one to explain.
+        image_input (str | None): for a model with several 4-D inputs, the image's name.
+        tokens (cams.TokenGrid | tuple | None): how a transformer's tokens lie, for a model
+            cams cannot read: cams.TokenGrid(prefix, height, width) or those three.
+        batch_size (int | None): explain this many images at a time; None explains all of
+            `images` at once. Under a backend compiled per batch shape (JAX) the last batch
+            is padded to the same size by repeating its last image, so that a run compiles
+            once. The layer is chosen on the first batch and kept for the others.
+        **options (int | float | bool): the method's own, e.g. top_k=16 for Score-CAM; see
             cams.METHODS[name].options.
 
     Returns:
         Explanation: heatmaps (N, h, w) in [0, 1] at the layer's size (the input's for the
-        guided methods), the explained classes, the layer, the outputs and every class's
-        probability.
+            guided methods), the explained classes, the layer, the outputs and every class's
+            probability.
 
     Raises:
         ValueError: a method, backend, score, layer, class or input that cams cannot use,

@@ -26,26 +26,27 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
     is padded: one compiled shape per run) and at the layer the first batch chose. Reading
     the next batch and writing the last overlap the model.
 
+    The method, backend, layer, score and options are cams.explain's.
+
     Args:
-        model: a Keras model.
-        batches: an iterable of preprocessed image arrays (n, H, W, C), of (images, labels)
-            pairs (labels: class indices, for classes="labelled"), or a tf.data.Dataset of
-            either.
-        out: a folder. With it the maps go to OUT/maps.zarr as rows arrive (memory stays
-            bounded by one batch), and a second call with the same model and batches continues
-            after the rows already done: the store records the model's weights and the first
-            batch by their bytes, and refuses another model or other data, naming what
-            differs.
-        class_names: the classes' names, recorded in the store.
-        method, backend, layer, score, options: cams.explain's.
-        classes: "predicted", "labelled" or "all" (every class: maps (n, L, h, w)).
-        progress: called as progress(images done) after each batch.
+        model (keras.Model): the model; it is never changed.
+        batches (Iterable | tf.data.Dataset): preprocessed image arrays (n, H, W, C), or
+            (images, labels) pairs (labels: class indices, for classes="labelled"), or a
+            tf.data.Dataset of either.
+        out (str | None): a folder. With it the maps go to OUT/maps.zarr as rows arrive
+            (memory stays bounded by one batch), and a second call with the same model and
+            batches continues after the rows already done: the store records the model's
+            weights and the first batch by their bytes, and refuses another model or other
+            data, naming what differs.
+        class_names (list[str] | None): the classes' names, recorded in the store.
+        classes (str): "predicted", "labelled" or "all" (every class: maps (n, L, h, w)).
+        progress (Callable | None): called as progress(images done) after each batch.
 
     Returns:
-        With `out`, the store's counts {"ok", "unreadable", "pending"}. Without it, the
-        columns joined over every batch: heatmaps float32 (N, h, w) in [0, 1] (or
-        (N, L, h, w)), probabilities (N, C), predicted (N,) and explained (N, L); and
-        "layer", the path of the layer explained.
+        dict: with `out`, the store's counts {"ok", "unreadable", "pending"}. Without it,
+            the columns joined over every batch: heatmaps float32 (N, h, w) in [0, 1] (or
+            (N, L, h, w)), probabilities (N, C), predicted (N,) and explained (N, L); and
+            "layer", the path of the layer explained.
 
     Raises:
         ValueError: `batches` yields no images, or `out` holds a store made otherwise.

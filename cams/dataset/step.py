@@ -21,14 +21,15 @@ class ExplainStep:
     padded, so that a backend compiled per batch shape compiles once), and at the layer the
     first batch was explained at (a blank default layer is replaced once, not per batch).
 
+    The method, backend, layer, score and options are cams.explain's.
+
     Args:
-        model: a Keras model, or a path that `cams.modelcard.load` reads (what a Ray worker
-            gets).
-        card: the model's `cams.modelcard.ModelCard`: its preprocessing, input size and layer.
-            Read beside a path when None; for a model object, None means the batches arrive
-            preprocessed.
-        method, backend, layer, score, options: cams.explain's.
-        classes: "predicted", "labelled" (each row's label) or "all" (every class:
+        model (keras.Model | str): a Keras model, or a path that `cams.modelcard.load` reads
+            (what a Ray worker gets).
+        card (cams.modelcard.ModelCard | None): the model's preprocessing, input size and
+            layer. Read beside a path when None; for a model object, None means the batches
+            arrive preprocessed.
+        classes (str): "predicted", "labelled" (each row's label) or "all" (every class:
             maps (n, L, h, w)).
     """
 
