@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import cams
-from cams.dataset.sources import IMAGE_TYPES
+from cams.io.sources import IMAGE_TYPES
 
 
 def parse(argv=None):
@@ -79,7 +79,7 @@ def _keras_backends(text):
 def read_images(folder, size, limit):
     """Up to `limit` images under `folder` as uint8 RGB (N, H, W, 3) for size (H, W) (or an int,
     square), sorted by path."""
-    from cams import images
+    from cams.io import images
 
     paths = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
                    if p.lower().endswith(IMAGE_TYPES) and os.sep + images.MASKS_DIR + os.sep
@@ -92,7 +92,7 @@ def read_images(folder, size, limit):
 
 
 def _read(path, size):
-    from cams import images
+    from cams.io import images
 
     try:
         return images.read_image(path, size)
@@ -258,7 +258,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.keras_backends:
         return across_keras_backends(args)
-    from cams import modelcard
+    from cams.io import modelcard
 
     try:
         model, card = modelcard.load(args.model)

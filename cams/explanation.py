@@ -3,9 +3,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cams import backends, cache, inputs, keras2, layers, methods, scores, tokens as token_grids
+from cams import backends, cache, inputs, methods
+from cams.model import keras2, layers, scores, tokens as token_grids
 from cams.methods import ALL_METHODS as METHODS
-from cams.scores import SCORES
+from cams.model.scores import SCORES
 
 
 @dataclass(frozen=True)

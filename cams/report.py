@@ -58,7 +58,7 @@ def write(stem, report, table):
 def fingerprint(args, rgb, labels, layer):
     """What a partial report must match to be continued: the model file's and the images'
     bytes (sha256), the labels, and every setting that changes a number."""
-    from cams import fingerprint as prints
+    from cams.io import fingerprint as prints
 
     return {"model_sha256": prints.file_sha256(args.model),   # a file, or a SavedModel folder
             "images_sha256": prints.arrays_sha256(rgb, np.asarray(labels, np.int64)),
@@ -205,7 +205,7 @@ def parse(argv=None):
 def load(args):
     """(model, card, images uint8, labels, masks, has_mask, layer path) for the arguments;
     ValueError/FileNotFoundError with a message for the person."""
-    from cams import images, modelcard
+    from cams.io import images, modelcard
 
     model, card = modelcard.load(args.model)
     for note in card.notes:

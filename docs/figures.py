@@ -60,7 +60,7 @@ def lesion_phantom(seed, size):
 
 def shipped_example(name, size):
     """(uint8 RGB (size, size, 3), bool mask (size, size)) of models/examples/<name>.png."""
-    from cams import images
+    from cams.io import images
 
     rgb = images.read_image(os.path.join("models", "examples", f"{name}.png"), size)
     return rgb, images.read_mask(os.path.join("models", "examples", "masks", f"{name}.png"),
@@ -186,7 +186,7 @@ def train_audit_pair(folder, size=64, n_train=600, epochs=12, seed=0, n_audit=20
     90% of its opacity films; save each with its card and write n_audit phantoms to audit it
     on, marked like its training set. Returns {"clean": (model path, set folder),
     "shortcut": (...)}."""
-    from cams import modelcard
+    from cams.io import modelcard
     from train import audit_benchmark as bench, audit_models, phantoms
 
     marker = phantoms.Shortcut(kind, "opacity", 0.9, "top-right")
@@ -214,7 +214,7 @@ def audit_figure(models, path):
     Returns path."""
     import numpy as np
 
-    from cams import modelcard, overlays
+    from cams.io import modelcard, overlays
     from cams.audit import audit, evidence, figures
     from cams.audit.pipeline import predictor
 
@@ -329,7 +329,7 @@ def demo_figure(path, example=EXAMPLE, timeout=240):
 def main(argv=None):
     args = parse(argv)
     import cams
-    from cams import modelcard
+    from cams.io import modelcard
 
     os.makedirs(args.out, exist_ok=True)
     model, card = modelcard.load(args.model)

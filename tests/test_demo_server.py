@@ -93,7 +93,7 @@ def test_no_patient_identifier_gets_out_of_the_server(server, client, tmp_path):
     endpoint: not in a response, a returned file or the server's log."""
     from gradio_client import handle_file
 
-    from cams import dicom
+    from cams.io import dicom
 
     path = dicom_radiograph(tmp_path, name="Quixwell_Zorbina_PID-730615-QZ.dcm")
     upload = handle_file(path)

@@ -27,7 +27,7 @@ def test_the_library_in_use_never_imports_its_clients():
     """Explaining a model, every metric and the tf-keras-vis backend: still nothing of train,
     reference, the demo or Gradio, and tf-keras-vis only once its backend is used."""
     code = """
-import numpy as np, keras, cams, cams.metrics, cams.modelcard, cams.images, cams.preprocessing
+import numpy as np, keras, cams, cams.metrics, cams.io.modelcard, cams.io.images, cams.io.preprocessing
 import sys
 inputs = keras.Input((16, 16, 3))
 x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)

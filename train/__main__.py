@@ -90,8 +90,10 @@ def load_data(args):
     except data.DataError as err:
         raise RunError(str(err)) from None
     if args.mask_guidance and found.masks is None:
+        from cams.io.images import MASKS_DIR
+
         raise RunError("--mask-guidance needs lesion masks: use --phantoms, or a folder with a "
-                       f"{data.MASKS_DIR}/ folder beside the class folders")
+                       f"{MASKS_DIR}/ folder beside the class folders")
     return found
 
 
@@ -238,7 +240,7 @@ def write_outputs(args, argv, found, layer, layer_table, history, path, timing, 
     """The model card (NAME.json) and the curves and confusion figures beside the model."""
     import numpy as np
 
-    from cams import modelcard
+    from cams.io import modelcard
     from train import plots
 
     details = {
@@ -266,7 +268,7 @@ def train(args, argv):
     import keras
     import numpy as np
 
-    from cams import preprocessing
+    from cams.io import preprocessing
     from train import classification, data
 
     keras.utils.set_random_seed(args.seed)

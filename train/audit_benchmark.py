@@ -163,7 +163,7 @@ def audit_one(model, args, folder, method_at_layer, roi, zone, marker):
 
 def _lungs(folder, names, size):
     from cams.audit.data import load_masks
-    from cams.dataset.sources import Item
+    from cams.io.sources import Item
 
     return load_masks(os.path.join(folder, "roi"),
                       [Item(os.path.join(folder, n), n) for n in names], size)
@@ -177,7 +177,7 @@ def marker_pixels(folder, masks, size):
         return None
     from PIL import Image
 
-    from cams.dataset.sources import items_of
+    from cams.io.sources import items_of
 
     names = [item.name for item in items_of(folder)]
     out = np.zeros((len(names), size, size), bool)

@@ -84,7 +84,7 @@ def train(arch, x, y, seed, epochs, lr=None):
     rate lr (default: the arch's)."""
     import keras
 
-    from cams import preprocessing
+    from cams.io import preprocessing
 
     spec = ARCHS[arch]
     model = spec.build(x.shape[1], seed)
@@ -97,7 +97,7 @@ def train(arch, x, y, seed, epochs, lr=None):
 
 def balanced_accuracy(model, arch, x, y):
     """Mean of the per-class accuracies of the model on RGB x (n, S, S, 3), labels y."""
-    from cams import preprocessing
+    from cams.io import preprocessing
 
     prep = preprocessing.get(ARCHS[arch].preprocess)
     pred = np.asarray(model.predict(prep(x.astype(np.float32)), verbose=0,

@@ -1,5 +1,5 @@
 """Image sets for training: the COVID-19 metadata.csv filter, phantoms, a seeded split and a
-tf.data pipeline. Folders of images are read by cams.images (uint8 RGB, what a model's
+tf.data pipeline. Folders of images are read by cams.io.images (uint8 RGB, what a model's
 preprocessing takes).
 """
 import csv
@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from cams.images import MASKS_DIR, DataError, load_folder, load_masks
+from cams.io.images import DataError, load_folder, load_masks
 from train import phantoms
 
 

@@ -45,7 +45,7 @@ def localization(model, x, masks, classes, layer, backends, batch_size):
 def evaluate(model, card, images, labels, masks=None, has_mask=None, backends=cams.BACKENDS,
              layer=None, batch_size=16):
     """The report dict for uint8 RGB images with integer labels (and masks where known);
-    card: the model's cams.modelcard.ModelCard."""
+    card: the model's cams.io.modelcard.ModelCard."""
     x = card.preprocess(images.astype(np.float32))
     probabilities = predict(model, x, batch_size)
     report = {"n_images": int(len(images)), "class_names": list(card.class_names),
@@ -92,7 +92,7 @@ def parse(argv=None):
 def main(argv=None):
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from cams import modelcard
+    from cams.io import modelcard
     from cams.report import write
     from train import data
 

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from cams.images import MASKS_DIR, ROI_DIR
+from cams.io.images import MASKS_DIR, ROI_DIR
 
 CLASSES = ("normal", "opacity")
 MARKERS = ("glyph", "label", "border", "text", "hyperintensity", "obstruction", "ruler")

@@ -11,7 +11,7 @@ import threading
 import zipfile
 
 from cams.app.uploads import BadInput
-from cams.dataset.sources import IMAGE_TYPES
+from cams.io.sources import IMAGE_TYPES
 
 MAX_IMAGES = 200
 MAX_MEMBER_MB = 20

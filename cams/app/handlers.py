@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 import cams
-from cams import images, metrics, modelcard, overlays
+from cams import metrics
+from cams.io import images, modelcard, overlays
 from cams.app.uploads import BadInput, read_upload
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "gray")
@@ -175,7 +176,7 @@ class App:
     @property
     def head(self):
         """What the model's outputs are: "multiclass", "multilabel", "binary" or "regression"
-        (cams.scores.KINDS)."""
+        (cams.model.scores.KINDS)."""
         return cams.describe(self.model).head.kind
 
     def probabilities(self, res):

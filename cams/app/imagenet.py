@@ -4,7 +4,7 @@ are loaded on first use; where they cannot be downloaded, the tab says so in one
 import numpy as np
 
 import cams
-from cams import images
+from cams.io import images
 from cams.app.uploads import BadInput, read_upload
 
 LAYER = "block5_conv3"

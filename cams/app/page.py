@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 
 import cams
-from cams import overlays
+from cams.io import overlays
 from cams.app import text
 from cams.app.downloads import Downloads
 from cams.app.handlers import COLORMAPS, PREDICTED

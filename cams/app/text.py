@@ -2,7 +2,7 @@
 import os
 
 import cams
-from cams import preprocessing
+from cams.io import preprocessing
 from cams.app.uploads import ACCEPTED
 
 CONVENTIONS_INFO = ("Grad-CAM++ with alphas normalized, Score-CAM with align-corners upsampling, "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from cams import dicom, images
+from cams.io import dicom, images
 
 MAX_PIXELS = 40_000_000     # larger uploads are refused before decoding
 MIN_SIDE = 16
@@ -111,7 +111,7 @@ def _check_size(width, height):
 
 
 def _read_image(source):
-    """An image file as an Upload (display size), through cams.images' one reader."""
+    """An image file as an Upload (display size), through cams.io.images' one reader."""
     try:
         with Image.open(source) as probe:
             (width, height), kind = probe.size, probe.format or "image"
@@ -133,7 +133,7 @@ def _read_image(source):
 
 def _display_copy(source):
     """A large image shrunk (in its own mode, 16-bit included) so its long side is DISPLAY_MAX,
-    as an in-memory PNG that cams.images.read_rgb reads like any upload. The decoded full-size
+    as an in-memory PNG that cams.io.images.read_rgb reads like any upload. The decoded full-size
     image is the only full-size copy made."""
     if hasattr(source, "seek"):
         source.seek(0)
@@ -148,7 +148,7 @@ def _display_copy(source):
 
 
 def _read_dicom(source, center, width):
-    """A DICOM file as an Upload shown through a window; BadInput with cams.dicom's reason
+    """A DICOM file as an Upload shown through a window; BadInput with cams.io.dicom's reason
     (which never quotes the file) when it cannot be read."""
     try:
         _quiet_pydicom()

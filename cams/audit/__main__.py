@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from cams.preprocessing import PREPROCESSING
+from cams.io.preprocessing import PREPROCESSING
 
 
 def parse(argv=None):

@@ -1,8 +1,8 @@
-"""The audit's images and their regions of interest, read once through cams.images.read_image.
+"""The audit's images and their regions of interest, read once through cams.io.images.read_image.
 
 Regions of interest mirror the data (MASK_RULE below: ROI_DIR/<the image's path as the data
 lists it>, else <class>/<file name>, else <file name>), same pixel size, inside by
-cams.images.binary_mask (0/1 or 0/255). Every check runs before the audit computes or writes
+cams.io.images.binary_mask (0/1 or 0/255). Every check runs before the audit computes or writes
 anything.
 """
 import os
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cams.dataset import sources
-from cams.images import BadFile, binary_mask, height_width, read_image
+from cams.io import sources
+from cams.io.images import BadFile, binary_mask, height_width, read_image
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def _examples(pairs, n=3):
 
 def load(data, size, roi=None, max_images=None):
     """The AuditData of `data` (a class-per-folder set, a plain folder or a CSV, as
-    cams.dataset.sources reads them) at size (H, W), or size x size for an int, with masks
+    cams.io.sources reads them) at size (H, W), or size x size for an int, with masks
     from the folder `roi`.
     ValueError when no image can be read, when there are more than max_images, or when a mask is
     missing, empty or not the size of its image (each error says which files and what is

@@ -4,7 +4,7 @@ Audit tab show the same pictures."""
 import cv2
 import numpy as np
 
-from cams import overlays
+from cams.io import overlays
 
 THUMB = 128        # each picture's side in pixels (upscaled when the model's input is smaller)
 EXAMPLES = 4

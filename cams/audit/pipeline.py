@@ -47,7 +47,7 @@ def _timed(timings, step, progress, fraction):
 def _model_and_card(model, preprocess, layer, class_names):
     """(model, preprocess function, layer, class names, (H, W) the images are read at, notes:
     the defaults used where nothing was said) from a path (its card) or a Keras model."""
-    from cams import modelcard, preprocessing
+    from cams.io import modelcard, preprocessing
     from cams.explanation import describe
 
     if isinstance(preprocess, str):
@@ -80,7 +80,7 @@ def _names_from_folders(names, notes, labels):
     """(class names, notes): when nothing named the classes (the "unknown" note stands) and the
     data's class folders are as many as the model's classes, their names in sorted order, the
     order in which Keras' image_dataset_from_directory numbers them, with a note saying so."""
-    from cams import modelcard
+    from cams.io import modelcard
 
     unknown = modelcard.default_class_names(len(names))[1]
     folders = sorted({lab for lab in labels if lab is not None})
@@ -94,7 +94,7 @@ def _names_from_folders(names, notes, labels):
 
 def predictor(model, preprocess, batch_size=32):
     """uint8 RGB (n, H, W, 3) -> every class's probability (n, classes), in batches."""
-    from cams import scores
+    from cams.model import scores
     from cams.explanation import describe
 
     head = describe(model).head
@@ -121,7 +121,7 @@ def audit(model, data_path, out=None, roi=None, *, preprocess=None, layer=None,
 
     model: a Keras model or the path of one (its card gives preprocessing, layer, class
     names). roi: a folder of masks mirroring the data (see cams.audit.data). preprocess: a
-    function on float RGB (N, H, W, 3) in [0, 255] or a cams.preprocessing name.
+    function on float RGB (N, H, W, 3) in [0, 255] or a cams.io.preprocessing name.
     progress(fraction, step) is called as the steps start. Nothing is written when reading
     fails (ValueError). method: a name in cams.METHODS; HiRes-CAM by default
     (DEFAULT_METHOD)."""

@@ -118,7 +118,7 @@ class ModelBackend(PrimitiveBackend):
 def on_grid(grid, *arrays):
     """Layer outputs or their gradients (..., T, D) as patch maps (..., h, w, D) when the target
     outputs transformer tokens laid on `grid` (tokens.TokenGrid); unchanged for a feature map."""
-    from cams import tokens
+    from cams.model import tokens
 
     return tuple(tokens.to_grid(np.asarray(a), grid) for a in arrays)
 

@@ -1,7 +1,7 @@
 """Eager backend: tf.GradientTape inside tf.functions, each traced once per (model, layer, score)."""
 import tensorflow as tf
 
-from cams import scores, tokens
+from cams.model import scores, tokens
 from cams.backends.backend import CompiledBackend
 from cams.backends.tapped import (attention_layers, attention_taps, class_score, queries_and_keys,
                                   tapped_forward, target_score)

@@ -13,7 +13,8 @@ import weakref
 import keras
 import tensorflow as tf
 
-from cams import cache, tokens
+from cams import cache
+from cams.model import tokens
 from cams.backends.backend import PrimitiveBackend
 from cams.backends.eager import positive_gradient
 from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,

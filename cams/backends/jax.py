@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from cams import scores
+from cams.model import scores
 from cams.backends.backend import CompiledBackend, on_grid
 from cams.backends.tapped import (attention_layers, attention_taps, class_score,
                                   queries_and_keys, tapped_forward, target_score)

@@ -5,7 +5,7 @@ backend (TensorFlow, JAX, PyTorch) taps the target and differentiates in its own
 """
 import keras
 
-from cams import layers, scores, subclassed
+from cams.model import layers, scores, subclassed
 
 _RELUS = ("relu", "relu6")
 

@@ -18,7 +18,8 @@ from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
-from cams import cache, layers, methods, scores, subclassed
+from cams import cache, methods
+from cams.model import layers, scores, subclassed
 from cams.backends import CONVENTIONS as _ALL_CONVENTIONS
 from cams.backends.backend import Backend, each_class
 

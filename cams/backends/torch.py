@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import torch
 
-from cams import scores
+from cams.model import scores
 from cams.backends.backend import ModelBackend, on_grid
 from cams.backends.tapped import (attention_taps, class_score,
                                   queries_and_keys, tapped_forward, target_score)

@@ -53,7 +53,8 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
     """
     import itertools
 
-    from cams import explanation, fingerprint
+    from cams import explanation
+    from cams.io import fingerprint
 
     info = explanation.describe(model)
     pairs = _pairs(batches)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from cams import images
+from cams.io import images
 
 _DONE = object()
 

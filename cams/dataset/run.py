@@ -5,8 +5,9 @@ import sys
 
 import numpy as np
 
-from cams import fingerprint
-from cams.dataset import engine, reader, sources, store as stores
+from cams.io import fingerprint
+from cams.dataset import engine, reader, store as stores
+from cams.io import sources
 from cams.dataset.step import ExplainStep
 
 
@@ -43,7 +44,7 @@ def explain_dataset(model_path, data, out, method="gradcam", backend=None, layer
                     classes="predicted", score=None, options=None, batch_size=32, workers=4,
                     overlays=False, engine_name="local", address=None, progress=True,
                     csv_root=None, log=None):
-    """Explain every image of `data` (a folder or a CSV, see cams.dataset.sources) with the
+    """Explain every image of `data` (a folder or a CSV, see cams.io.sources) with the
     model at `model_path` into OUT/maps.zarr and OUT/index.csv/.parquet; continue a store that
     a stopped run left. Returns {"ok": n, "unreadable": n, "pending": n, "explained_now": n}.
     engine_name "ray" runs the step on a Ray cluster (`address`, or a local one)."""
@@ -53,7 +54,7 @@ def explain_dataset(model_path, data, out, method="gradcam", backend=None, layer
                        classes=classes, score=score, options=options)
     for note in step.card.notes:  # defaults used where the model's card said nothing
         log(f"note: {note} (write {os.path.splitext(model_path)[0]}.json: see "
-            "cams.modelcard)")
+            "cams.io.modelcard)")
     label_of = label_index(items, step.card.class_names, classes)
     store = stores.Store(out, settings_of(model_path, items, step), len(items), batch_size)
     rows = store.pending()

@@ -24,9 +24,9 @@ class ExplainStep:
     The method, backend, layer, score and options are cams.explain's.
 
     Args:
-        model (keras.Model | str): a Keras model, or a path that `cams.modelcard.load` reads
+        model (keras.Model | str): a Keras model, or a path that `cams.io.modelcard.load` reads
             (what a Ray worker gets).
-        card (cams.modelcard.ModelCard | None): the model's preprocessing, input size and
+        card (cams.io.modelcard.ModelCard | None): the model's preprocessing, input size and
             layer. Read beside a path when None; for a model object, None means the batches
             arrive preprocessed.
         classes (str): "predicted", "labelled" (each row's label) or "all" (every class:
@@ -35,7 +35,8 @@ class ExplainStep:
 
     def __init__(self, model, card=None, method="gradcam", backend=None, layer=None,
                  classes="predicted", score=None, options=None):
-        from cams import explanation, modelcard
+        from cams import explanation
+        from cams.io import modelcard
 
         if classes not in CLASS_CHOICES:
             raise ValueError(f"classes must be one of {', '.join(CLASS_CHOICES)}; "

@@ -10,7 +10,7 @@ only says how the tokens lie (its tokens.TokenGrid).
 """
 import numpy as np
 
-from cams import tokens
+from cams.model import tokens
 from cams.methods.spec import Maps, Method
 
 

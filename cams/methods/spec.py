@@ -12,11 +12,18 @@ PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores", "atten
 
 @dataclass(frozen=True)
 class Maps:
-    """What a method returns before scaling."""
-    cam: np.ndarray                   # (N, h, w) at the layer, or (N, H, W) at the input
-    outputs: np.ndarray               # the model's outputs (N, C)
-    classes: np.ndarray               # the explained class of each image (N,)
-    attributions: np.ndarray | None = None  # (N, H, W, C) for the guided methods
+    """What a method returns before scaling.
+
+    Attributes:
+        cam (numpy.ndarray): (N, h, w) at the layer, or (N, H, W) at the input.
+        outputs (numpy.ndarray): the model's outputs (N, C).
+        classes (numpy.ndarray): the explained class of each image (N,).
+        attributions (numpy.ndarray | None): (N, H, W, C) for the guided methods.
+    """
+    cam: np.ndarray
+    outputs: np.ndarray
+    classes: np.ndarray
+    attributions: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -29,19 +36,37 @@ class Option:
 
 @dataclass(frozen=True)
 class Method:
-    """A CAM method: run(backend, x, classes, **options) -> Maps."""
+    """A CAM method: `run(backend, x, classes, **options) -> Maps`.
+
+    A module of cams.methods that defines `METHOD = Method(...)` is registered; `run` calls
+    only the backend primitives named in `needs`, so every backend that offers them computes
+    the method.
+
+    Attributes:
+        name (str): what cams.explain(method=) takes.
+        order (int): its place in cams.METHODS (menus list methods this way).
+        run (Callable): run(backend, x, classes, **options) -> Maps.
+        summary (str): one line for menus and docs.
+        needs (tuple): the backend primitives run() calls, from PRIMITIVES.
+        options (dict): option name -> Option (default and check).
+        score (str): what the paper scores, "logit" or "probability".
+        at_input (bool): the map is at the input's resolution, not the layer's.
+        class_specific (bool): False when the map is the same for every class.
+        run_all (Callable | None): run_all(backend, x, classes (N, L), **options) -> Maps with
+            cam (N, L, h, w) from one pass; None runs once per class.
+        transformers_only (bool): listed in TRANSFORMER_METHODS, not in METHODS.
+    """
     name: str
-    order: int                        # its place in cams.METHODS (menus list methods this way)
+    order: int
     run: Callable
     summary: str
-    needs: tuple                      # the backend primitives run() calls, from PRIMITIVES
-    options: dict = field(default_factory=dict)  # option name -> Option
-    score: str = "logit"              # what the paper scores: "logit" or "probability"
-    at_input: bool = False            # map at the input's resolution, not the layer's
-    class_specific: bool = True       # False when the map is the same for every class
-    run_all: Callable | None = None   # run_all(backend, x, classes (N, L), **options) -> Maps
-                                      # with cam (N, L, h, w) from one pass; None: one per class
-    transformers_only: bool = False   # True: listed in TRANSFORMER_METHODS, not in METHODS
+    needs: tuple
+    options: dict = field(default_factory=dict)
+    score: str = "logit"
+    at_input: bool = False
+    class_specific: bool = True
+    run_all: Callable | None = None
+    transformers_only: bool = False
 
     @property
     def defaults(self):

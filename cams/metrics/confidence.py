@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from cams import cache, layers, scores
+from cams import cache
+from cams.model import layers, scores
 
 
 def _probabilities_fn(model):

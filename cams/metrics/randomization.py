@@ -4,7 +4,8 @@ import keras
 import numpy as np
 from scipy.stats import spearmanr
 
-from cams import cache, layers
+from cams import cache
+from cams.model import layers
 
 
 def _initializer(layer, variable):

@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 
 import cams
-from cams import layers
+from cams.model import layers
 from tests import models
 from tests.cams.test_agreement import assert_agree
 

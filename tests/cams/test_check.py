@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from cams import check, modelcard
+from cams import check
+from cams.io import modelcard
 from tests.models import two_class_cnn
 
 MODEL = "models/xray_phantoms.keras"

@@ -211,7 +211,7 @@ def test_a_tie_in_the_outputs_explains_the_lowest_class(backend):
 
 
 def test_first_argmax_takes_the_lowest_index_of_a_tie():
-    from cams import scores
+    from cams.model import scores
 
     values = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.0, -1.0, 5.0]], np.float32)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(scores.first_argmax(values)),

@@ -187,7 +187,8 @@ def test_an_integer_input_and_a_layer_with_two_outputs_go_through_every_backend(
 
 def test_the_tools_that_read_one_image_refuse_such_a_model_clearly(clinical_model, data,
                                                                    tmp_path):
-    from cams import metrics, modelcard
+    from cams import metrics
+    from cams.io import modelcard
 
     path = tmp_path / "clinical.keras"
     clinical_model.save(path)

@@ -173,7 +173,7 @@ def _across_machines(key):
 
 
 def test_a_model_that_is_not_square_is_reported_at_its_own_size(tmp_path, folder):
-    from cams import modelcard
+    from cams.io import modelcard
     from tests.models import two_class_cnn
 
     path = str(tmp_path / "wide.keras")
@@ -188,7 +188,7 @@ def test_a_model_that_is_not_square_is_reported_at_its_own_size(tmp_path, folder
 def test_passes_are_counted_where_the_model_runs(folder):
     """cams.forward.passes counts each image a backend or the metrics run: a gradient method's
     batch is one differentiated pass per image, the metrics' copies one forward pass each."""
-    from cams import modelcard
+    from cams.io import modelcard
     from cams.forward import passes
 
     model, card = modelcard.load(MODEL)

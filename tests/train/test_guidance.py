@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import cams
-from cams import preprocessing
+from cams.io import preprocessing
 from train import __main__ as trainer
 from train import data, guidance, model as models
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import cams
-from cams import modelcard
+from cams.io import modelcard
 from train import data, evaluate
 
 MODEL = "models/xray_phantoms.keras"

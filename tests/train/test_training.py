@@ -95,7 +95,7 @@ def test_efficientnetb0_backbone_trains_and_is_explained_in_every_backend(tmp_pa
     """EfficientNet normalizes inside the model (a Normalization layer with constants): the
     card says pixels go in as they are, and every backend draws the same map."""
     import cams
-    from cams import modelcard
+    from cams.io import modelcard
 
     out = tmp_path / "effnet.keras"
     args = ["--phantoms", "16", "--size", "64", "--backbone", "efficientnetb0", "--weights",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cams import dicom
+from cams.io import dicom
 from cams.app.uploads import BadInput
 from tests import dicom_files
 from tests.cams.app.files import dicom_radiograph, identifiers

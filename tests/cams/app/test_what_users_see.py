@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 import cams
-from cams import images, metrics, modelcard
+from cams import metrics
+from cams.io import images, modelcard
 from cams.app import handlers, imagenet, page
 from tests.cams.app.files import example, save_image
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cams
-from cams import modelcard
+from cams.io import modelcard
 from cams.audit import verdict
 from cams.audit.__main__ import main
 from train import audit_benchmark as bench, audit_models, audit_summary, phantoms

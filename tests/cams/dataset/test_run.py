@@ -13,10 +13,10 @@ import pytest
 import zarr
 
 import cams
-from cams import modelcard
+from cams.io import modelcard
 from cams.dataset import __main__ as cli
-from cams import images
-from cams.dataset import sources
+from cams.io import images
+from cams.io import sources
 from cams.dataset.run import explain_dataset
 from train.phantoms import write_set
 

@@ -15,7 +15,7 @@ def explainer(method):
 def test_copy_redraws_only_the_layers_above_and_leaves_the_caller_alone(fashion_cnn):
     before = [w.copy() for w in fashion_cnn.get_weights()]
     copy, redrawn = metrics.randomized_copy(fashion_cnn, "final", seed=3)
-    assert redrawn == [leaf.path for leaf in cams.layers.leaves(fashion_cnn)
+    assert redrawn == [leaf.path for leaf in cams.model.layers.leaves(fashion_cnn)
                        if leaf.layer.weights][-2:]                   # batch norm, then dense
     for a, b in zip(before, fashion_cnn.get_weights()):
         np.testing.assert_array_equal(a, b)

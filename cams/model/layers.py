@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import keras
 from keras import tree
 
-from cams import tokens
+from cams.model import tokens
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _functional(model):
 
 def _is_model(layer):
     """A nested model whose layers `walk` enters; a subclassed one is run as one leaf."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     return isinstance(layer, keras.Model) and not subclassed.is_subclassed(layer)
 
@@ -61,7 +61,7 @@ def _nodes(graph):
 
 def leaves(model, prefix=""):
     """Every leaf layer of `model` in execution order, descending into nested models."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     if not prefix and subclassed.is_subclassed(model):
         return subclassed.leaves(model)
@@ -143,7 +143,8 @@ def all_leaves(model):
     """`leaves(model)` and, before each leaf that runs a transformer's blocks inside it (or is
     one), those blocks and each block's first layer norm, with the shapes of one call on zeros;
     cached with the model. The same list as `leaves` for a model without tokens (N, T, D)."""
-    from cams import cache, subclassed
+    from cams import cache
+    from cams.model import subclassed
 
     found = leaves(model)
     if subclassed.is_subclassed(model) or not any(tokens.is_tokens(f.shape) for f in found):
@@ -154,7 +155,7 @@ def all_leaves(model):
 def _with_blocks(model, found):
     """`found` (the graph's leaves) with the blocks run inside them inserted, and each leaf's
     shape the one a call on zeros really gives (SigLIP's embedding declares 17 tokens for 16)."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     inputs = _functional(model).inputs
     if any(None in tuple(t.shape)[1:] for t in inputs):
@@ -221,7 +222,7 @@ def call_tapped(path, layer, args, kwargs, taps, call=call_inference):
     """`call(path, layer, args, kwargs)` with each Leaf in `taps` ({Leaf: fn(output) ->
     output}) passing its output through fn: the leaf at `path` itself, or layers inside it
     (a transformer's blocks), tapped at their first call while it runs."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     inner = {}
     for leaf, fn in taps.items():
@@ -241,7 +242,7 @@ def call_tapped(path, layer, args, kwargs, taps, call=call_inference):
 
 
 def _image_shape(model, image):
-    from cams import subclassed
+    from cams.model import subclassed
 
     if subclassed.is_subclassed(model):
         return subclassed.model_inputs(model).image_shape
@@ -254,7 +255,7 @@ def _image_shape(model, image):
 def _usable(model, image=None, token_grid=None):
     """Every usable Leaf in order (computed from model input number `image`, when given),
     each layer of tokens with its grid: `token_grid` when given, else read from the model."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     computed = None
     if image is not None and not subclassed.is_subclassed(model) \
@@ -287,7 +288,8 @@ def _dead(model, usable, image):
     token_leaves = [leaf for leaf in usable if leaf.grid is not None]
     if not token_leaves:
         return frozenset()
-    from cams import cache, reach
+    from cams import cache
+    from cams.model import reach
     key = ("dead", image, tuple((leaf.path, leaf.grid) for leaf in token_leaves))
     return cache.cached(model, key, lambda: reach.dead_paths(model, token_leaves, image))
 
@@ -425,7 +427,7 @@ def _describe_input(t):
 def model_inputs(model, image_input=None):
     """The model's Inputs, its image being `image_input` (a name or index) or else the only
     4-D input; ValueError saying what was found otherwise."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     if subclassed.is_subclassed(model):
         return subclassed.model_inputs(model)
@@ -494,7 +496,7 @@ def output_names(model):
 def output_view(model, output=None):
     """`model` itself when it has one output; else a model sharing its layers that ends at the
     output named (or indexed) by `output`. ValueError naming the outputs otherwise."""
-    from cams import subclassed
+    from cams.model import subclassed
 
     if subclassed.is_subclassed(model):
         if output in (None, 0):

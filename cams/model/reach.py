@@ -10,7 +10,7 @@ taken by the running Keras backend (TensorFlow, JAX or PyTorch).
 import keras
 import numpy as np
 
-from cams import layers, subclassed, tokens
+from cams.model import layers, subclassed, tokens
 
 
 def dead_paths(model, token_leaves, image=None):

@@ -74,7 +74,7 @@ def test_max_side_shrinks_the_image_first(shape, dtype):
     assert out.shape == (60, 40, 3) and out.dtype == np.uint8
     assert cams.overlay(image, HEAT, max_side=300).shape == (300, 200, 3)  # not enlarged
     assert cams.overlay(image, HEAT, max_side=None).shape == (300, 200, 3)
-    from cams import overlays
+    from cams.io import overlays
 
     np.testing.assert_array_equal(cams.overlay(image, HEAT, 0.3, max_side=60),
                                   cams.overlay(overlays.shrink(image, 60), HEAT, 0.3))

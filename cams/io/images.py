@@ -57,7 +57,7 @@ def read_image(path, size):
     JPEG, BMP, TIFF, GIF (grayscale, RGB, RGBA, 16-bit) or DICOM (the file's own window; the
     first frame of a series). Every tool of cams reads its files with this function.
     Raises BadFile saying why it cannot be read."""
-    from cams import dicom
+    from cams.io import dicom
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -73,7 +73,7 @@ def read_image(path, size):
         raise BadFile("not an image PIL can read (corrupt, empty or another kind of "
                       "file)") from None
     except (OSError, ValueError, SyntaxError) as err:
-        # cams.dicom's messages quote nothing from the file; PIL's may quote the path only.
+        # cams.io.dicom's messages quote nothing from the file; PIL's may quote the path only.
         raise BadFile(str(err).replace(path, os.path.basename(path)) or type(err).__name__) \
             from None
 

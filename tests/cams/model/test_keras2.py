@@ -9,7 +9,8 @@ import tensorflow as tf
 import tf_keras
 
 import cams
-from cams import keras2, modelcard
+from cams.io import modelcard
+from cams.model import keras2
 from tests.cams.test_agreement import assert_agree
 
 SIZE = 128

@@ -34,7 +34,7 @@ def as_keras3(model):
     def build():
         warnings.warn(f"cams: {model.name!r} is a Keras 2 (tf_keras) model; explaining a Keras 3 "
                       "copy with the same layers and weights (your model is not changed). "
-                      "cams.keras2.convert(model) makes the copy once.", stacklevel=3)
+                      "cams.model.keras2.convert(model) makes the copy once.", stacklevel=3)
         return {"watch": cache.WeightsWatch(model.weights), "twin": None}
 
     state = cache.cached(model, "keras3", build)

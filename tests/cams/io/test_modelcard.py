@@ -1,9 +1,9 @@
-"""cams.modelcard.load: a model whose input takes any image size, with no card saying which,
+"""cams.io.modelcard.load: a model whose input takes any image size, with no card saying which,
 is refused with a sentence saying where to give the size, by every tool that reads a model."""
 import numpy as np
 import pytest
 
-from cams import modelcard
+from cams.io import modelcard
 from tests.models import two_class_cnn
 
 

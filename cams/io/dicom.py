@@ -2,7 +2,7 @@
 the file asks for (or a window the user picks), and a few facts about the file that identify
 nobody.
 
-    from cams import dicom
+    from cams.io import dicom
     image = dicom.read("chest.dcm")             # a path or a binary file-like
     image.values                                # float32 (H, W), after the modality LUT
     gray, label = image.windowed_with_label()   # uint8 (H, W), e.g. "VOI LUT from the file"

@@ -1,10 +1,10 @@
-"""cams.dataset.sources on CSV files as spreadsheets save them: a byte-order mark is read, a
+"""cams.io.sources on CSV files as spreadsheets save them: a byte-order mark is read, a
 file in another encoding, another separator or with no row gets one sentence saying what is
 wrong."""
 import pytest
 
-from cams import images
-from cams.dataset import sources
+from cams.io import images
+from cams.io import sources
 
 
 def test_a_spreadsheet_csv_with_a_byte_order_mark_is_read(tmp_path):

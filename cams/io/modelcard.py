@@ -5,13 +5,13 @@ the demo read it, all through this one schema.
     model, card = modelcard.load("models/mine.keras")   # defaults where the file says nothing
     modelcard.write("models/mine.keras", modelcard.ModelCard(   # writes models/mine.json
         class_names=("normal", "opacity"), input_size=(224, 224, 3),
-        preprocessing="mobilenetv2"))          # a name in cams.preprocessing.PREPROCESSING
+        preprocessing="mobilenetv2"))          # a name in cams.io.preprocessing.PREPROCESSING
 """
 import json
 import os
 from dataclasses import dataclass, field, replace
 
-from cams import preprocessing
+from cams.io import preprocessing
 
 _SCHEMA = ("class_names", "input_size", "preprocessing", "preprocessing_text", "cam_layer")
 
@@ -23,7 +23,7 @@ class ModelCard:
     said nothing (never written)."""
     class_names: tuple                 # one name per class, in output order
     input_size: tuple                  # (H, W, C)
-    preprocessing: str                 # a name in cams.preprocessing.PREPROCESSING
+    preprocessing: str                 # a name in cams.io.preprocessing.PREPROCESSING
     cam_layer: str | None = None       # the layer path to explain by default
     details: dict = field(default_factory=dict)
     notes: tuple = ()
@@ -90,12 +90,12 @@ def read(model_path, n_classes, input_size):
 def load_model(model_path):
     """The Keras 3 model in a .keras file, a legacy .h5 file or a TensorFlow 2.x SavedModel
     folder, uncompiled. A Keras 2 file that Keras 3 cannot read is read by tf_keras and
-    converted (cams.keras2), which is said in one line. FileNotFoundError when there is none."""
+    converted (cams.model.keras2), which is said in one line. FileNotFoundError when there is none."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"no model file at {model_path}")
     import keras
 
-    from cams import keras2
+    from cams.model import keras2
 
     if os.path.isdir(model_path):
         print(f"note: {model_path} is a TensorFlow 2.x SavedModel; read with tf_keras and "
@@ -131,5 +131,5 @@ def load(model_path):
             f"{os.path.basename(model_path)} takes images of any size (input "
             f"{tuple(info.input_shape[1:])}), and the command-line tools and the demo read "
             "every image at one size: give it as the card's input_size, e.g. (224, 224, 3), "
-            f"in {path_for(model_path)} (cams.modelcard.write)")
+            f"in {path_for(model_path)} (cams.io.modelcard.write)")
     return model, card

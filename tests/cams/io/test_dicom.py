@@ -1,4 +1,4 @@
-"""cams.dicom: files written from the phantoms and pydicom's own examples, read back and
+"""cams.io.dicom: files written from the phantoms and pydicom's own examples, read back and
 windowed against the standard's formulas written out by hand; no patient identifier gets out."""
 import io
 import logging
@@ -16,7 +16,7 @@ from pydicom.data import get_testdata_file  # noqa: E402
 from pydicom.encaps import encapsulate  # noqa: E402
 from pydicom.pixels import apply_color_lut, get_decoder, pixel_array  # noqa: E402
 
-from cams import dicom  # noqa: E402
+from cams.io import dicom  # noqa: E402
 from tests import dicom_files  # noqa: E402
 from tests.dicom_files import dataset, save, voi_lut  # noqa: E402
 
@@ -58,8 +58,8 @@ def write_read(ds, tmp_path, name="x.dcm"):
 
 
 def test_import_does_not_load_pydicom():
-    code = "import sys, cams.dicom; assert 'pydicom' not in sys.modules, 'pydicom loaded'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+    code = "import sys, cams.io.dicom; assert 'pydicom' not in sys.modules, 'pydicom loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
 
 
 def test_missing_pydicom_says_how_to_install(monkeypatch, tmp_path):

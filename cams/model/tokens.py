@@ -17,8 +17,14 @@ MAX_PREFIX = 16  # leading non-patch tokens cams infers: class, distillation, up
 
 @dataclass(frozen=True)
 class TokenGrid:
-    """Tokens (N, prefix + height * width, D): `prefix` leading non-patch tokens, then a
-    height x width grid of patches, row by row."""
+    """How a transformer's tokens (N, prefix + height * width, D) lie: `prefix` leading
+    non-patch tokens, then a height x width grid of patches, row by row.
+
+    Attributes:
+        prefix (int): the class, distillation and register tokens before the patches.
+        height (int): patch rows (the image's height over the patch size).
+        width (int): patch columns.
+    """
     prefix: int
     height: int
     width: int

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cams import images as data
+from cams.io import images as data
 
 
 def _write(path, array, mode=None, **kwargs):

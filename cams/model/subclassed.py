@@ -13,7 +13,7 @@ import threading
 import keras
 
 from cams import cache
-from cams.layers import Inputs, Leaf
+from cams.model.layers import Inputs, Leaf
 
 _lock = threading.Lock()
 _users = {}  # id(layer) -> (layer, how many explanations are tapping it now)

@@ -1,13 +1,13 @@
 """Where a dataset's images are: a class-per-folder set, a plain folder, or a CSV of paths.
 
 Every source becomes a list of `Item`s in a fixed order (the order of the store's rows);
-`cams.images.read_image(path, size)` turns one file into what a model's preprocessing takes.
+`cams.io.images.read_image(path, size)` turns one file into what a model's preprocessing takes.
 """
 import csv
 import os
 from dataclasses import dataclass
 
-from cams import images
+from cams.io import images
 
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm")
 ACCEPTED = ("a folder of class folders (DIR/<class>/<image>), a folder of images, or a CSV with "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import cams
-from cams import layers
+from cams.model import layers
 from tests import models
 
 
