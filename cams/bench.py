@@ -279,6 +279,7 @@ def main(argv=None):
     parser.add_argument("--dataset-model", default="models/xray_phantoms.keras")
     parser.add_argument("--images", type=int, default=1200,
                         help="files for --dataset (speeds from the 400th to the last)")
+    parser.add_argument("--dataset-batch", type=int, default=32, help="batch for --dataset")
     parser.add_argument("--rss-images", type=int, default=5000,
                         help="--dataset: the long run whose memory is reported (0: none)")
     parser.add_argument("--report", action="store_true",
@@ -333,7 +334,7 @@ def _dataset(args):
     from cams.dataset import bench
 
     report = bench.run(args.dataset_model, args.images, args.rss_images,
-                       labels=not args.backends_only)
+                       batch_size=args.dataset_batch, labels=not args.backends_only)
     print(bench.table(report))
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)

@@ -147,7 +147,13 @@ def all_leaves(model):
     from cams.model import subclassed
 
     found = leaves(model)
-    if subclassed.is_subclassed(model) or not any(tokens.is_tokens(f.shape) for f in found):
+    if subclassed.is_subclassed(model):
+        # its leaves are the innermost layers it calls: an attention layer's projections
+        # (N, T, heads, d) are 4-D without being maps
+        inside = {id(d) for layer in model._flatten_layers(include_self=False, recursive=True)
+                  if _is_attention(layer) for _, d in _descendants(layer)}
+        return [f for f in found if id(f.layer) not in inside]
+    if not any(tokens.is_tokens(f.shape) for f in found):
         return found
     return cache.cached(model, "all leaves", lambda: _with_blocks(model, found))
 

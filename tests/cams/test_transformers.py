@@ -440,10 +440,12 @@ def test_attention_rollout_of_subclassed_and_multi_input_models(built):
     assert_live(want)
     net = _SubclassedViT(model.get_layer("vit"), name="subclassed_vit")
     net(x[:1])
-    # a subclassed model's layers are its innermost ones: the grid is given, not read
-    res = cams.explain(net, x, method="attention-rollout", tokens=(1, 4, 4),
-                       layer="vit/vit_encoder/transformer_block_1/ln_1")
+    # its default layer and grid are read as a Functional model's are (an attention layer's
+    # 4-D projections, which are no maps, once took the default)
+    assert cams.resolve_layer(net).path == cams.resolve_layer(model).path
+    res = cams.explain(net, x, method="attention-rollout")
     np.testing.assert_allclose(res.heatmaps, want, atol=1e-4)
+    assert_live(cams.explain(net, x).heatmaps)
     two = _two_inputs_vit(model.get_layer("vit"))
     clinical = np.random.default_rng(1).normal(size=(2, 3)).astype("float32")
     for backend in ("eager", "graph"):

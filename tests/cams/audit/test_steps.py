@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cams.audit import clusters, evidence, interventions, regions, verdict
+from cams.audit import artifact, clusters, evidence, interventions, regions, verdict
 
 
 def spot_maps(n, size, centers, radius=3):
@@ -251,3 +251,52 @@ def test_with_masks_a_fixed_spot_inside_them_is_still_a_candidate():
     # among the cells outside the masks is marked so
     assert all(not c["outside_only"] for c in found if c["box"][0] <= 7 < c["box"][2])
     assert any(c["outside_only"] for c in found), [c["box"] for c in found]
+
+
+def _films(n, seed, size=64):
+    """n uint8 RGB films of smooth random anatomy, each different."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(40, 200, (n, 8, 8))
+    films = np.kron(coarse, np.ones((size // 8, size // 8)))
+    films += rng.normal(0, 6, films.shape)
+    return np.repeat(np.clip(films, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def test_the_region_reported_is_the_planted_markers_pixels():
+    """The region a user crops: a marker copied onto every member film at [37, 13, 46, 21)
+    (x0, y0, x1, y1), inside a candidate box drawn at the maps' coarse scale, is reported at
+    exactly those pixels."""
+    images = _films(24, seed=3)
+    members, others = np.arange(12), np.arange(12, 24)
+    stripes = np.tile(np.array([255, 0], np.uint8), (8, 5))[:, :9]   # 8 x 9 pixels
+    images[members, 13:21, 37:46] = stripes[..., None]
+    coarse = regions.to_pixels(regions.grown([9, 3, 11, 5], 16), 16, (64, 64))
+    assert coarse == [32, 8, 48, 24]
+    assert artifact.extent(images, members, others, coarse) == [37, 13, 46, 21]
+    assert artifact.stereotypy(images, members, others, coarse) >= verdict.ARTIFACT
+
+
+def test_each_target_gets_the_box_of_its_own_source_in_turn():
+    """The transplant pastes the members' boxes onto the other class's films, source i % M for
+    target i, as the model then reads them (a paste from one source for every target fails)."""
+    images = _films(10, seed=4)
+    members, others = np.arange(4), np.arange(4, 10)
+    box = [8, 16, 24, 40]
+    x0, y0, x1, y1 = box
+    seen = []
+
+    def predict(batch):
+        seen.append(batch.copy())
+        return np.tile([0.9, 0.1], (len(batch), 1))
+
+    probabilities = np.tile([0.9, 0.1], (10, 1))
+    probabilities[members] = [0.1, 0.9]
+    interventions.intervene(predict, images, probabilities, members, others, box, cls=1)
+    pasted = seen[1][:len(others)]                  # the transplants; the controls follow
+    for i, target in enumerate(others):
+        source = members[i % len(members)]
+        np.testing.assert_array_equal(pasted[i, y0:y1, x0:x1], images[source, y0:y1, x0:x1])
+        outside = np.ones((64, 64), bool)
+        outside[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(pasted[i][outside], images[target][outside])
+    assert len({pasted[i, y0:y1, x0:x1].tobytes() for i in range(len(others))}) == 4

@@ -218,3 +218,32 @@ def test_a_model_without_a_card_says_so_and_a_new_card_is_not_mixed_in(folder, t
     modelcard.write(path, modelcard.ModelCard(("normal", "opacity"), (32, 32, 3), "unit"))
     with pytest.raises(ValueError, match="other settings .*preprocessing: 'none' then, 'unit'"):
         explain_dataset(path, folder, str(tmp_path / "out"), progress=False, log=said.append)
+
+
+def test_each_row_is_explained_for_its_own_files_label(folder, shipped, tmp_path):
+    """--classes labelled on a CSV whose labels alternate, so that each row's neighbour has the
+    other label: every stored map is its own file's labelled class's, and the index names that
+    class beside the file (a reader pairing an image with another row's label fails here)."""
+    names = sorted(os.path.relpath(os.path.join(d, f), folder)
+                   for d, _, files in os.walk(folder) for f in files if f.endswith(".png"))
+    by_class = {c: [n for n in names if n.startswith(c + "/")] for c in ("normal", "opacity")}
+    rows = [n for pair in zip(by_class["normal"], by_class["opacity"]) for n in pair][:8]
+    labels = [n.split("/")[0] for n in rows]
+    assert labels[:4] == ["normal", "opacity", "normal", "opacity"]
+    (tmp_path / "list.csv").write_text(
+        "path,label\n" + "".join(f"{n},{c}\n" for n, c in zip(rows, labels)))
+    out = str(tmp_path / "out")
+    counts = explain_dataset(MODEL, str(tmp_path / "list.csv"), out, classes="labelled",
+                             csv_root=folder, batch_size=3, progress=False)
+    assert counts["ok"] == 8
+    index = pd.read_csv(os.path.join(out, "index.csv"))
+    assert list(index["path"]) == rows and list(index["label"]) == labels
+    assert list(index["explained"]) == labels
+    class_names = list(shipped[1].class_names)
+    want = expected(folder, shipped, rows, class_index=[class_names.index(c) for c in labels])
+    store = zarr.open_group(os.path.join(out, "maps.zarr"), mode="r")
+    np.testing.assert_array_equal(store["explained"][:, 0],
+                                  [class_names.index(c) for c in labels])
+    assert_not_degenerate(store["heatmaps"][:])
+    np.testing.assert_allclose(store["heatmaps"][:].astype(np.float32), want.heatmaps,
+                               atol=1e-3)
