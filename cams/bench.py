@@ -164,9 +164,9 @@ def _scorecam_rows(model, layer, class_index, forward_one):
     k = min(32, channels)
     cases = {
         f"scorecam, all {channels} channels": lambda: cams.explain(
-            model, x, layer=layer, class_index=class_index, method="scorecam", batch_size=32),
+            model, x, layer=layer, class_index=class_index, method="scorecam", masks_per_pass=32),
         f"scorecam, top {k} channels": lambda: cams.explain(
-            model, x, layer=layer, class_index=class_index, method="scorecam", batch_size=32,
+            model, x, layer=layer, class_index=class_index, method="scorecam", masks_per_pass=32,
             top_k=k),
     }
     if keras_backend() == "tensorflow":

@@ -252,13 +252,15 @@ def main(argv=None):
     from cams.forward import passes
 
     before = passes()
-    try:   # what the methods share: the probabilities no map changes, a randomized copy
-        reference = metrics.reference_probabilities(model, x, labels)
-    except ValueError as err:   # a model the metrics cannot perturb
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    reference = randomized = None   # what the methods share, made only if one is left to score
+    if todo:
+        try:
+            reference = metrics.reference_probabilities(model, x, labels)
+        except ValueError as err:   # a model the metrics cannot perturb
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        randomized = shared_copy(model, layer)
     shared = _passes_since(before)
-    randomized = shared_copy(model, layer) if todo else None
     bar = Progbar(len(args.methods), unit_name="method")
     bar.update(len(args.methods) - len(todo))
     try:
@@ -284,13 +286,16 @@ def main(argv=None):
     table = {m: done[m] for m in args.methods}
     note = (f"{args.model} on {len(x)} images ({args.data}; {int(has_mask.sum())} with masks), "
             f"layer {layer}, backend {args.backend}")
-    rows = [r for r in table.values() if "forward_passes" in r]
+    rows = [r for r in table.values() if "error" not in r]
+    counted = all("forward_passes" in r for r in rows)  # rows a partial file kept may not say
     report = {"model": args.model, "data": args.data, "n_images": int(len(x)), "layer": layer,
               "backend": args.backend, "steps": args.steps,
               "road_percentages": args.road_percentages,
               "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size,
-              "forward_passes": shared["forward_passes"] + sum(r["forward_passes"] for r in rows),
-              "gradient_passes": sum(r["gradient_passes"] for r in rows), "methods": table}
+              "forward_passes": (shared["forward_passes"] + sum(r["forward_passes"] for r in rows)
+                                 if counted else None),
+              "gradient_passes": (sum(r["gradient_passes"] for r in rows) if counted else None),
+              "methods": table}
     text = markdown({m: r for m, r in table.items() if "error" not in r}, note)
     errors = [f"- {m}: {r['error']}" for m, r in table.items() if "error" in r]
     text += ("\n\n" + "\n".join(errors)) if errors else ""

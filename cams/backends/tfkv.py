@@ -135,7 +135,7 @@ class TfKerasVisBackend(Backend):
         # Scorecam applies softmax itself, so it is given the logits.
         scorecam = Scorecam(self._clone(logits=True), clone=False)
         kwargs = dict(penultimate_layer=self._layer_name, seek_penultimate_conv_layer=False,
-                      batch_size=options["batch_size"], max_N=options["top_k"],
+                      batch_size=options["masks_per_pass"], max_N=options["top_k"],
                       expand_cam=False, normalize_cam=False)
         with warnings.catch_warnings():
             # Scorecam hands predict a one-element list; Keras warns about the structure, harmlessly.

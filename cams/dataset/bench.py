@@ -114,9 +114,11 @@ def best_forward(model, card, items, batch_size, workers, start_at=FROM_IMAGES):
                                                    start_at)}
 
 
-def step_images_per_s(step, items, out, batch_size, workers, marks=(), start_at=FROM_IMAGES):
+def step_images_per_s(step, items, out, batch_size, workers, marks=(), start_at=FROM_IMAGES,
+                      timed=True):
     """Marginal images/s of the dataset step over `items` into a fresh store at `out` (step
-    warmed first), and the RSS in MB once each count in `marks` is passed."""
+    warmed first; None when not `timed`), and the RSS in MB once each count in `marks` is
+    passed."""
     step.empty(1)  # trace once
     size = tuple(int(s) for s in step.card.input_size[:2])
     store = stores.Store(out, {"bench": True}, len(items), batch_size)
@@ -131,7 +133,7 @@ def step_images_per_s(step, items, out, batch_size, workers, marks=(), start_at=
 
     engine.run(step, reader.batches(items, np.arange(len(items)), size, label_of, batch_size,
                                     workers), lambda result, batch: store.write(result), on_batch)
-    return clock.images_per_s(), rss
+    return (clock.images_per_s() if timed else None), rss
 
 
 def _versus_forward(model, card, step, items, out, batch_size, workers, name, start_at):
@@ -191,7 +193,7 @@ def run(model_path, n_images=1200, rss_images=5000, batch_size=32, workers=4, la
             long = (items * repeats)[:rss_images]
             report["rss_start_mb"] = rss_mb()
             _, rss = step_images_per_s(step, long, os.path.join(tmp, "r"), batch_size, workers,
-                                       marks=(1000, rss_images), start_at=start_at)
+                                       marks=(1000, rss_images), timed=False)
             report["rss_mb"] = {str(k): v for k, v in rss.items()}
     return report
 

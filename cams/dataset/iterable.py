@@ -22,9 +22,10 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
                     progress=None):
     """Explain every batch that `batches` yields, the path every tool of cams explains by.
 
-    Each batch is explained by cams.explain at the first batch's size (a smaller last batch
-    is padded: one compiled shape per run) and at the layer the first batch chose. Reading
-    the next batch and writing the last overlap the model.
+    Each batch is explained by cams.explain at the layer the first batch chose (a store
+    continued later keeps it too); under a backend compiled per batch shape (JAX) a batch
+    smaller than the largest so far is padded to its size, so that a run compiles once.
+    Writing one batch overlaps explaining the next; the batches are drawn in this thread.
 
     The method, backend, layer, score and options are cams.explain's.
 
@@ -55,7 +56,9 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
 
     from cams import explanation
     from cams.io import fingerprint
+    from cams.model import keras2
 
+    model = keras2.as_keras3(model)   # a tf_keras model, explained through its Keras 3 twin
     info = explanation.describe(model)
     pairs = _pairs(batches)
     first = next(pairs, None)
@@ -72,6 +75,8 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
                                                                 if a is not None]),
               **step.settings})
     skip = 0 if store is None else store.counts()["ok"]
+    if store is not None and store.layer():   # continue at the layer the first call chose
+        step.explain_at(store.layer())
     kept = []
 
     def rows_of():
@@ -98,5 +103,6 @@ def explain_batches(model, batches, out=None, class_names=None, method="gradcam"
     engine.run(step, rows_of(), write, on_batch)
     if store is not None:
         return store.counts()
-    return {**{k: np.concatenate([r[k] for r in kept]) for k in kept[0] if k not in ("ok",)},
+    return {**{k: np.concatenate([r[k] for r in kept]) for k in kept[0]
+               if k not in ("ok", "layer")},
             "layer": step.layer}

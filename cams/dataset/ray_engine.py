@@ -75,7 +75,7 @@ def run(model_path, step, items, rows, size, label_of, batch_size, write, on_bat
                               batch_size=batch_size, batch_format="numpy", concurrency=1)
                  .map_batches(_Explain, fn_constructor_kwargs=dict(
                      keep_images=keep_images, model=model_path, method=step.settings["method"],
-                     backend=step.settings["backend"], layer=step.settings["layer"],
+                     backend=step.settings["backend"], layer=step.layer,
                      classes=step.classes, score=step.settings["score"], options=options),
                      batch_size=batch_size, batch_format="numpy", concurrency=actors))
     done = 0

@@ -66,6 +66,8 @@ def explain_dataset(model_path, data, out, method="gradcam", backend=None, layer
         return {**counts, "explained_now": 0}
     if len(rows) < len(items):
         log(f"{out}: continuing, {len(items) - len(rows)} of {len(items)} images already done")
+    if store.layer():   # continue at the layer the first run chose (a blank default moved it)
+        step.explain_at(store.layer())
     bar = _progress(len(rows), progress)
     paint = _overlay_writer(out, items, step) if overlays else None
 

@@ -37,6 +37,7 @@ class ExplainStep:
                  classes="predicted", score=None, options=None):
         from cams import explanation
         from cams.io import modelcard
+        from cams.model import keras2
 
         if classes not in CLASS_CHOICES:
             raise ValueError(f"classes must be one of {', '.join(CLASS_CHOICES)}; "
@@ -47,7 +48,8 @@ class ExplainStep:
         self.model, self.card = model, card
         self.preprocess = card.preprocess if card else (lambda x: x)
         self.input_size = (tuple(card.input_size) if card
-                           else tuple(explanation.describe(model).input_shape[1:]))
+                           else tuple(explanation.describe(keras2.as_keras3(model))
+                                      .input_shape[1:]))
         self.settings = dict(method=method, backend=backend,
                              layer=layer or (card.cam_layer if card else None),
                              score=score, **(options or {}))
@@ -60,6 +62,10 @@ class ExplainStep:
     def layer(self):
         """The path of the layer the batches were explained at (the settings' before any)."""
         return self._layer
+
+    def explain_at(self, layer):
+        """Explain every batch at `layer`: the one an earlier run of the same store chose."""
+        self._layer = layer
 
     def _class_index(self, labels):
         if self.classes == "predicted":
@@ -83,10 +89,21 @@ class ExplainStep:
     def empty(self, n):
         """Zero outputs for n rows that were not explained, shaped like explained ones."""
         if self._shapes is None:  # no batch explained yet: one blank image gives every shape
-            res = self.outputs(self.explain(
-                self.preprocess(np.zeros((1,) + self.input_size[:2] + (3,), np.float32)),
-                np.zeros(1, np.int32)))
-            self._layer = self.settings["layer"]  # a blank image does not choose the layer
+            import warnings
+
+            import cams
+            from cams.model import keras2
+
+            chosen = self._layer
+            # at the layer itself: a blank image's maps are blank everywhere, and must not
+            # move the default layer (nor warn that they do)
+            self._layer = chosen or cams.resolve_layer(keras2.as_keras3(self.model)).path
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = self.outputs(self.explain(
+                    self.preprocess(np.zeros((1,) + self.input_size[:2] + (3,), np.float32)),
+                    np.zeros(1, np.int32)))
+            self._layer = chosen  # the first readable batch chooses it
             self._shapes = {k: (v.shape[1:], v.dtype) for k, v in res.items()}
         return {k: np.zeros((n,) + shape, dtype) for k, (shape, dtype) in self._shapes.items()}
 
@@ -115,4 +132,5 @@ class ExplainStep:
             result = self.empty(len(ok))
             for key, value in explained.items():
                 result[key][ok] = value
-        return {"row": np.asarray(batch["row"], np.int64), "ok": ok, **result}
+        return {"row": np.asarray(batch["row"], np.int64), "ok": ok, **result,
+                "layer": np.full(len(ok), self._layer or "", object)}

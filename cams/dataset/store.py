@@ -82,6 +82,10 @@ class Store:
         status = self.status[:]
         return {name: int((status == code).sum()) for code, name in STATUS.items()}
 
+    def layer(self):
+        """The layer the run explained at, once a batch was written (None before)."""
+        return dict(self.group.attrs).get("layer")
+
     def errors(self):
         """{row: reason} of the unreadable files."""
         return {int(k): v for k, v in dict(self.group.attrs).get("errors", {}).items()}
@@ -123,6 +127,9 @@ class Store:
             self.group.attrs["errors"] = {**dict(self.group.attrs)["errors"],
                                           **{str(r): e for r, e in bad}}
         _put(self.status, where, np.where(result["ok"], DONE, UNREADABLE).astype(np.int8))
+        layer = str(result["layer"][0]) if "layer" in result else ""
+        if layer and "layer" not in self.group.attrs:   # the first batch's choice, kept
+            self.group.attrs["layer"] = layer
 
 
 def _put(array, where, value):

@@ -36,11 +36,12 @@ def channel_masks(A_i, size, upsampling="bilinear"):
     return np.divide(up - low, span, out=np.zeros_like(up), where=live).astype(np.float32)
 
 
-def scorecam(A, x, classes, class_scores, top_k=None, batch_size=32, upsampling="bilinear"):
+def scorecam(A, x, classes, class_scores, top_k=None, masks_per_pass=32,
+             upsampling="bilinear"):
     """Score-CAM maps (N, h, w) before scaling.
 
     class_scores(images, classes) -> (M,) is the score of each masked image for its class (the
-    class probability in the paper); masked images go through it batch_size at a time.
+    class probability in the paper); masked images go through it masks_per_pass at a time.
     """
     A = np.asarray(A, np.float64)
     x = np.asarray(x, np.float32)
@@ -49,8 +50,8 @@ def scorecam(A, x, classes, class_scores, top_k=None, batch_size=32, upsampling=
     for i in range(n):
         channels = top_channels(A[i], top_k)
         weights = np.zeros(len(channels))
-        for start in range(0, len(channels), batch_size):
-            chunk = channels[start:start + batch_size]
+        for start in range(0, len(channels), masks_per_pass):
+            chunk = channels[start:start + masks_per_pass]
             masks = channel_masks(A[i][..., chunk], x.shape[1:3], upsampling)
             live = masks.reshape(len(chunk), -1).max(axis=1) > 0
             if live.any():
@@ -61,10 +62,10 @@ def scorecam(A, x, classes, class_scores, top_k=None, batch_size=32, upsampling=
     return cams
 
 
-def run(backend, x, classes, top_k=None, batch_size=32, upsampling="bilinear"):
+def run(backend, x, classes, top_k=None, masks_per_pass=32, upsampling="bilinear"):
     """Maps of Score-CAM from the backend's forward pass and its class scores."""
     A, outputs, chosen = backend.forward(x, classes)
-    cam = scorecam(A, x, chosen, backend.class_scores, top_k, batch_size, upsampling)
+    cam = scorecam(A, x, chosen, backend.class_scores, top_k, masks_per_pass, upsampling)
     return Maps(cam, outputs, chosen)
 
 
@@ -73,6 +74,6 @@ METHOD = Method(
     needs=("forward", "class_scores"), score="probability",
     options={"top_k": Option(None, positive_int_or_none,
                              "Faster Score-CAM: only the k channels of largest spread"),
-             "batch_size": Option(32, positive_int, "masked images per forward pass"),
+             "masks_per_pass": Option(32, positive_int, "masked images per forward pass"),
              "upsampling": Option("bilinear", one_of(*UPSAMPLING),
                                   "bilinear (half-pixel) or align-corners (tf-keras-vis)")})

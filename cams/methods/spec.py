@@ -14,10 +14,12 @@ PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores", "atten
 class Maps:
     """What a method returns before scaling.
 
+    With several classes per image every array but `outputs` gains an axis L after N.
+
     Attributes:
         cam (numpy.ndarray): (N, h, w) at the layer, or (N, H, W) at the input.
         outputs (numpy.ndarray): the model's outputs (N, C).
-        classes (numpy.ndarray): the explained class of each image (N,).
+        classes (numpy.ndarray): the explained class of each image (N,), or (N, L).
         attributions (numpy.ndarray | None): (N, H, W, C) for the guided methods.
     """
     cam: np.ndarray

@@ -102,3 +102,23 @@ def test_progress_counts_images(fashion_cnn):
     done = []
     cams.explain_batches(fashion_cnn, [x[:2], x[2:4], x[4:]], progress=done.append)
     assert done == [2, 4, 5]
+
+
+def test_a_continued_store_keeps_the_layer_its_first_run_chose(tmp_path):
+    """A store continued later is explained where its first batch chose, even when the rows
+    left would choose another layer alone: class 1's maps are blank at the default conv2 and
+    move to conv1; class 0's are live at conv2."""
+    import zarr
+
+    model = _negative_head_cnn()
+    x = models.images((16, 16, 3), 6, seed=6)
+    first, rest = (x[:3], np.ones(3, np.int32)), (x[3:], np.zeros(3, np.int32))
+    out = str(tmp_path / "maps")
+    with pytest.warns(UserWarning, match="default layer 'conv2' gives blank maps"):
+        cams.explain_batches(model, [first], out=out, classes="labelled")
+    assert cams.explain_batches(model, [first, rest], out=out, classes="labelled")["ok"] == 6
+    store = zarr.open_group(tmp_path / "maps" / "maps.zarr", mode="r")
+    assert store.attrs["layer"] == "conv1" and store["heatmaps"].shape == (6, 14, 14)
+    want = cams.explain(model, x[3:], class_index=0, layer="conv1").heatmaps
+    assert _alive(want)
+    np.testing.assert_allclose(store["heatmaps"][3:].astype(np.float32), want, atol=1e-3)

@@ -146,7 +146,8 @@ def test_scorecam_against_a_loop(upsampling):
                 continue
             mask = (up - up.min()) / (up.max() - up.min())
             expected[i] += class_scores(x[i:i + 1] * mask[None, :, :, None], classes[i:i + 1])[0] * a
-    got = scorecam.scorecam(A, x, classes, class_scores, batch_size=4, upsampling=upsampling)
+    got = scorecam.scorecam(A, x, classes, class_scores, masks_per_pass=4,
+                            upsampling=upsampling)
     expected = np.stack([scaled(e) for e in expected])
     assert all(e.std() > 0.01 for e in expected)
     np.testing.assert_allclose(methods.normalize(got), expected, atol=1e-5)
@@ -331,8 +332,8 @@ def test_guided_backprop_against_a_hand_derivation(backend, fused):
     ({"top_k": 0}, "top_k must be a positive int or None; got 0"),
     ({"top_k": True}, "top_k must be a positive int or None; got True"),
     ({"top_k": 2.0}, "top_k must be a positive int or None; got 2.0"),
-    ({"batch_size": None}, "batch_size must be a positive int; got None"),
-    ({"batch_size": -3}, "batch_size must be a positive int; got -3"),
+    ({"masks_per_pass": None}, "masks_per_pass must be a positive int; got None"),
+    ({"masks_per_pass": -3}, "masks_per_pass must be a positive int; got -3"),
     ({"upsampling": "nearest"}, "upsampling must be one of bilinear, align-corners"),
 ])
 def test_option_values_are_checked_with_what_is_accepted(options, message):
@@ -341,8 +342,8 @@ def test_option_values_are_checked_with_what_is_accepted(options, message):
 
 
 def test_the_smallest_option_values_are_accepted():
-    checked = methods.METHODS["scorecam"].check_options({"top_k": 1, "batch_size": 1})
-    assert checked["top_k"] == 1 and checked["batch_size"] == 1
+    checked = methods.METHODS["scorecam"].check_options({"top_k": 1, "masks_per_pass": 1})
+    assert checked["top_k"] == 1 and checked["masks_per_pass"] == 1
     assert methods.METHODS["scorecam"].check_options({"top_k": None})["top_k"] is None
     with pytest.raises(TypeError, match="normalize_alphas must be True or False; got 1"):
         methods.METHODS["gradcam++"].check_options({"normalize_alphas": 1})
