@@ -56,7 +56,7 @@ BACKENDS = _running()
 DEFAULT = BACKENDS[0]
 
 CONVENTIONS = MappingProxyType({"tf-keras-vis": MappingProxyType({
-    "gradcam": {}, "gradcam++": {"normalize_alphas": True}, "layercam": {},
+    "gradcam": {}, "gradcam++": {"normalize_alphas": True, "epsilon": 0.0}, "layercam": {},
     "scorecam": {"upsampling": "align-corners"}})})
 
 

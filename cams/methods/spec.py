@@ -131,6 +131,13 @@ def positive_int(name, value, allow_none=False):
                          f"got {value!r}")
 
 
+def non_negative_float(name, value):
+    """Option check: a real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0; got {value!r}")
+
+
 def positive_int_or_none(name, value):
     """Option check: None or an int >= 1."""
     positive_int(name, value, allow_none=True)

@@ -1,0 +1,170 @@
+"""cams against pytorch-grad-cam 1.5.7, a peer's implementation as the oracle, on a
+weight-for-weight PyTorch twin of a small Keras CNN: every method the two share gives the same
+maps.
+
+pytorch-grad-cam is installed without its dependencies (`pip install --no-deps -r
+requirements-peers.txt`): torchvision from PyPI does not load beside the CPU build of torch
+here, and the library needs only three of its names, at import, which a stand-in gives. Its
+maps are min-max scaled and resized to the input; the twin's target layer keeps the input's
+size (no resize), and cams' maps (divided by their maximum) are min-max scaled the same way
+before they are compared.
+"""
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+
+import cams
+
+torch = pytest.importorskip("torch")
+SIZE, CLASSES = 16, 4
+
+
+def _pytorch_grad_cam():
+    """The pytorch_grad_cam package, a stand-in for torchvision given while it imports when
+    the real one is not there."""
+    try:
+        import torchvision  # noqa: F401
+        stand_in = False
+    except Exception:   # absent, or a build that does not load beside this torch
+        stand_in = True
+        vision = types.ModuleType("torchvision")
+        transforms = types.ModuleType("torchvision.transforms")
+        functional = types.ModuleType("torchvision.transforms.functional")
+        for name in ("Compose", "Normalize", "ToTensor"):
+            setattr(transforms, name, lambda *args, **kwargs: None)
+        functional.resize = lambda *args, **kwargs: None
+        transforms.functional, vision.transforms = functional, transforms
+        saved = {k: sys.modules.get(k) for k in ("torchvision", "torchvision.transforms",
+                                                  "torchvision.transforms.functional")}
+        sys.modules.update({"torchvision": vision, "torchvision.transforms": transforms,
+                            "torchvision.transforms.functional": functional})
+    try:
+        import pytorch_grad_cam
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    finally:
+        if stand_in:   # other tests must not see it
+            for key, module in saved.items():
+                if module is None:
+                    sys.modules.pop(key, None)
+                else:
+                    sys.modules[key] = module
+    return pytorch_grad_cam, ClassifierOutputTarget
+
+
+def _keras_cnn():
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax",
+                                                  name="head")(x))
+
+
+class _Twin(torch.nn.Module):
+    """The Keras CNN in PyTorch, its weights copied: NCHW, the same convolutions, the head's
+    logits (pytorch-grad-cam's targets read the model's output, cams the logit)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.block1 = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU())
+        self.block2 = torch.nn.Sequential(torch.nn.Conv2d(6, 8, 3, padding=1), torch.nn.ReLU())
+        self.head = torch.nn.Linear(8, CLASSES)
+        with torch.no_grad():
+            for block, name in ((self.block1, "conv1"), (self.block2, "conv2")):
+                kernel, bias = model.get_layer(name).get_weights()
+                block[0].weight.copy_(torch.tensor(kernel.transpose(3, 2, 0, 1)))
+                block[0].bias.copy_(torch.tensor(bias))
+            kernel, bias = model.get_layer("head").get_weights()
+            self.head.weight.copy_(torch.tensor(kernel.T))
+            self.head.bias.copy_(torch.tensor(bias))
+
+    def forward(self, x):
+        return self.head(self.block2(self.block1(x)).mean(dim=(2, 3)))
+
+
+def _min_max(maps):
+    flat = maps.reshape(len(maps), -1).astype(np.float64)
+    low, high = flat.min(axis=1, keepdims=True), flat.max(axis=1, keepdims=True)
+    return ((flat - low) / (high - low + 1e-7)).reshape(maps.shape)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    model = _keras_cnn()
+    twin = _Twin(model).eval()
+    x = np.random.default_rng(5).normal(size=(3, SIZE, SIZE, 3)).astype(np.float32)
+    logits = twin(torch.tensor(x.transpose(0, 3, 1, 2))).detach().numpy()
+    probabilities = model.predict(x, verbose=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
+                               probabilities, atol=1e-5)         # the twin is the same model
+    return model, twin, x
+
+
+SHARED = {"gradcam": ("GradCAM", {}), "hirescam": ("HiResCAM", {}),
+          "xgradcam": ("XGradCAM", {}), "layercam": ("LayerCAM", {}),
+          "gradcam++": ("GradCAMPlusPlus", {"epsilon": 1e-6})}
+
+
+def _theirs(pair, name, classes):
+    """pytorch-grad-cam's maps, and the activations it read (N, C, h, w)."""
+    model, twin, x = pair
+    library, target = _pytorch_grad_cam()
+    with getattr(library, name)(model=twin, target_layers=[twin.block2]) as peer:
+        maps = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
+                    targets=[target(c) for c in classes])
+        activations = peer.activations_and_grads.activations[0].detach().numpy()
+    flat = maps.reshape(len(maps), -1)
+    assert (flat.max(axis=1) > 0.99).all() and (flat.std(axis=1) > 0.05).all()  # alive
+    return maps, activations
+
+
+@pytest.mark.parametrize("method", SHARED)
+def test_every_shared_method_equals_pytorch_grad_cam(pair, method):
+    model, _, x = pair
+    classes = [1, 3, 0]
+    name, options = SHARED[method]
+    theirs, _ = _theirs(pair, name, classes)
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method=method,
+                        **options).heatmaps
+    assert theirs.shape == ours.shape == (3, SIZE, SIZE)
+    assert np.abs(_min_max(ours) - theirs).max() <= 1e-4, method
+
+
+def test_grad_cam_plus_plus_differs_from_pytorch_grad_cam_by_its_epsilon_only(pair):
+    """The closed form (epsilon 0, cams' default) against pytorch-grad-cam's 1e-6 in the
+    alphas' denominator: on a 16 x 16 layer, whose gradients are about 1e-3, the maps differ."""
+    model, _, x = pair
+    theirs, _ = _theirs(pair, "GradCAMPlusPlus", [1, 3, 0])
+    exact = cams.explain(model, x, layer="conv2", class_index=[1, 3, 0], method="gradcam++")
+    assert np.abs(_min_max(exact.heatmaps) - theirs).max() > 0.05
+
+
+def test_eigen_cam_equals_pytorch_grad_cam_up_to_the_eigenvectors_sign(pair):
+    """An eigenvector's sign is arbitrary: pytorch-grad-cam keeps the SVD's, cams turns the
+    projection to rise with the total activation. Each image's map is pytorch-grad-cam's
+    projection, or its negative, whichever rises with the activation."""
+    model, _, x = pair
+    theirs, activations = _theirs(pair, "EigenCAM", [0, 0, 0])
+    ours = _min_max(cams.explain(model, x, layer="conv2", method="eigencam").heatmaps)
+    signs = []
+    for i, a in enumerate(activations.astype(np.float64)):
+        cells = a.reshape(a.shape[0], -1).T
+        centred = cells - cells.mean(axis=0)
+        projection = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+        same = _min_max(np.maximum(projection, 0).reshape(1, SIZE, SIZE))[0]
+        if np.abs(same - theirs[i]).max() > 1e-4:   # the SVD gave the other sign there
+            projection = -projection
+            same = _min_max(np.maximum(projection, 0).reshape(1, SIZE, SIZE))[0]
+        assert np.abs(same - theirs[i]).max() <= 1e-4, i    # theirs: relu of the projection
+        rises = projection @ cells.sum(axis=1) >= 0
+        signs.append(bool(rises))
+        if rises:
+            assert np.abs(ours[i] - theirs[i]).max() <= 1e-4, i
+        else:
+            flipped = _min_max(np.maximum(-projection, 0).reshape(1, SIZE, SIZE))[0]
+            assert np.abs(ours[i] - flipped).max() <= 1e-4, i
+    assert False in signs   # an image where the two signs differ is among them
