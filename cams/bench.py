@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -321,7 +322,11 @@ def _report(args):
     from cams import report_cost
 
     out = os.path.splitext(args.json)[0] + "_reports"
-    found = report_cost.run(args.report_model, args.data, out, args.report_args, args.quick)
+    try:
+        found = report_cost.run(args.report_model, args.data, out, args.report_args, args.quick)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:   # said in one sentence
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(report_cost.table(found))
     with open(args.json, "w") as f:
         json.dump(found, f, indent=2)

@@ -220,8 +220,35 @@ def test_methods_that_differ_give_different_maps(fashion_cnn):
     names = list(maps)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
+            if {a, b} == SAME_ON_RECTIFIED:   # equal here: see the test below
+                continue
             if maps[a].shape == maps[b].shape:
                 assert np.abs(maps[a] - maps[b]).max() > 1e-3, f"{a} and {b} give the same map"
+
+
+SAME_ON_RECTIFIED = {"layercam", "gradcam-elementwise"}
+
+
+def test_elementwise_grad_cam_is_layer_cam_where_activations_are_not_negative():
+    """relu(G A) = relu(G) A when A >= 0 (or G = 0 where A < 0, as before a ReLU): after a ReLU
+    the two are one map; on signed activations the head reads as they are, they differ."""
+    x = models.images((16, 16, 3), 2, seed=6)
+
+    def both(activation):
+        keras.utils.set_random_seed(8)
+        inputs = keras.Input((16, 16, 3))
+        a = keras.layers.Conv2D(8, 3, activation=activation, name="target")(inputs)
+        pooled = keras.layers.GlobalAveragePooling2D()(a)
+        model = keras.Model(inputs, keras.layers.Dense(3, name="head")(pooled))
+        return [cams.explain(model, x, layer="target", class_index=[0, 2], method=m).heatmaps
+                for m in sorted(SAME_ON_RECTIFIED)]
+
+    rectified = both("relu")
+    assert rectified[0].std() > 0.01
+    np.testing.assert_allclose(rectified[0], rectified[1], atol=1e-6)
+    signed = both(None)
+    assert signed[0].std() > 0.01 and signed[1].std() > 0.01
+    assert np.abs(signed[0] - signed[1]).max() > 1e-2
 
 
 def scorecam_oracle(model, x, A, classes, probability):

@@ -106,20 +106,23 @@ def pair():
 
 SHARED = {"gradcam": ("GradCAM", {}), "hirescam": ("HiResCAM", {}),
           "xgradcam": ("XGradCAM", {}), "layercam": ("LayerCAM", {}),
-          "gradcam++": ("GradCAMPlusPlus", {"epsilon": 1e-6})}
+          "gradcam++": ("GradCAMPlusPlus", {"epsilon": 1e-6}),
+          "gradcam-elementwise": ("GradCAMElementWise", {})}
 
 
 def _theirs(pair, name, classes):
-    """pytorch-grad-cam's maps, and the activations it read (N, C, h, w)."""
+    """pytorch-grad-cam's maps, and the activations and gradients it read (N, C, h, w)."""
     model, twin, x = pair
     library, target = _pytorch_grad_cam()
     with getattr(library, name)(model=twin, target_layers=[twin.block2]) as peer:
         maps = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
                     targets=[target(c) for c in classes])
-        activations = peer.activations_and_grads.activations[0].detach().numpy()
+        read = peer.activations_and_grads
+        activations = read.activations[0].detach().numpy()
+        gradients = read.gradients[0].detach().numpy() if read.gradients else None
     flat = maps.reshape(len(maps), -1)
     assert (flat.max(axis=1) > 0.99).all() and (flat.std(axis=1) > 0.05).all()  # alive
-    return maps, activations
+    return maps, activations, gradients
 
 
 @pytest.mark.parametrize("method", SHARED)
@@ -127,7 +130,7 @@ def test_every_shared_method_equals_pytorch_grad_cam(pair, method):
     model, _, x = pair
     classes = [1, 3, 0]
     name, options = SHARED[method]
-    theirs, _ = _theirs(pair, name, classes)
+    theirs = _theirs(pair, name, classes)[0]
     ours = cams.explain(model, x, layer="conv2", class_index=classes, method=method,
                         **options).heatmaps
     assert theirs.shape == ours.shape == (3, SIZE, SIZE)
@@ -138,20 +141,27 @@ def test_grad_cam_plus_plus_differs_from_pytorch_grad_cam_by_its_epsilon_only(pa
     """The closed form (epsilon 0, cams' default) against pytorch-grad-cam's 1e-6 in the
     alphas' denominator: on a 16 x 16 layer, whose gradients are about 1e-3, the maps differ."""
     model, _, x = pair
-    theirs, _ = _theirs(pair, "GradCAMPlusPlus", [1, 3, 0])
+    theirs = _theirs(pair, "GradCAMPlusPlus", [1, 3, 0])[0]
     exact = cams.explain(model, x, layer="conv2", class_index=[1, 3, 0], method="gradcam++")
     assert np.abs(_min_max(exact.heatmaps) - theirs).max() > 0.05
 
 
-def test_eigen_cam_equals_pytorch_grad_cam_up_to_the_eigenvectors_sign(pair):
+@pytest.mark.parametrize("method, name", [("eigencam", "EigenCAM"),
+                                          ("eigengradcam", "EigenGradCAM")])
+def test_the_eigen_methods_equal_pytorch_grad_cam_up_to_the_eigenvectors_sign(pair, method,
+                                                                              name):
     """An eigenvector's sign is arbitrary: pytorch-grad-cam keeps the SVD's, cams turns the
-    projection to rise with the total activation. Each image's map is pytorch-grad-cam's
-    projection, or its negative, whichever rises with the activation."""
+    projection to rise with the total of what is projected (the activations, or gradient times
+    activation). Each image's map is pytorch-grad-cam's projection, or its negative, whichever
+    rises so."""
     model, _, x = pair
-    theirs, activations = _theirs(pair, "EigenCAM", [0, 0, 0])
-    ours = _min_max(cams.explain(model, x, layer="conv2", method="eigencam").heatmaps)
+    classes = [1, 3, 0]
+    theirs, activations, gradients = _theirs(pair, name, classes)
+    projected = activations if method == "eigencam" else activations * gradients
+    ours = _min_max(cams.explain(model, x, layer="conv2", class_index=classes,
+                                 method=method).heatmaps)
     signs = []
-    for i, a in enumerate(activations.astype(np.float64)):
+    for i, a in enumerate(projected.astype(np.float64)):
         cells = a.reshape(a.shape[0], -1).T
         centred = cells - cells.mean(axis=0)
         projection = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
@@ -162,9 +172,8 @@ def test_eigen_cam_equals_pytorch_grad_cam_up_to_the_eigenvectors_sign(pair):
         assert np.abs(same - theirs[i]).max() <= 1e-4, i    # theirs: relu of the projection
         rises = projection @ cells.sum(axis=1) >= 0
         signs.append(bool(rises))
-        if rises:
-            assert np.abs(ours[i] - theirs[i]).max() <= 1e-4, i
-        else:
-            flipped = _min_max(np.maximum(-projection, 0).reshape(1, SIZE, SIZE))[0]
-            assert np.abs(ours[i] - flipped).max() <= 1e-4, i
-    assert False in signs   # an image where the two signs differ is among them
+        mine = same if rises else _min_max(
+            np.maximum(-projection, 0).reshape(1, SIZE, SIZE))[0]
+        assert np.abs(ours[i] - mine).max() <= 1e-4, i
+    if method == "eigencam":
+        assert False in signs   # an image where the two signs differ is among them

@@ -239,3 +239,11 @@ def test_quick_fills_only_what_was_not_given():
     assert (mine.steps, mine.road_percentages, mine.scorecam_top_k) == (4, [20, 80], 32)
     full = report.parse(base)
     assert (full.steps, full.road_percentages, full.scorecam_top_k) == (32, [20, 50, 80], None)
+
+
+def test_the_cost_command_says_what_is_missing(tmp_path, capsys):
+    from cams import bench
+
+    assert bench.main(["--report", "--data", str(tmp_path), "--report-model",
+                       str(tmp_path / "none.keras"), "--json", str(tmp_path / "b.json")]) == 2
+    assert "no model file at" in capsys.readouterr().err
