@@ -25,14 +25,12 @@ import functools
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import cams
-from cams.forward import forward_pass
+from cams.forward import forward_pass, median_seconds
 
 MODELS = ("vgg16", "tiny")
 
@@ -96,16 +94,6 @@ def _labels_contenders(model, n_labels):
         f"{n_labels} separate calls": lambda x: [cams.explain(model, x, class_index=c)
                                                  for c in range(n_labels)],
     }
-
-
-def _median_seconds(fn, repeats):
-    fn()  # warm: traces, graph building and caches are not what is measured
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _contenders(model, layer, class_index):
@@ -181,7 +169,7 @@ def _scorecam_rows(model, layer, class_index, forward_one):
             CategoricalScore([class_index]), x, penultimate_layer=layer, max_N=k, batch_size=32)
     rows = []
     for name, fn in cases.items():
-        seconds = _median_seconds(fn, 1)
+        seconds = median_seconds(fn, 1)
         rows.append({"name": name, "seconds_per_image": seconds,
                      "ratio_to_forward": seconds / forward_one})
     return rows
@@ -206,7 +194,7 @@ def run(model_name="vgg16", repeats=5, batch=16, methods=True, labels=True, back
             row = {"name": name}
             for n in (1, batch):
                 x = rng.uniform(-1, 1, (n,) + shape).astype(np.float32)
-                seconds = _median_seconds(lambda: fn(x), repeats)
+                seconds = median_seconds(lambda: fn(x), repeats)
                 forward_time.setdefault(n, seconds)
                 row[f"batch{n}_s"] = seconds
                 row[f"batch{n}_ratio"] = seconds / forward_time[n]

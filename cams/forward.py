@@ -1,7 +1,9 @@
 """The model's own forward pass, compiled as its Keras backend runs it fastest: what the metrics
 score perturbed images with and what cams.bench measures the methods against; and the count of
 the images cams runs through models, which the report records and cams.bench prices."""
+import statistics
 import threading
+import time
 
 import numpy as np
 
@@ -14,6 +16,18 @@ def count(kind, n):
     masked copies) or "gradient" (outputs, then a backward pass: the gradient methods)."""
     with _lock:
         _counted[kind] += int(n)
+
+
+def median_seconds(fn, repeats):
+    """The median wall time of `repeats` calls of fn(), after one untimed call (tracing, graph
+    building and caches are not what is measured)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def passes():

@@ -17,19 +17,14 @@ import numpy as np
 _NOT_RANKED = ("seconds_per_image", "forward_passes", "gradient_passes")
 
 
-def forward_seconds_per_image(model, x, batch_size, min_seconds=5.0):
-    """Seconds per image of the model's compiled forward pass (cams.forward) on batches of
-    batch_size images drawn from x, after one untimed batch; at least min_seconds of them."""
-    from cams.forward import forward_pass
+def forward_seconds_per_image(model, x, batch_size, repeats=20):
+    """Seconds per image of the model's compiled forward pass (cams.forward) on a batch of
+    batch_size images drawn from x: the median of `repeats` timed batches."""
+    from cams.forward import forward_pass, median_seconds
 
     _, forward = forward_pass(model)
     batch = np.resize(x, (batch_size,) + x.shape[1:]).astype(np.float32)
-    forward(batch)
-    runs, start = 0, time.perf_counter()
-    while runs < 3 or time.perf_counter() - start < min_seconds:
-        forward(batch)
-        runs += 1
-    return (time.perf_counter() - start) / (runs * batch_size)
+    return median_seconds(lambda: forward(batch), repeats) / batch_size
 
 
 def _run_report(argv, out):

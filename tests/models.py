@@ -11,18 +11,20 @@ def vgg16():
     return keras.applications.VGG16(weights=None)
 
 
-def vgg16_transfer(size=224):
-    """Seed 000's transfer model: VGG16 base nested as a layer, then its small softmax head."""
-    keras.utils.set_random_seed(1)
-    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(size, size, 3))
-    inputs = keras.Input((size, size, 3))
+def vgg16_transfer(size=224, library=keras):
+    """Seed 000's transfer model: VGG16 base nested as a layer, then its small softmax head;
+    library=tf_keras builds it the Keras 2 way."""
+    library.utils.set_random_seed(1)
+    base = library.applications.VGG16(weights=None, include_top=False,
+                                      input_shape=(size, size, 3))
+    inputs = library.Input((size, size, 3))
     x = base(inputs, training=False)
-    x = keras.layers.AveragePooling2D(pool_size=(4, 4), name="head_pool")(x)
-    x = keras.layers.Flatten(name="head_flatten")(x)
-    x = keras.layers.Dense(128, activation="relu", name="head_dense")(x)
-    x = keras.layers.Dropout(0.6, name="head_dropout")(x)
-    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="covid_vgg16")
+    x = library.layers.AveragePooling2D(pool_size=(4, 4), name="head_pool")(x)
+    x = library.layers.Flatten(name="head_flatten")(x)
+    x = library.layers.Dense(128, activation="relu", name="head_dense")(x)
+    x = library.layers.Dropout(0.6, name="head_dropout")(x)
+    outputs = library.layers.Dense(2, activation="softmax", name="predictions")(x)
+    return library.Model(inputs, outputs, name="covid_vgg16")
 
 
 def fashion_cnn():

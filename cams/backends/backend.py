@@ -9,6 +9,7 @@ import weakref
 
 import numpy as np
 
+from cams.forward import count
 from cams.methods import ALL_METHODS, Maps
 
 
@@ -170,8 +171,6 @@ class _Bound:
         self._backend, self._extras = backend, extras
 
     def _call(self, kind, primitive, x, classes):
-        from cams.forward import count
-
         count(kind, len(x))
         extras = tuple(e if len(e) == len(x) else np.repeat(e, len(x), axis=0)
                        for e in self._extras)

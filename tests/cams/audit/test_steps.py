@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from cams.audit import artifact, clusters, evidence, interventions, regions, verdict
+from tests.cams.audit.test_verdict import _films
 
 
 def spot_maps(n, size, centers, radius=3):
@@ -253,20 +254,11 @@ def test_with_masks_a_fixed_spot_inside_them_is_still_a_candidate():
     assert any(c["outside_only"] for c in found), [c["box"] for c in found]
 
 
-def _films(n, seed, size=64):
-    """n uint8 RGB films of smooth random anatomy, each different."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(40, 200, (n, 8, 8))
-    films = np.kron(coarse, np.ones((size // 8, size // 8)))
-    films += rng.normal(0, 6, films.shape)
-    return np.repeat(np.clip(films, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
-
-
 def test_the_region_reported_is_the_planted_markers_pixels():
     """The region a user crops: a marker copied onto every member film at [37, 13, 46, 21)
     (x0, y0, x1, y1), inside a candidate box drawn at the maps' coarse scale, is reported at
     exactly those pixels."""
-    images = _films(24, seed=3)
+    images = _films(24, np.random.default_rng(3), size=64)
     members, others = np.arange(12), np.arange(12, 24)
     stripes = np.tile(np.array([255, 0], np.uint8), (8, 5))[:, :9]   # 8 x 9 pixels
     images[members, 13:21, 37:46] = stripes[..., None]
@@ -279,7 +271,7 @@ def test_the_region_reported_is_the_planted_markers_pixels():
 def test_each_target_gets_the_box_of_its_own_source_in_turn():
     """The transplant pastes the members' boxes onto the other class's films, source i % M for
     target i, as the model then reads them (a paste from one source for every target fails)."""
-    images = _films(10, seed=4)
+    images = _films(10, np.random.default_rng(4), size=64)
     members, others = np.arange(4), np.arange(4, 10)
     box = [8, 16, 24, 40]
     x0, y0, x1, y1 = box

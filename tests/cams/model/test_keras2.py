@@ -11,29 +11,15 @@ import tf_keras
 import cams
 from cams.io import modelcard
 from cams.model import keras2
+from tests import models
 from tests.cams.test_agreement import assert_agree
 
 SIZE = 128
 
 
-def seed000_vgg16():
-    """Seed 000's transfer model, built the Keras 2 way: VGG16 nested, then its small head."""
-    tf_keras.utils.set_random_seed(1)
-    base = tf_keras.applications.VGG16(weights=None, include_top=False,
-                                       input_shape=(SIZE, SIZE, 3))
-    inputs = tf_keras.Input((SIZE, SIZE, 3))
-    x = base(inputs, training=False)
-    x = tf_keras.layers.AveragePooling2D(pool_size=(4, 4), name="head_pool")(x)
-    x = tf_keras.layers.Flatten(name="head_flatten")(x)
-    x = tf_keras.layers.Dense(128, activation="relu", name="head_dense")(x)
-    x = tf_keras.layers.Dropout(0.6, name="head_dropout")(x)
-    outputs = tf_keras.layers.Dense(2, activation="softmax", name="predictions")(x)
-    return tf_keras.Model(inputs, outputs, name="covid_vgg16")
-
-
 @pytest.fixture(scope="module")
 def keras2_model():
-    return seed000_vgg16()
+    return models.vgg16_transfer(SIZE, library=tf_keras)   # built the Keras 2 way
 
 
 @pytest.fixture(scope="module")
