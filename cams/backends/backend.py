@@ -70,6 +70,15 @@ class PrimitiveBackend(Backend):
     def class_scores(self, x, classes, extras=()):
         """The score (N,) of each image for its class."""
 
+    @abc.abstractmethod
+    def ablated_scores(self, x, classes, keep, extras=()):
+        """The score (N,) of each image for its class, the target layer's channels of image n
+        multiplied by keep[n] (N, K) on their way on through the model."""
+
+    @abc.abstractmethod
+    def second_order(self, x, classes, extras=()):
+        """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
+
     def attention(self, x, classes, extras=()):
         """(queries, keys: lists, one (N, T, heads, dk) per attention layer of the model, the
         projections its probabilities are computed from; outputs, classes). Backends that
@@ -97,13 +106,16 @@ class PrimitiveBackend(Backend):
 
     def cam(self, x, classes, method, options, extras=()):
         spec = ALL_METHODS[method]
-        if not extras or "class_scores" not in spec.needs:  # each primitive sees the batch
+        if not extras or not _ONE_IMAGE_COPIES & set(spec.needs):  # each sees the batch
             return _run(spec, _Bound(self, extras), x, classes, options)
-        # Score-CAM scores a batch of masked copies of one image: one image at a time, so
-        # that each copy gets that image's other inputs, repeated.
+        # Score-CAM and Ablation-CAM score a batch of altered copies of one image: one image
+        # at a time, so that each copy gets that image's other inputs, repeated.
         return concatenate([
             _run(spec, _Bound(self, [e[i:i + 1] for e in extras]),
                  x[i:i + 1], classes[i:i + 1], options) for i in range(len(x))])
+
+
+_ONE_IMAGE_COPIES = {"class_scores", "ablated_scores"}
 
 
 class ModelBackend(PrimitiveBackend):
@@ -153,6 +165,11 @@ class CompiledBackend(ModelBackend):
         """The score of each image for its class (N,)."""
         return self._call("scores", x, classes, extras)
 
+    def second_order(self, x, classes, extras=()):
+        """(A, G, H A, outputs, classes): dS/dA and the Hessian of S with respect to A applied
+        to A itself, sum_j d2S/dA_i dA_j A_j (Shapley-CAM's second-order term)."""
+        return self._call("second", x, classes, extras)
+
 
 def _run(spec, backend, x, classes, options):
     if classes.ndim == 1:
@@ -170,15 +187,26 @@ class _Bound:
     def __init__(self, backend, extras=()):
         self._backend, self._extras = backend, extras
 
+    def _repeated(self, n):
+        return tuple(e if len(e) == n else np.repeat(e, n, axis=0) for e in self._extras)
+
     def _call(self, kind, primitive, x, classes):
         count(kind, len(x))
-        extras = tuple(e if len(e) == len(x) else np.repeat(e, len(x), axis=0)
-                       for e in self._extras)
-        return getattr(self._backend, primitive)(x, classes, extras)
+        return getattr(self._backend, primitive)(x, classes, self._repeated(len(x)))
 
     @property
     def grid(self):
         return self._backend.grid
+
+    @property
+    def head(self):
+        """The model's scores.Head (what its outputs are)."""
+        return self._backend._head
+
+    @property
+    def score(self):
+        """What the gradients differentiate: "logit" or "probability"."""
+        return self._backend._score
 
     def gradients(self, x, classes):
         return self._call("gradient", "gradients", x, classes)
@@ -197,6 +225,13 @@ class _Bound:
 
     def class_scores(self, x, classes):
         return self._call("forward", "class_scores", x, classes)
+
+    def ablated_scores(self, x, classes, keep):
+        count("forward", len(x))
+        return self._backend.ablated_scores(x, classes, keep, self._repeated(len(x)))
+
+    def second_order(self, x, classes):
+        return self._call("gradient", "second_order", x, classes)
 
     def attention(self, x, classes):
         return self._call("forward", "attention", x, classes)

@@ -3,8 +3,9 @@ import tensorflow as tf
 
 from cams.model import scores, tokens
 from cams.backends.backend import CompiledBackend
-from cams.backends.tapped import (attention_layers, attention_taps, class_score, queries_and_keys,
-                                  tapped_forward, target_score)
+from cams.backends.tf_moments import exact_moments
+from cams.backends.tapped import (attention_layers, attention_taps, channels_scaled, class_score,
+                                  queries_and_keys, tapped_forward, target_score)
 
 
 @tf.custom_gradient
@@ -15,10 +16,11 @@ def positive_gradient(y):
     return tf.identity(y), grad
 
 
-def watched(tape):
-    """at_target for tapped_forward: the tape watches A, which passes on unchanged."""
+def watched(*tapes):
+    """at_target for tapped_forward: the tapes watch A, which passes on unchanged."""
     def at_target(A):
-        tape.watch(A)
+        for tape in tapes:
+            tape.watch(A)
         return A
     return at_target
 
@@ -36,14 +38,18 @@ class EagerBackend(CompiledBackend):
         signature = [images, tf.TensorSpec((None,), tf.int32), *extras]
         self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
             ("gradients", self._gradients), ("forward", self._forward),
-            ("guided", self._guided), ("scores", self._class_scores))}
-        self._compiled["attention"] = tf.function(self._attention, input_signature=signature)
+            ("guided", self._guided), ("scores", self._class_scores),
+            ("second", self._second), ("attention", self._attention))}
+        self._compiled["ablated"] = tf.function(self._ablated, input_signature=[
+            images, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None), tf.float32),
+            *extras])
         self._images, self._extras = images, extras
 
-    def _run(self, x, extras, guided=False, tape=None, more_taps=None):
+    def _run(self, x, extras, guided=False, tape=None, more_taps=None, at_target=None):
+        if at_target is None:
+            at_target = (lambda a: a) if tape is None else watched(tape)
         return tapped_forward(self._model(), x, self._target, self._head,
-                              value_of=lambda v: v.value,
-                              at_target=(lambda a: a) if tape is None else watched(tape),
+                              value_of=lambda v: v.value, at_target=at_target,
                               positive=positive_gradient if guided else None,
                               inputs=self._inputs, extras=extras, more_taps=more_taps)
 
@@ -103,6 +109,33 @@ class EagerBackend(CompiledBackend):
             _, logits, outputs = self._run(x, extras, guided=True)
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
         return tape.gradient(S, x), outputs, chosen
+
+    def _second(self, x, classes, *extras):
+        # the inner tape's gradient is recorded by the outer one, which differentiates it
+        # again along A (output_gradients A: sum_j dG_i/dA_j A_j)
+        with tf.GradientTape(watch_accessed_variables=False) as outer:
+            with tf.GradientTape(watch_accessed_variables=False) as inner:
+                A, logits, outputs = self._run(x, extras, at_target=watched(inner, outer))
+                S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            G = inner.gradient(S, A)
+        HA = outer.gradient(G, A, output_gradients=tf.stop_gradient(A),
+                            unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return self._grid(A), self._grid(G), self._grid(HA), outputs, chosen
+
+    def second_order(self, x, classes, extras=()):
+        """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
+        with exact_moments():   # in force whenever the function traces
+            return self._call("second", x, classes, extras)
+
+    def _ablated(self, x, classes, keep, *extras):
+        _, logits, _ = self._run(x, extras, at_target=channels_scaled(keep))
+        return class_score(logits, classes, self._head, self._score)
+
+    def ablated_scores(self, x, classes, keep, extras=()):
+        """The class scores (N,) with the target's channels multiplied by keep (N, K)."""
+        return self._compiled["ablated"](tf.constant(x, tf.float32),
+                                         tf.constant(classes, tf.int32),
+                                         tf.constant(keep, tf.float32), *extras).numpy()
 
     def _class_scores(self, x, classes, *extras):
         _, logits, _ = self._run(x, extras)

@@ -17,8 +17,9 @@ from cams import cache
 from cams.model import tokens
 from cams.backends.backend import PrimitiveBackend
 from cams.backends.eager import positive_gradient
-from cams.backends.tapped import (attention_taps, class_score, queries_and_keys,
-                                  tapped_forward, target_score)
+from cams.backends.tf_moments import exact_moments
+from cams.backends.tapped import (attention_taps, channels_scaled, class_score,
+                                  queries_and_keys, tapped_forward, target_score)
 
 
 class GraphBackend(PrimitiveBackend):
@@ -66,11 +67,12 @@ class GraphBackend(PrimitiveBackend):
         self.session = tf.compat.v1.Session(graph=self.graph)
         self._building = threading.Lock()
 
-    def _build(self, guided=False, more_taps=None):
+    def _build(self, guided=False, more_taps=None, at_target=lambda a: a):
         mapping = [(v, self._graph_vars[id(v)]) for v in self._live]
         with keras.StatelessScope(state_mapping=mapping), self.graph.tracing():
             return tapped_forward(self._model(), self._x, self._target, self._head,
                                   value_of=lambda v: self._graph_vars[id(v)],
+                                  at_target=at_target,
                                   positive=positive_gradient if guided else None,
                                   inputs=self._inputs, extras=self._extras, more_taps=more_taps)
 
@@ -94,11 +96,34 @@ class GraphBackend(PrimitiveBackend):
                 self._fetches["guided"] = (R, outputs, chosen)
             return self._fetches["guided"]
 
-    def _run(self, fetches, x, classes, extras):
+    def _second_fetches(self):
+        with self._building, self.graph.as_default():
+            if "second" not in self._fetches:
+                with exact_moments():
+                    A, logits, outputs = self._build()
+                S, chosen = target_score(logits, outputs, self._classes, self._head, self._score)
+                G = tf.compat.v1.gradients(tf.reduce_sum(S), A)[0]
+                HA = tf.compat.v1.gradients(G, A, grad_ys=tf.stop_gradient(A))[0]
+                HA = tf.zeros_like(A) if HA is None else HA   # the score is linear in A
+                self._fetches["second"] = tuple(tokens.to_grid(t, self._target.grid)
+                                                for t in (A, G, HA)) + (outputs, chosen)
+            return self._fetches["second"]
+
+    def _ablated_fetches(self):
+        with self._building, self.graph.as_default():
+            if "ablated" not in self._fetches:
+                self._keep = tf.compat.v1.placeholder(tf.float32, (None, None), name="keep")
+                _, logits, _ = self._build(at_target=channels_scaled(self._keep))
+                self._fetches["ablated"] = class_score(logits, self._classes, self._head,
+                                                       self._score)
+            return self._fetches["ablated"]
+
+    def _run(self, fetches, x, classes, extras, more_feeds=None):
         if self._watch.changed():
             ops = [op for op, _, _ in self._loaders]
             self.session.run(ops, {feed: v.numpy() for _, feed, v in self._loaders})
-        feed = {self._x: x, self._classes: classes, **dict(zip(self._extras, extras))}
+        feed = {self._x: x, self._classes: classes, **dict(zip(self._extras, extras)),
+                **(more_feeds or {})}
         return self.session.run(fetches, feed)
 
     def gradients(self, x, classes, extras=()):
@@ -120,6 +145,15 @@ class GraphBackend(PrimitiveBackend):
     def attention(self, x, classes, extras=()):
         """(queries, keys, outputs, classes): each attention layer's projections (N, T, h, dk)."""
         return self._run(self._attention_fetches(), x, classes, extras)
+
+    def second_order(self, x, classes, extras=()):
+        """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
+        return self._run(self._second_fetches(), x, classes, extras)
+
+    def ablated_scores(self, x, classes, keep, extras=()):
+        """The class scores (N,) with the target's channels multiplied by keep (N, K)."""
+        fetch = self._ablated_fetches()
+        return self._run(fetch, x, classes, extras, {self._keep: keep})
 
 
 class _PrivateGraph(tf.Graph):

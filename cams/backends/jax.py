@@ -15,7 +15,7 @@ import numpy as np
 
 from cams.model import scores
 from cams.backends.backend import CompiledBackend, on_grid
-from cams.backends.tapped import (attention_layers, attention_taps, class_score,
+from cams.backends.tapped import (attention_layers, attention_taps, channels_scaled, class_score,
                                   queries_and_keys, tapped_forward, target_score)
 
 
@@ -50,7 +50,8 @@ class JaxBackend(CompiledBackend):
         self._compiled = {name: jax.jit(fn) for name, fn in (
             ("gradients", self._gradients), ("all", self._gradients_all),
             ("forward", self._forward), ("guided", self._guided),
-            ("scores", self._class_scores), ("attention", self._attention))}
+            ("scores", self._class_scores), ("attention", self._attention),
+            ("second", self._second), ("ablated", self._ablated))}
 
     def _run(self, values, x, extras, at_target=lambda a: a, positive=None, more_taps=None):
         """tapped_forward with the model's variables read from `values`."""
@@ -84,6 +85,31 @@ class JaxBackend(CompiledBackend):
 
         G, (A, outputs) = jax.jacrev(score, has_aux=True)(self._zero_at_target(values, x, extras))
         return A, jnp.moveaxis(G, 0, 1), outputs, classes  # G (L, N, ...) -> (N, L, ...)
+
+    def _second(self, values, x, classes, extras):
+        def gradient(delta):
+            def score(d):
+                A, logits, outputs = self._run(values, x, extras, at_target=lambda a: a + d)
+                S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+                return jnp.sum(S), (A, outputs, chosen)
+            return jax.grad(score, has_aux=True)(delta)
+
+        zero = self._zero_at_target(values, x, extras)
+        A = self._run(values, x, extras)[0]
+        # forward over reverse: the gradient's derivative along A is H A
+        (G, (A, outputs, chosen)), (HA, _) = jax.jvp(gradient, (zero,), (A,))
+        return A, G, HA, outputs, chosen
+
+    def _ablated(self, values, x, classes, keep, extras):
+        _, logits, _ = self._run(values, x, extras, at_target=channels_scaled(keep))
+        return class_score(logits, classes, self._head, self._score)
+
+    def ablated_scores(self, x, classes, keep, extras=()):
+        """The class scores (N,) with the target's channels multiplied by keep (N, K)."""
+        values = [v.value for v in self._variables]
+        return np.asarray(self._compiled["ablated"](
+            values, jnp.asarray(x, jnp.float32), jnp.asarray(classes, jnp.int32),
+            jnp.asarray(keep, jnp.float32), tuple(jnp.asarray(e) for e in extras)))
 
     def _forward(self, values, x, classes, extras):
         A, logits, outputs = self._run(values, x, extras)
@@ -128,5 +154,5 @@ class JaxBackend(CompiledBackend):
         if not isinstance(out, tuple):
             return np.asarray(out)
         out = tuple(np.asarray(t) for t in out)
-        laid = {"gradients": 2, "all": 2, "forward": 1}.get(name, 0)   # A (and G) first
+        laid = {"gradients": 2, "all": 2, "forward": 1, "second": 3}.get(name, 0)  # maps first
         return on_grid(self.grid, *out[:laid]) + out[laid:]

@@ -21,6 +21,15 @@ def _same(a):
     return a
 
 
+def channels_scaled(keep):
+    """at_target for tapped_forward: A with each image's channels (its last axis) multiplied
+    by keep (N, K), the same at every cell or token (Ablation-CAM's zeroed channels)."""
+    def at_target(A):
+        shape = (-1,) + (1,) * (len(A.shape) - 2) + (A.shape[-1],)
+        return A * keras.ops.reshape(keras.ops.cast(keep, A.dtype), shape)
+    return at_target
+
+
 def tapped_forward(model, x, target, head, value_of, at_target=_same, positive=None,
                    inputs=None, extras=(), more_taps=None):
     """Run `model` on the image batch `x` (and its other inputs `extras`, placed as the

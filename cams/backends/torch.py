@@ -9,10 +9,11 @@ one forward pass and one batched backward pass (autograd.grad with is_grads_batc
 import keras
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from cams.model import scores
 from cams.backends.backend import ModelBackend, on_grid
-from cams.backends.tapped import (attention_taps, class_score,
+from cams.backends.tapped import (attention_taps, channels_scaled, class_score,
                                   queries_and_keys, tapped_forward, target_score)
 
 
@@ -106,6 +107,30 @@ class TorchBackend(ModelBackend):
             S, chosen = target_score(logits, outputs, classes, self._head, self._score)
             (R,) = torch.autograd.grad(S.sum(), x)
         return numpy((R, outputs, chosen))
+
+    def second_order(self, x, classes, extras=()):
+        """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
+        x, classes = self._tensors(x, classes)
+        # PyTorch's fused attention kernels have no second derivative; the plain one has
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+            A, logits, outputs = self._run(x, extras, at_target=_leaf_from_here)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            (G,) = torch.autograd.grad(S.sum(), A, create_graph=True)
+            HA = None
+            if G.requires_grad:   # else the score is linear in A: H A is 0
+                (HA,) = torch.autograd.grad(G, A, grad_outputs=A.detach(), allow_unused=True)
+            HA = torch.zeros_like(A) if HA is None else HA
+        A, G, HA, outputs, chosen = numpy((A, G, HA, outputs, chosen))
+        return (*on_grid(self.grid, A, G, HA), outputs, chosen)
+
+    def ablated_scores(self, x, classes, keep, extras=()):
+        """The class scores (N,) with the target's channels multiplied by keep (N, K)."""
+        x, classes = self._tensors(x, classes)
+        keep = keras.ops.convert_to_tensor(np.asarray(keep, np.float32))
+        with torch.no_grad():
+            _, logits, _ = self._run(x, extras, at_target=channels_scaled(keep))
+            return keras.ops.convert_to_numpy(class_score(logits, classes, self._head,
+                                                          self._score))
 
     def class_scores(self, x, classes, extras=()):
         """The score of each image for its class (N,)."""

@@ -4,11 +4,22 @@ import numpy as np
 from cams.methods.spec import Maps, Method
 
 
+def oriented(projection, cells):
+    """The projection (M,) of the cells (M, K) on a principal component, its arbitrary sign
+    chosen so that it rises with the total activation sum_k A_k ("more active" reads as
+    "hotter"). Where the two barely correlate (after a layer norm every token's activations sum
+    to about 0, and the sign would follow rounding), its largest entry is made positive, as
+    scikit-learn orients a component."""
+    rise = projection @ cells.sum(axis=1)
+    if abs(rise) > 1e-4 * np.linalg.norm(projection) * np.linalg.norm(cells):
+        return projection if rise > 0 else -projection
+    return projection if projection[np.argmax(np.abs(projection))] >= 0 else -projection
+
+
 def eigencam(A):
     """relu of the projection of each cell's K activations on their first principal component.
 
-    A (N, h, w, K) -> (N, h, w). An eigenvector's sign is arbitrary: it is chosen so that the
-    projection rises with the total activation sum_k A_k, so "more active" reads as "hotter".
+    A (N, h, w, K) -> (N, h, w). An eigenvector's sign is arbitrary: `oriented` chooses it.
     The map ignores the class: it is the same for every class_index.
     """
     A = np.asarray(A, np.float64)
@@ -18,9 +29,7 @@ def eigencam(A):
         cells = A[i].reshape(h * w, k)
         centred = cells - cells.mean(axis=0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        projection = centred @ vt[0]
-        if projection @ cells.sum(axis=1) < 0:
-            projection = -projection
+        projection = oriented(centred @ vt[0], cells)
         out[i] = np.maximum(projection, 0.0).reshape(h, w)
     return out
 

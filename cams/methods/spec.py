@@ -7,7 +7,8 @@ from typing import Callable
 import numpy as np
 
 # The primitives a backend built on cams' math offers (cams.backends.backend.PrimitiveBackend).
-PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores", "attention")
+PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores", "attention",
+              "ablated_scores", "second_order")
 
 
 @dataclass(frozen=True)

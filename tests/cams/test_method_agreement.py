@@ -33,8 +33,13 @@ def explained(request, case, method, backend, conventions=False):
     return _memo[key]
 
 
-@pytest.mark.parametrize("method", cams.METHODS)
-@pytest.mark.parametrize("case", CASES)
+# MobileNetV2's last block with random weights gives every cell the same activations to 1e-11:
+# kernel PCA, which is not scale-free as PCA is, finds no component there (the test below)
+FLAT = {("nested_sigmoid", "kpcacam")}
+
+
+@pytest.mark.parametrize("case, method", [(c, m) for c in CASES for m in cams.METHODS
+                                          if (c, m) not in FLAT])
 def test_eager_and_graph_agree(request, case, method):
     eager = explained(request, case, method, "eager")
     graph = explained(request, case, method, "graph")
@@ -43,6 +48,14 @@ def test_eager_and_graph_agree(request, case, method):
     if eager.attributions is not None:
         np.testing.assert_allclose(eager.attributions, graph.attributions,
                                    atol=1e-5 * np.abs(eager.attributions).max())
+
+
+def test_kpca_cam_draws_nothing_where_every_cell_is_alike(request):
+    for backend in ("eager", "graph"):
+        maps = explained(request, "nested_sigmoid", "kpcacam", backend).heatmaps
+        assert (maps == 0).all(), backend
+    eigen = explained(request, "nested_sigmoid", "eigencam", "eager").heatmaps
+    assert (eigen.max(axis=(1, 2)) == 1).all()   # PCA still finds the cells' tiny spread
 
 
 @pytest.mark.parametrize("method", list(CONVENTIONS))

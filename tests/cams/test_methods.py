@@ -220,13 +220,31 @@ def test_methods_that_differ_give_different_maps(fashion_cnn):
     names = list(maps)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            if {a, b} == SAME_ON_RECTIFIED:   # equal here: see the test below
+            if {a, b} in (SAME_ON_RECTIFIED, NEARLY_LINEAR):   # equal here: see the tests below
                 continue
             if maps[a].shape == maps[b].shape:
                 assert np.abs(maps[a] - maps[b]).max() > 1e-3, f"{a} and {b} give the same map"
 
 
 SAME_ON_RECTIFIED = {"layercam", "gradcam-elementwise"}
+NEARLY_LINEAR = {"eigencam", "kpcacam"}
+
+
+def test_kpca_cam_is_eigen_cam_where_its_kernel_is_nearly_linear(fashion_cnn):
+    """The sigmoid kernel tanh(gamma x.y + 1) with scikit-learn's gamma = 1 / channels is nearly
+    linear in x.y on small activations, and kernel PCA with a linear kernel is PCA: KPCA-CAM's
+    default then draws Eigen-CAM's map (pytorch-grad-cam's default does too). The linear kernel
+    is exactly Eigen-CAM; another kernel or scale gives another map."""
+    x = models.images((28, 28, 1), 2, seed=6, low=0)
+    eigen = cams.explain(fashion_cnn, x, layer="final", method="eigencam").heatmaps
+    kpca = {(kernel, gamma): cams.explain(fashion_cnn, x, layer="final", method="kpcacam", kernel=kernel,
+                                 gamma=gamma).heatmaps
+            for kernel, gamma in (("sigmoid", None), ("linear", None), ("cosine", None),
+                                  ("rbf", 10.0))}
+    assert np.abs(kpca["sigmoid", None] - eigen).max() < 1e-3
+    assert np.abs(kpca["linear", None] - eigen).max() < 1e-5
+    assert np.abs(kpca["cosine", None] - eigen).max() > 0.1
+    assert np.abs(kpca["rbf", 10.0] - eigen).max() > 0.1
 
 
 def test_elementwise_grad_cam_is_layer_cam_where_activations_are_not_negative():
@@ -386,3 +404,98 @@ def test_the_guided_methods_report_the_class_and_outputs_they_explained(fashion_
     assert guided.attributions.shape == (2, 28, 28, 1) and guided.heatmaps.shape == (2, 28, 28)
     saliency = np.abs(guided.attributions[0]).max(axis=-1)
     np.testing.assert_allclose(guided.heatmaps[0], saliency / saliency.max(), atol=1e-6)
+
+
+def test_a_component_rises_with_the_activation_or_else_points_its_largest_entry_up():
+    """The eigen methods' sign rule. On post-ReLU cells the projection rises with each cell's
+    total activation; after a layer norm the totals are about 0 and carry no sign, so the
+    projection's largest entry is made positive instead (else rounding chose it: the maps of
+    the same model flipped between TensorFlow and JAX)."""
+    from cams.methods.eigencam import oriented
+
+    rng = np.random.default_rng(3)
+    cells = np.maximum(rng.normal(size=(16, 8)), 0)
+    projection = cells.sum(axis=1) - cells.sum(axis=1).mean()
+    assert (oriented(-projection, cells) == projection).all()
+    tokens = rng.normal(size=(16, 8))
+    tokens -= tokens.mean(axis=1, keepdims=True)          # each token sums to 0, as after a norm
+    p = rng.normal(size=16)
+    for noise in (1e-9, -1e-9):                           # rounding's sign does not decide
+        chosen = oriented(p, tokens + noise)
+        assert chosen[np.argmax(np.abs(chosen))] > 0
+        np.testing.assert_array_equal(np.abs(chosen), np.abs(p))
+
+
+def test_ablation_cam_runs_one_copy_per_live_channel():
+    """Zeroing a channel that is zero everywhere changes nothing: such channels are not run
+    (their weight would multiply zeros). A copy per live channel, masks_per_pass at a time."""
+    from cams import forward
+
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((12, 12, 3))
+    a = keras.layers.Conv2D(6, 3, activation="relu", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(a)))
+    kernel, bias = model.get_layer("conv").get_weights()
+    kernel[..., [1, 4]], bias[[1, 4]] = 0.0, -1.0            # channels 1 and 4 are dead
+    model.get_layer("conv").set_weights([kernel, bias])
+    x = models.images((12, 12, 3), 2, seed=2)
+    before = forward.passes()["forward"]
+    res = cams.explain(model, x, layer="conv", class_index=[0, 2], method="ablationcam",
+                       masks_per_pass=3)
+    ran = forward.passes()["forward"] - before
+    assert ran == 2 + 2 + 2 * 4     # A, the scores, then 4 live channels of each image
+    assert (res.heatmaps.max(axis=(1, 2)) == 1).all()
+
+
+def test_finer_cam_takes_a_binary_head_and_refuses_what_has_no_classes(
+        small_binary):
+    """A binary head's two classes have logits -z and z: Finer-CAM of class 1 against class 0
+    is the gradient of (1 + alpha) z, Grad-CAM's map. A regression head and a probability
+    score are refused with what to do instead."""
+    x = models.images((32, 32, 3), 2, seed=4)
+    finer = cams.explain(small_binary, x, class_index=1, method="finercam", layer="conv2")
+    grad = cams.explain(small_binary, x, class_index=1, layer="conv2")
+    assert (grad.heatmaps.max(axis=(1, 2)) == 1).all()
+    np.testing.assert_allclose(finer.heatmaps, grad.heatmaps, atol=1e-5)
+    with pytest.raises(ValueError, match="score='logit'"):
+        cams.explain(small_binary, x, method="finercam", layer="conv2", score="probability")
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((8, 8, 1))
+    a = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    regressor = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(a)))
+    with pytest.raises(ValueError, match="regression head"):
+        cams.explain(regressor, np.ones((1, 8, 8, 1), np.float32), method="finercam")
+
+
+def test_finer_cam_compares_with_the_nearest_logits():
+    from cams.methods import finercam
+
+    logits = np.array([[0.0, 1.0, 5.0, 1.2, -3.0]])
+    np.testing.assert_array_equal(finercam.look_alikes(logits, np.array([1]), 3), [[3, 0, 2]])
+    np.testing.assert_array_equal(finercam.look_alikes(logits, np.array([1]), 9), [[3, 0, 2, 4]])
+    # dF/ds by central differences of F = s_c - alpha sum_j softmax(s_S)_j s_j
+    others = np.array([[3, 0, 2]])
+
+    def F(s):
+        w = np.exp(s[others[0]]) / np.exp(s[others[0]]).sum()
+        return s[1] - 0.7 * (w * s[others[0]]).sum()
+
+    h, numeric = 1e-6, []
+    for j in (1, 3, 0, 2):
+        step = np.zeros(5)
+        step[j] = h
+        numeric.append((F(logits[0] + step) - F(logits[0] - step)) / (2 * h))
+    np.testing.assert_allclose(finercam.score_weights(logits, np.array([1]), others, 0.7)[0],
+                               numeric, atol=1e-8)
+
+
+def test_kpca_cam_takes_the_same_component_from_lanczos_as_from_a_full_eigh():
+    from cams.methods import kpcacam
+
+    rng = np.random.default_rng(1)
+    cells = rng.normal(size=(1100, 6))             # more cells than the dense solver takes
+    K = kpcacam.kernel_matrix(cells - cells.mean(axis=0), "rbf")
+    lanczos = kpcacam.leading_component(K)
+    values, vectors = np.linalg.eigh(K - K.mean(0)[None] - K.mean(0)[:, None] + K.mean())
+    dense = vectors[:, -1] * np.sqrt(values[-1])
+    assert min(np.abs(lanczos - dense).max(), np.abs(lanczos + dense).max()) < 1e-8

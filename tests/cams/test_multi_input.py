@@ -66,20 +66,22 @@ def test_the_clinical_values_reach_the_map(clinical_model, data):
     assert np.abs(res.heatmaps - first.heatmaps).max() > 0.05
 
 
+@pytest.mark.parametrize("method", ("scorecam", "ablationcam"))
 @pytest.mark.parametrize("backend", ("eager", "graph"))
-def test_scorecam_masks_the_image_and_keeps_each_images_clinical_values(
-        clinical_model, data, backend):
+def test_altered_copies_keep_each_images_clinical_values(clinical_model, data, backend, method):
+    """Score-CAM's masked images and Ablation-CAM's ablated copies of one image each carry
+    that image's clinical row."""
     # The oracle: one single-input model per image, its clinical row built in as a constant,
     # explained the single-input way.
     x, clinical = data
     res = cams.explain(clinical_model, {"image": x, "clinical": clinical}, class_index=2,
-                       method="scorecam", backend=backend)
+                       method=method, backend=backend)
     for i in range(len(x)):
         image = keras.Input((32, 32, 3))
         row = keras.layers.Lambda(
             lambda t, c=clinical[i]: tf.tile(tf.constant(c[None]), [tf.shape(t)[0], 1]))(image)
         twin = keras.Model(image, clinical_model([image, row]))
-        alone = cams.explain(twin, x[i:i + 1], layer="conv2", class_index=2, method="scorecam")
+        alone = cams.explain(twin, x[i:i + 1], layer="conv2", class_index=2, method=method)
         assert alone.heatmaps.std() > 0.02
         np.testing.assert_allclose(res.heatmaps[i], alone.heatmaps[0], atol=1e-4)
         np.testing.assert_allclose(res.outputs[i], alone.outputs[0], rtol=1e-5, atol=1e-6)

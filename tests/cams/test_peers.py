@@ -107,17 +107,19 @@ def pair():
 SHARED = {"gradcam": ("GradCAM", {}), "hirescam": ("HiResCAM", {}),
           "xgradcam": ("XGradCAM", {}), "layercam": ("LayerCAM", {}),
           "gradcam++": ("GradCAMPlusPlus", {"epsilon": 1e-6}),
-          "gradcam-elementwise": ("GradCAMElementWise", {})}
+          "gradcam-elementwise": ("GradCAMElementWise", {}), "fem": ("FEM", {}),
+          "ablationcam": ("AblationCAM", {})}
 
 
-def _theirs(pair, name, classes):
-    """pytorch-grad-cam's maps, and the activations and gradients it read (N, C, h, w)."""
+def _theirs(pair, name, classes, targets=None):
+    """pytorch-grad-cam's maps, and the activations and gradients it read (N, C, h, w).
+    targets: its target objects, one per image (default: each class's output)."""
     model, twin, x = pair
     library, target = _pytorch_grad_cam()
     with getattr(library, name)(model=twin, target_layers=[twin.block2]) as peer:
         maps = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
-                    targets=[target(c) for c in classes])
-        read = peer.activations_and_grads
+                    targets=targets or [target(c) for c in classes])
+        read = getattr(peer, "base_cam", peer).activations_and_grads
         activations = read.activations[0].detach().numpy()
         gradients = read.gradients[0].detach().numpy() if read.gradients else None
     flat = maps.reshape(len(maps), -1)
@@ -147,7 +149,8 @@ def test_grad_cam_plus_plus_differs_from_pytorch_grad_cam_by_its_epsilon_only(pa
 
 
 @pytest.mark.parametrize("method, name", [("eigencam", "EigenCAM"),
-                                          ("eigengradcam", "EigenGradCAM")])
+                                          ("eigengradcam", "EigenGradCAM"),
+                                          ("kpcacam", "KPCA_CAM")])
 def test_the_eigen_methods_equal_pytorch_grad_cam_up_to_the_eigenvectors_sign(pair, method,
                                                                               name):
     """An eigenvector's sign is arbitrary: pytorch-grad-cam keeps the SVD's, cams turns the
@@ -157,14 +160,15 @@ def test_the_eigen_methods_equal_pytorch_grad_cam_up_to_the_eigenvectors_sign(pa
     model, _, x = pair
     classes = [1, 3, 0]
     theirs, activations, gradients = _theirs(pair, name, classes)
-    projected = activations if method == "eigencam" else activations * gradients
+    projected = activations if method != "eigengradcam" else activations * gradients
     ours = _min_max(cams.explain(model, x, layer="conv2", class_index=classes,
                                  method=method).heatmaps)
     signs = []
     for i, a in enumerate(projected.astype(np.float64)):
         cells = a.reshape(a.shape[0], -1).T
         centred = cells - cells.mean(axis=0)
-        projection = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+        projection = (centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+                      if method != "kpcacam" else _kernel_pca(centred))
         same = _min_max(np.maximum(projection, 0).reshape(1, SIZE, SIZE))[0]
         if np.abs(same - theirs[i]).max() > 1e-4:   # the SVD gave the other sign there
             projection = -projection
@@ -177,3 +181,51 @@ def test_the_eigen_methods_equal_pytorch_grad_cam_up_to_the_eigenvectors_sign(pa
         assert np.abs(ours[i] - mine).max() <= 1e-4, i
     if method == "eigencam":
         assert False in signs   # an image where the two signs differ is among them
+
+
+def _kernel_pca(cells):
+    """The cells' projection on their first sigmoid-kernel principal component, by
+    scikit-learn (what pytorch-grad-cam's KPCA-CAM calls)."""
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    return decomposition.KernelPCA(n_components=1, kernel="sigmoid").fit_transform(cells)[:, 0]
+
+
+def test_finer_cam_equals_pytorch_grad_cam(pair):
+    """Finer-CAM against pytorch-grad-cam's FinerCAM with its FinerWeightedTarget: each image's
+    class against the three classes whose logits lie nearest to it, found here from the twin's
+    logits."""
+    model, twin, x = pair
+    classes = [1, 3, 0]
+    logits = twin(torch.tensor(x.transpose(0, 3, 1, 2))).detach().numpy()
+    from pytorch_grad_cam.utils.model_targets import FinerWeightedTarget
+    targets = []
+    for i, c in enumerate(classes):
+        nearest = [int(j) for j in np.argsort(np.abs(logits[i] - logits[i, c])) if j != c][:3]
+        targets.append(FinerWeightedTarget(c, nearest, 1.0))
+    theirs = _theirs(pair, "FinerCAM", classes, targets)[0]
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method="finercam")
+    assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4
+    gradcam = cams.explain(model, x, layer="conv2", class_index=classes)
+    assert np.abs(_min_max(gradcam.heatmaps) - theirs).max() > 0.05   # not Grad-CAM's map
+
+
+class _Probability:
+    """A pytorch-grad-cam target: the class's softmax probability (Shapley-CAM's score here)."""
+
+    def __init__(self, category):
+        self.category = category
+
+    def __call__(self, output):
+        return torch.softmax(output, dim=-1)[..., self.category]
+
+
+def test_shapley_cam_equals_pytorch_grad_cam_on_the_probability(pair):
+    """Shapley-CAM's Hessian term is alive here (the softmax bends the score), so the map is
+    not Grad-CAM's; pytorch-grad-cam's, on the same score, is the same map."""
+    model, _, x = pair
+    classes = [1, 3, 0]
+    theirs = _theirs(pair, "ShapleyCAM", classes, [_Probability(c) for c in classes])[0]
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method="shapleycam")
+    assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4
+    gradcam = cams.explain(model, x, layer="conv2", class_index=classes, score="probability")
+    assert np.abs(_min_max(gradcam.heatmaps) - theirs).max() > 1e-3   # the Hessian counts
