@@ -7,7 +7,6 @@ After the layer a ReLU network is piecewise linear up to the logits, so H A vani
 logit score; it lives where a softmax (the probability, the default here) or another smooth
 nonlinearity lies between the layer and the score.
 """
-import numpy as np
 
 from cams.methods.spec import Maps, Method
 from cams.methods.weighting import f64, weighted_sum
