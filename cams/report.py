@@ -32,17 +32,12 @@ import cams
 QUICK = {"steps": 8, "road_percentages": [50], "scorecam_top_k": 32}
 QUICK_NOTE = "deletion/insertion in 8 steps, ROAD at 50%%, Score-CAM's top 32 channels"
 
-COLUMNS = [  # key, header, format
-    ("seconds_per_image", "s/image", "{:.3f}"),
-    ("pointing_game", "pointing ↑", "{:.3f}"),
-    ("energy_in_mask", "energy ↑", "{:.3f}"),
-    ("deletion_auc", "deletion ↓", "{:.3f}"),
-    ("insertion_auc", "insertion ↑", "{:.3f}"),
-    ("road_gap", "ROAD gap ↑", "{:.3f}"),
-    ("average_drop_pct", "avg drop % ↓", "{:.1f}"),
-    ("increase_pct", "increase % ↑", "{:.1f}"),
-    ("randomization_rho", "random. ρ ↓", "{:.2f}"),
-]
+def columns():
+    """(key, header, format) of the table's columns: the time, then the catalog's metrics."""
+    from cams.metrics.catalog import METRICS
+
+    return [("seconds_per_image", "s/image", "{:.3f}")] + [(m.key, m.header, m.format)
+                                                          for m in METRICS]
 
 
 def write(stem, report, table):
@@ -64,7 +59,8 @@ def fingerprint(args, rgb, labels, layer):
             "images_sha256": prints.arrays_sha256(rgb, np.asarray(labels, np.int64)),
             "layer": layer, "backend": args.backend, "steps": args.steps,
             "road_percentages": list(args.road_percentages),
-            "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size}
+            "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size,
+            "robustness_samples": args.robustness}
 
 
 def finished_rows(path, settings):
@@ -102,13 +98,14 @@ def heatmaps_of(model, x, classes, method, layer, backend, options, batch_size):
 
 def score_method(model, x, classes, masks, has_mask, method, layer, backend="eager",
                  options=None, steps=32, percentages=(20, 50, 80), n_random=8, batch_size=16,
-                 randomized=None, reference=None):
+                 randomized=None, reference=None, robustness_samples=0):
     """{column: value} for one method on preprocessed images x with their classes.
     randomized: the model's randomized copy above `layer` (metrics.randomized_copy), shared by
     every method of a report; None makes one for this method. reference: the probabilities no
     map changes (metrics.reference_probabilities(model, x, classes)), shared likewise; None
-    computes them for this method. The randomization check reuses the maps of the first
-    n_random images."""
+    computes them for this method. The randomization and random-logit checks, and the
+    robustness metrics when robustness_samples > 0 (that many perturbed copies of each image),
+    reuse the maps of the first n_random images."""
     from cams import metrics
     from cams.forward import passes
 
@@ -118,8 +115,13 @@ def score_method(model, x, classes, masks, has_mask, method, layer, backend="eag
     row = {"seconds_per_image": seconds}
     if has_mask is not None and has_mask.any():
         pairs = [(h, m) for h, m, k in zip(heat, masks, has_mask) if k]
-        row["pointing_game"] = float(np.mean([metrics.pointing_game(h, m) for h, m in pairs]))
-        row["energy_in_mask"] = float(np.mean([metrics.energy_in_mask(h, m) for h, m in pairs]))
+        for key, metric in (("pointing_game", metrics.pointing_game),
+                            ("energy_in_mask", metrics.energy_in_mask),
+                            ("rank_accuracy", metrics.rank_accuracy),
+                            ("mask_auc", metrics.mask_auc)):
+            row[key] = float(np.mean([metric(h, m) for h, m in pairs]))
+    row["sparseness"] = float(metrics.sparseness(heat, x.shape[1:3]).mean())
+    row["entropy"] = float(metrics.entropy(heat, x.shape[1:3]).mean())
     if reference is None:
         reference = metrics.reference_probabilities(model, x, classes)
     curves = metrics.deletion_insertion(model, x, heat, classes, steps=steps, reference=reference)
@@ -135,6 +137,18 @@ def score_method(model, x, classes, masks, has_mask, method, layer, backend="eag
                                                  options, batch_size)[0], layer,
         copy=randomized, original=heat[:k])
     row["randomization_rho"] = float(rho.mean())
+
+    def explain(xs, cs):
+        return heatmaps_of(model, xs, cs, method, layer, backend, options, batch_size)[0]
+
+    n_classes = max(2, int(model.outputs[0].shape[-1]))   # a single sigmoid unit: 2 classes
+    row["random_logit_rho"] = float(metrics.random_logit(
+        explain, x[:k], classes[:k], n_classes, original=heat[:k]).mean())
+    if robustness_samples:
+        row["max_sensitivity"] = float(metrics.max_sensitivity(
+            explain, x[:k], classes[:k], samples=robustness_samples, original=heat[:k]).mean())
+        row["local_lipschitz"] = float(metrics.local_lipschitz(
+            explain, x[:k], classes[:k], samples=robustness_samples, original=heat[:k]).mean())
     return {**row, **_passes_since(before)}
 
 
@@ -161,14 +175,16 @@ def shared_copy(model, layer):
 
 def markdown(table, header_note=""):
     """The table as Markdown: one row per method."""
-    keys = [c for c in COLUMNS if any(c[0] in row for row in table.values())]
+    keys = [c for c in columns() if any(c[0] in row for row in table.values())]
     lines = ([header_note, ""] if header_note else []) + [
         "| method | " + " | ".join(h for _, h, _ in keys) + " |",
         "|---|" + "---:|" * len(keys)]
     for method, row in table.items():
         cells = [fmt.format(row[key]) if key in row else "—" for key, _, fmt in keys]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    from cams.metrics.catalog import categories_line
+
+    return "\n".join(lines + ["", categories_line({key for key, _, _ in keys})])
 
 
 def parse(argv=None):
@@ -190,6 +206,10 @@ def parse(argv=None):
                         help="default 20 50 80")
     parser.add_argument("--scorecam-top-k", type=int, help="Faster Score-CAM: top k channels")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--robustness", type=int, default=0, metavar="SAMPLES",
+                        help="also max-sensitivity and the local Lipschitz estimate, from this "
+                             "many perturbed copies of each of the first 8 images (default 0: "
+                             "off; each copy is explained again)")
     parser.add_argument("--quick", action="store_true",
                         help=f"fewer passes ({QUICK_NOTE}); an option given wins")
     args = parser.parse_args(argv)
@@ -234,6 +254,7 @@ def main(argv=None):
     from keras.utils import Progbar
 
     from cams import metrics
+    from cams.metrics import catalog
 
     stem = args.out or args.model[:-len(".keras")] + "_report"
     partial = stem + ".partial.json"
@@ -272,7 +293,8 @@ def main(argv=None):
                                             args.backend, options, args.steps,
                                             tuple(args.road_percentages),
                                             batch_size=args.batch_size, randomized=randomized,
-                                            reference=reference)
+                                            reference=reference,
+                                            robustness_samples=args.robustness)
             except ValueError as err:  # a method this backend cannot compute
                 done[method] = {"error": str(err)}
             save_rows(partial, settings, done)
@@ -292,6 +314,7 @@ def main(argv=None):
               "backend": args.backend, "steps": args.steps,
               "road_percentages": args.road_percentages,
               "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size,
+              "robustness_samples": args.robustness, "metrics": catalog.described(),
               "forward_passes": (shared["forward_passes"] + sum(r["forward_passes"] for r in rows)
                                  if counted else None),
               "gradient_passes": (sum(r["gradient_passes"] for r in rows) if counted else None),

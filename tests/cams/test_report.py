@@ -14,6 +14,7 @@ MODEL = "models/xray_phantoms.keras"
 DATA = pathlib.Path(__file__).parent / "data"
 FAST = ["--steps", "4", "--road-percentages", "20", "80", "--max-images", "4",
         "--scorecam-top-k", "16"]
+ROBUSTNESS = {"max_sensitivity", "local_lipschitz"}   # off unless --robustness is given
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +49,16 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     assert result["n_images"] == 4 and result["layer"].startswith("mobilenetv2")
     assert list(result["methods"]) == list(cams.METHODS)
     for row in result["methods"].values():
-        assert set(row) == {key for key, _, _ in report.COLUMNS} | {"forward_passes",
-                                                                     "gradient_passes"}
+        assert set(row) == {key for key, _, _ in report.columns()} - ROBUSTNESS | {
+            "forward_passes", "gradient_passes"}
         assert 0 <= row["gradient_passes"] < row["forward_passes"]
         for key in ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc"):
             assert 0 <= row[key] <= 1
         assert -1 <= row["road_gap"] <= 1 and -1 <= row["randomization_rho"] <= 1
         assert 0 <= row["average_drop_pct"] <= 100 and row["seconds_per_image"] > 0
+        assert 0 <= row["rank_accuracy"] <= 1 and 0 <= row["mask_auc"] <= 1
+        assert 0 <= row["sparseness"] < 1 and 0 < row["entropy"] <= np.log(224 * 224)
+        assert -1 <= row["random_logit_rho"] <= 1
     # Eigen-CAM reads only the activations: re-drawing the layers above cannot change it.
     assert result["methods"]["eigencam"]["randomization_rho"] > 0.99
     # every pass counted: the rows' and the three shared copies of each image no map changes
@@ -73,7 +77,8 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     # not the randomization rho: its weights are drawn with NumPy now, the same under every
     # Keras backend, not by Keras' TensorFlow RNG as when the file was written
     # (test_randomization.py checks the draws; test_keras_backends.py the rho across backends)
-    for key in [k for k, _, _ in report.COLUMNS[1:] if k != "randomization_rho"]:
+    for key in [k for k, _, _ in report.columns()[1:]
+                if k != "randomization_rho" and k in before["gradcam"]]:
         got = [result["methods"][m][key] for m in before]
         want = [before[m][key] for m in before]
         np.testing.assert_allclose(got, want, atol=_across_machines(key), err_msg=key)
@@ -81,7 +86,24 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
         assert np.std([row[key] for row in before.values()]) > 0.02   # methods differ
     table = (tmp_path / "r.md").read_text()
     assert "| gradcam |" in table and "pointing ↑" in table
+    assert "By category — localisation: pointing, energy, rank acc., AUC; faithfulness:" in table
+    assert result["metrics"]["mask_auc"] == {
+        "header": "AUC ↑", "category": "localisation", "higher_is_better": True,
+        "needs": ["mask"], "source": "Fawcett 2006"}
+    # Eigen-CAM ignores the class: another class's map is the same map
+    assert result["methods"]["eigencam"]["random_logit_rho"] > 0.99
+    assert result["methods"]["gradcam"]["random_logit_rho"] < 0.9
     assert "Wrote" in capsys.readouterr().out
+
+
+def test_robustness_is_asked_for_and_then_scored(tmp_path, folder):
+    assert report.main(["--model", MODEL, "--data", folder, "--methods", "gradcam", "eigencam",
+                        "--robustness", "2", "--out", str(tmp_path / "r")] + FAST) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["robustness_samples"] == 2
+    for row in result["methods"].values():
+        assert row["max_sensitivity"] > 0 and row["local_lipschitz"] > 0
+    assert "robustness: max-sens., Lipschitz" in (tmp_path / "r.md").read_text()
 
 
 def test_tf_keras_vis_backend_lists_what_it_cannot_do(tmp_path, folder):
@@ -144,7 +166,7 @@ def test_a_stopped_report_continues_with_the_methods_still_missing(tmp_path, fol
     assert list(resumed["methods"]) == methods
     assert not partial.exists()                                 # gone once the report is whole
     for method in methods:
-        for key, _, _ in report.COLUMNS[1:]:
+        for key in [k for k, _, _ in report.columns()[1:] if k not in ROBUSTNESS]:
             scale = 100 if key.endswith("_pct") else 1
             np.testing.assert_allclose(resumed["methods"][method][key],
                                        whole["methods"][method][key], atol=1e-6 * scale,
