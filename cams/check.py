@@ -48,7 +48,8 @@ def parse(argv=None):
     parser.add_argument("--methods", nargs="+", choices=list(cams.METHODS),
                         default=list(cams.METHODS))
     parser.add_argument("--scorecam-top-k", type=int, default=16,
-                        help="Score-CAM's channels (its cost is one forward pass each)")
+                        help="Score-CAM's and Ablation-CAM's channels (each costs one forward "
+                             "pass)")
     parser.add_argument("--keras-backends", type=_keras_backends,
                         help="comma-separated Keras backends to run the model in, each in its "
                              "own process, e.g. tensorflow,jax,torch")
@@ -114,7 +115,7 @@ def random_images(shape, n, seed=0):
 def options_for(method, top_k):
     """One set of options every backend can take: tf-keras-vis' where it fixes one."""
     options = dict(cams.conventions("tf-keras-vis").get(method, {}))
-    if method == "scorecam":
+    if method in ("scorecam", "ablationcam"):   # a forward pass per channel: the top k only
         options["top_k"] = top_k
     return options
 

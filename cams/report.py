@@ -29,8 +29,9 @@ import cams
 
 # --quick: under a quarter of the passes, the methods ranked as the full report ranks them
 # (cams.bench --report --quick measures both: docs/report.md)
-QUICK = {"steps": 8, "road_percentages": [50], "scorecam_top_k": 32}
-QUICK_NOTE = "deletion/insertion in 8 steps, ROAD at 50%%, Score-CAM's top 32 channels"
+QUICK = {"steps": 8, "road_percentages": [50], "scorecam_top_k": 32, "ablationcam_top_k": 32}
+QUICK_NOTE = ("deletion/insertion in 8 steps, ROAD at 50%%, Score-CAM's and Ablation-CAM's top "
+              "32 channels")
 
 def columns():
     """(key, header, format) of the table's columns: the time, then the catalog's metrics."""
@@ -59,8 +60,8 @@ def fingerprint(args, rgb, labels, layer):
             "images_sha256": prints.arrays_sha256(rgb, np.asarray(labels, np.int64)),
             "layer": layer, "backend": args.backend, "steps": args.steps,
             "road_percentages": list(args.road_percentages),
-            "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size,
-            "robustness_samples": args.robustness}
+            "scorecam_top_k": args.scorecam_top_k, "ablationcam_top_k": args.ablationcam_top_k,
+            "batch_size": args.batch_size, "robustness_samples": args.robustness}
 
 
 def finished_rows(path, settings):
@@ -205,6 +206,8 @@ def parse(argv=None):
     parser.add_argument("--road-percentages", type=int, nargs="+",
                         help="default 20 50 80")
     parser.add_argument("--scorecam-top-k", type=int, help="Faster Score-CAM: top k channels")
+    parser.add_argument("--ablationcam-top-k", type=int,
+                        help="Ablation-CAM: ablate only the top k channels")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--robustness", type=int, default=0, metavar="SAMPLES",
                         help="also max-sensitivity and the local Lipschitz estimate, from this "
@@ -286,7 +289,8 @@ def main(argv=None):
     bar.update(len(args.methods) - len(todo))
     try:
         for method in todo:
-            options = {"top_k": args.scorecam_top_k} if method == "scorecam" else {}
+            top_k = {"scorecam": args.scorecam_top_k, "ablationcam": args.ablationcam_top_k}
+            options = {"top_k": top_k[method]} if method in top_k else {}
             options.update((cams.conventions(args.backend) or {}).get(method, {}))
             try:
                 done[method] = score_method(model, x, labels, masks, has_mask, method, layer,
@@ -313,8 +317,9 @@ def main(argv=None):
     report = {"model": args.model, "data": args.data, "n_images": int(len(x)), "layer": layer,
               "backend": args.backend, "steps": args.steps,
               "road_percentages": args.road_percentages,
-              "scorecam_top_k": args.scorecam_top_k, "batch_size": args.batch_size,
-              "robustness_samples": args.robustness, "metrics": catalog.described(),
+              "scorecam_top_k": args.scorecam_top_k, "ablationcam_top_k": args.ablationcam_top_k,
+              "batch_size": args.batch_size, "robustness_samples": args.robustness,
+              "metrics": catalog.described(),
               "forward_passes": (shared["forward_passes"] + sum(r["forward_passes"] for r in rows)
                                  if counted else None),
               "gradient_passes": (sum(r["gradient_passes"] for r in rows) if counted else None),

@@ -499,3 +499,22 @@ def test_kpca_cam_takes_the_same_component_from_lanczos_as_from_a_full_eigh():
     values, vectors = np.linalg.eigh(K - K.mean(0)[None] - K.mean(0)[:, None] + K.mean())
     dense = vectors[:, -1] * np.sqrt(values[-1])
     assert min(np.abs(lanczos - dense).max(), np.abs(lanczos + dense).max()) < 1e-8
+
+
+def test_ablation_cam_top_k_ablates_the_channels_that_vary_most():
+    """top_k ablates the k channels of largest spread (Score-CAM's choice); the rest weigh 0."""
+    from cams.methods import ablationcam, scorecam
+
+    rng = np.random.default_rng(2)
+    A_i = np.abs(rng.normal(size=(5, 5, 6))) * np.array([1, 5, 2, 8, 3, 0.5])
+    asked = []
+
+    def ablated(keep):
+        asked.append(np.flatnonzero(keep[0] == 0)[0])
+        return np.full(len(keep), 1.0) - 0.1 * (1 - keep).argmax(axis=1)
+
+    w = ablationcam.ablation_weights(A_i, 2.0, ablated, masks_per_pass=1, top_k=2)
+    top = scorecam.top_channels(A_i, 2)
+    assert sorted(asked) == sorted(top) == [1, 3]
+    np.testing.assert_allclose(w[top], (2.0 - (1.0 - 0.1 * top)) / 2.0)
+    assert (np.delete(w, top) == 0).all()

@@ -256,11 +256,13 @@ def test_rank_agreement_compares_rankings_not_values():
 def test_quick_fills_only_what_was_not_given():
     base = ["--model", MODEL, "--data", "d"]
     quick = report.parse(base + ["--quick"])
-    assert (quick.steps, quick.road_percentages, quick.scorecam_top_k) == (8, [50], 32)
+    assert (quick.steps, quick.road_percentages, quick.scorecam_top_k,
+            quick.ablationcam_top_k) == (8, [50], 32, 32)
     mine = report.parse(base + ["--quick", "--steps", "4", "--road-percentages", "20", "80"])
     assert (mine.steps, mine.road_percentages, mine.scorecam_top_k) == (4, [20, 80], 32)
     full = report.parse(base)
-    assert (full.steps, full.road_percentages, full.scorecam_top_k) == (32, [20, 50, 80], None)
+    assert (full.steps, full.road_percentages, full.scorecam_top_k,
+            full.ablationcam_top_k) == (32, [20, 50, 80], None, None)
 
 
 def test_the_cost_command_says_what_is_missing(tmp_path, capsys):
