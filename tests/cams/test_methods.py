@@ -518,3 +518,21 @@ def test_ablation_cam_top_k_ablates_the_channels_that_vary_most():
     assert sorted(asked) == sorted(top) == [1, 3]
     np.testing.assert_allclose(w[top], (2.0 - (1.0 - 0.1 * top)) / 2.0)
     assert (np.delete(w, top) == 0).all()
+
+
+def test_finer_cam_of_two_classes_is_grad_cam_of_the_probability():
+    """Two softmax classes: F = s_c - s_o, whose gradient is dp_c/dA / (p_c (1 - p_c)), a
+    positive factor per image that the scaling removes."""
+    keras.utils.set_random_seed(12)
+    inputs = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(6, 3, activation="relu", name="conv")(inputs)
+    a = keras.layers.Conv2D(6, 3, activation="relu", name="conv2")(a)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(a)))
+    x = models.images((16, 16, 3), 3, seed=5)
+    finer = cams.explain(model, x, layer="conv", class_index=[0, 1, 1], method="finercam")
+    grad = cams.explain(model, x, layer="conv", class_index=[0, 1, 1], score="probability")
+    logit = cams.explain(model, x, layer="conv", class_index=[0, 1, 1])
+    assert (grad.heatmaps.max(axis=(1, 2)) == 1).all() and grad.heatmaps.std() > 0.05
+    np.testing.assert_allclose(finer.heatmaps, grad.heatmaps, atol=1e-5)
+    assert np.abs(logit.heatmaps - grad.heatmaps).max() > 1e-3   # the logit's map is another
