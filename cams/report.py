@@ -38,7 +38,7 @@ def columns():
     from cams.metrics.catalog import METRICS
 
     return [("seconds_per_image", "s/image", "{:.3f}")] + [(m.key, m.header, m.format)
-                                                          for m in METRICS]
+                                                          for m in METRICS if m.reported]
 
 
 def write(stem, report, table):

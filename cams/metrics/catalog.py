@@ -18,6 +18,8 @@ class Metric:
             the model), "explain" (it explains other images or classes).
         source (str): the paper.
         format (str): how the table prints it.
+        reported (bool): a column of cams.report (False: a cams.metrics call only, its answer
+            not one number per method).
     """
     key: str
     header: str
@@ -26,6 +28,7 @@ class Metric:
     needs: tuple
     source: str
     format: str = "{:.3f}"
+    reported: bool = True
 
 
 METRICS = (
@@ -55,6 +58,12 @@ METRICS = (
            "Adebayo et al. 2018", "{:.2f}"),
     Metric("random_logit_rho", "logit ρ ↓", "randomisation", False, ("model", "explain"),
            "Sixt et al. 2020", "{:.2f}"),
+    Metric("cascading_randomization", "cascade ρ ↓", "randomisation", False,
+           ("model", "explain"), "Adebayo et al. 2018", "{:.2f}", reported=False),
+    Metric("independent_randomization", "independent ρ ↓", "randomisation", False,
+           ("model", "explain"), "Adebayo et al. 2018", "{:.2f}", reported=False),
+    Metric("smooth_randomization_check", "smooth ρ ↓", "randomisation", False,
+           ("model", "explain"), "Hedström et al. 2023", "{:.2f}", reported=False),
 )
 BY_KEY = {m.key: m for m in METRICS}
 

@@ -62,10 +62,12 @@ def _normal(rng, shape, mean, std, truncated):
     return mean + std * values
 
 
-def randomized_copy(model, above, seed=0):
+def randomized_copy(model, above, seed=0, only=None):
     """A copy of `model` whose weighted layers after the layer path `above` are re-initialized
     with their own initializers (the caller's model is untouched); also the re-drawn paths.
-    The values are drawn with NumPy (draw), the same under every Keras backend."""
+    The values are drawn with NumPy (draw), the same under every Keras backend; a layer's draws
+    depend on the seed and its place after `above` only. only: the paths to re-draw (among
+    those after `above`; default all of them)."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     leaves = layers.leaves(copy)
@@ -74,6 +76,8 @@ def randomized_copy(model, above, seed=0):
         raise ValueError(f"unknown layer {above!r}")
     redrawn = []
     for k, leaf in enumerate(leaves[paths.index(above) + 1:]):
+        if only is not None and leaf.path not in only:
+            continue
         for j, v in enumerate(leaf.layer.weights):
             init = _initializer(leaf.layer, v)
             values = draw(init, tuple(v.shape), np.random.default_rng([seed, k, j]))

@@ -89,7 +89,7 @@ def test_report_on_phantoms(tmp_path, capsys, folder, monkeypatch):
     assert "By category — localisation: pointing, energy, rank acc., AUC; faithfulness:" in table
     assert result["metrics"]["mask_auc"] == {
         "header": "AUC ↑", "category": "localisation", "higher_is_better": True,
-        "needs": ["mask"], "source": "Fawcett 2006"}
+        "needs": ["mask"], "source": "Fawcett 2006", "reported": True}
     # Eigen-CAM ignores the class: another class's map is the same map
     assert result["methods"]["eigencam"]["random_logit_rho"] > 0.99
     assert result["methods"]["gradcam"]["random_logit_rho"] < 0.9
