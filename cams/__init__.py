@@ -1,6 +1,6 @@
 """Class-activation maps for Keras: one API over interchangeable backends that agree
 numerically (under TensorFlow: eager tf.GradientTape, the TF1 graph recipe and tf-keras-vis;
-under Keras on JAX and on PyTorch, their own; cams.BACKENDS lists the running one's), seventeen
+under Keras on JAX and on PyTorch, their own; cams.BACKENDS lists the running one's), eighteen
 methods (cams.METHODS), metrics that say whether a map can be trusted (cams.metrics), whole
 datasets (cams.dataset) and the shortcut audit (cams.audit).
 

@@ -79,6 +79,21 @@ class PrimitiveBackend(Backend):
     def second_order(self, x, classes, extras=()):
         """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
 
+    @abc.abstractmethod
+    def bias_gradients(self, x, classes, extras=()):
+        """(dS/dx (N, H, W, C), outs, grads, outputs, classes): the output of each of
+        tapped.biased_leaves(model) and dS/d(that output), two lists in that order."""
+
+    def biases(self):
+        """[(path, bias (K,), activation name)] of tapped.biased_leaves(model), the biases read
+        from the current weights (FullGrad's)."""
+        from cams.backends.tapped import bias_of, biased_leaves
+
+        model = self._model()
+        return [(leaf.path, bias_of(leaf.layer),
+                 getattr(getattr(leaf.layer, "activation", None), "__name__", "linear"))
+                for leaf in biased_leaves(model)]
+
     def attention(self, x, classes, extras=()):
         """(queries, keys: lists, one (N, T, heads, dk) per attention layer of the model, the
         projections its probabilities are computed from; outputs, classes). Backends that
@@ -170,6 +185,10 @@ class CompiledBackend(ModelBackend):
         to A itself, sum_j d2S/dA_i dA_j A_j (Shapley-CAM's second-order term)."""
         return self._call("second", x, classes, extras)
 
+    def bias_gradients(self, x, classes, extras=()):
+        """(dS/dx, outs, grads, outputs, classes) of tapped.biased_leaves, in that order."""
+        return self._call("bias", x, classes, extras)
+
 
 def _run(spec, backend, x, classes, options):
     if classes.ndim == 1:
@@ -232,6 +251,12 @@ class _Bound:
 
     def second_order(self, x, classes):
         return self._call("gradient", "second_order", x, classes)
+
+    def bias_gradients(self, x, classes):
+        return self._call("gradient", "bias_gradients", x, classes)
+
+    def biases(self):
+        return self._backend.biases()
 
     def attention(self, x, classes):
         return self._call("forward", "attention", x, classes)

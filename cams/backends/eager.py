@@ -4,8 +4,9 @@ import tensorflow as tf
 from cams.model import scores, tokens
 from cams.backends.backend import CompiledBackend
 from cams.backends.tf_moments import exact_moments
-from cams.backends.tapped import (attention_layers, attention_taps, channels_scaled, class_score,
-                                  queries_and_keys, tapped_forward, target_score)
+from cams.backends.tapped import (attention_layers, attention_taps, biased_leaves,
+                                  channels_scaled, class_score, queries_and_keys, recording,
+                                  tapped_forward, target_score)
 
 
 @tf.custom_gradient
@@ -39,7 +40,8 @@ class EagerBackend(CompiledBackend):
         self._compiled = {name: tf.function(fn, input_signature=signature) for name, fn in (
             ("gradients", self._gradients), ("forward", self._forward),
             ("guided", self._guided), ("scores", self._class_scores),
-            ("second", self._second), ("attention", self._attention))}
+            ("second", self._second), ("attention", self._attention),
+            ("bias", self._bias))}
         self._compiled["ablated"] = tf.function(self._ablated, input_signature=[
             images, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None), tf.float32),
             *extras])
@@ -126,6 +128,18 @@ class EagerBackend(CompiledBackend):
         """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
         with exact_moments():   # in force whenever the function traces
             return self._call("second", x, classes, extras)
+
+    def _bias(self, x, classes, *extras):
+        leaves, found = biased_leaves(self._model()), {}
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            _, logits, outputs = self._run(x, extras, more_taps=recording(
+                leaves, found, at=lambda k, out: watched(tape)(out)))
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+        outs = [found[leaf.path] for leaf in leaves]
+        R, *grads = tape.gradient(S, [x] + outs,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return R, outs, grads, outputs, chosen
 
     def _ablated(self, x, classes, keep, *extras):
         _, logits, _ = self._run(x, extras, at_target=channels_scaled(keep))

@@ -18,8 +18,8 @@ from cams.model import tokens
 from cams.backends.backend import PrimitiveBackend
 from cams.backends.eager import positive_gradient
 from cams.backends.tf_moments import exact_moments
-from cams.backends.tapped import (attention_taps, channels_scaled, class_score,
-                                  queries_and_keys, tapped_forward, target_score)
+from cams.backends.tapped import (attention_taps, biased_leaves, channels_scaled, class_score,
+                                  queries_and_keys, recording, tapped_forward, target_score)
 
 
 class GraphBackend(PrimitiveBackend):
@@ -109,6 +109,19 @@ class GraphBackend(PrimitiveBackend):
                                                 for t in (A, G, HA)) + (outputs, chosen)
             return self._fetches["second"]
 
+    def _bias_fetches(self):
+        with self._building, self.graph.as_default():
+            if "bias" not in self._fetches:
+                leaves, found = biased_leaves(self._model()), {}
+                _, logits, outputs = self._build(more_taps=recording(leaves, found))
+                S, chosen = target_score(logits, outputs, self._classes, self._head, self._score)
+                outs = [found[leaf.path] for leaf in leaves]
+                grads = tf.compat.v1.gradients(tf.reduce_sum(S), [self._x] + outs)
+                grads = [tf.zeros_like(t) if g is None else g
+                         for t, g in zip([self._x] + outs, grads)]
+                self._fetches["bias"] = (grads[0], outs, grads[1:], outputs, chosen)
+            return self._fetches["bias"]
+
     def _ablated_fetches(self):
         with self._building, self.graph.as_default():
             if "ablated" not in self._fetches:
@@ -149,6 +162,10 @@ class GraphBackend(PrimitiveBackend):
     def second_order(self, x, classes, extras=()):
         """(A, G, H A, outputs, classes), H the Hessian of S with respect to A."""
         return self._run(self._second_fetches(), x, classes, extras)
+
+    def bias_gradients(self, x, classes, extras=()):
+        """(dS/dx, outs, grads, outputs, classes) of tapped.biased_leaves, in that order."""
+        return self._run(self._bias_fetches(), x, classes, extras)
 
     def ablated_scores(self, x, classes, keep, extras=()):
         """The class scores (N,) with the target's channels multiplied by keep (N, K)."""

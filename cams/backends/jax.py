@@ -15,8 +15,9 @@ import numpy as np
 
 from cams.model import scores
 from cams.backends.backend import CompiledBackend, on_grid
-from cams.backends.tapped import (attention_layers, attention_taps, channels_scaled, class_score,
-                                  queries_and_keys, tapped_forward, target_score)
+from cams.backends.tapped import (attention_layers, attention_taps, biased_leaves,
+                                  channels_scaled, class_score, queries_and_keys, recording,
+                                  tapped_forward, target_score)
 
 
 @jax.custom_vjp
@@ -51,7 +52,7 @@ class JaxBackend(CompiledBackend):
             ("gradients", self._gradients), ("all", self._gradients_all),
             ("forward", self._forward), ("guided", self._guided),
             ("scores", self._class_scores), ("attention", self._attention),
-            ("second", self._second), ("ablated", self._ablated))}
+            ("second", self._second), ("ablated", self._ablated), ("bias", self._bias))}
 
     def _run(self, values, x, extras, at_target=lambda a: a, positive=None, more_taps=None):
         """tapped_forward with the model's variables read from `values`."""
@@ -99,6 +100,37 @@ class JaxBackend(CompiledBackend):
         # forward over reverse: the gradient's derivative along A is H A
         (G, (A, outputs, chosen)), (HA, _) = jax.jvp(gradient, (zero,), (A,))
         return A, G, HA, outputs, chosen
+
+    def _bias(self, values, x, classes, extras):
+        leaves = biased_leaves(self._model())
+
+        def outs_of(images, deltas=None):
+            found = {}
+            at = None if deltas is None else (lambda k, out: out + deltas[k])
+            _, logits, outputs = self._run(values, images, extras,
+                                           more_taps=recording(leaves, found, at))
+            return [found[leaf.path] for leaf in leaves], logits, outputs
+
+        shapes = jax.eval_shape(lambda: outs_of(x)[0])
+        zeros = [jnp.zeros(s.shape, s.dtype) for s in shapes]
+
+        def score(images, deltas):
+            outs, logits, outputs = outs_of(images, deltas)
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            return jnp.sum(S), (outs, outputs, chosen)
+
+        (R, grads), (outs, outputs, chosen) = jax.grad(score, argnums=(0, 1), has_aux=True)(
+            x, zeros)
+        return R, outs, grads, outputs, chosen
+
+    def bias_gradients(self, x, classes, extras=()):
+        """(dS/dx, outs, grads, outputs, classes) of tapped.biased_leaves, in that order."""
+        values = [v.value for v in self._variables]
+        R, outs, grads, outputs, chosen = self._compiled["bias"](
+            values, jnp.asarray(x, jnp.float32), jnp.asarray(classes, jnp.int32),
+            tuple(jnp.asarray(e) for e in extras))
+        return (np.asarray(R), [np.asarray(o) for o in outs], [np.asarray(g) for g in grads],
+                np.asarray(outputs), np.asarray(chosen))
 
     def _ablated(self, values, x, classes, keep, extras):
         _, logits, _ = self._run(values, x, extras, at_target=channels_scaled(keep))

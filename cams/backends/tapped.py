@@ -53,7 +53,7 @@ def tapped_forward(model, x, target, head, value_of, at_target=_same, positive=N
 
     def call(path, layer, args, kwargs):
         out = layers.call_tapped(path, layer, args, kwargs,
-                                 {target: tap, **(more_taps or {})})
+                                 _with_target(target, tap, more_taps))
         if layer is head.layer:
             if head.twin is not None:
                 taps["logits"] = scores.twin_logit(head, args[0], value_of)
@@ -69,6 +69,16 @@ def tapped_forward(model, x, target, head, value_of, at_target=_same, positive=N
         return _tapped_call(model, x, target, head, value_of, at_target, positive, more_taps)
     outputs = layers.walk(model, x if inputs is None else inputs.assemble(x, extras), call)
     return taps["A"], taps["logits"], outputs
+
+
+def _with_target(target, tap, more_taps):
+    """{Leaf: fn} of the target's tap and the other taps; where the target is among them too,
+    its tap runs first and the other one on what it returns."""
+    more = dict(more_taps or {})
+    if target in more:
+        other = more.pop(target)
+        return {target: lambda out: other(tap(out)), **more}
+    return {target: tap, **more}
 
 
 def _tapped_call(model, x, target, head, value_of, at_target, positive, more_taps=None):
@@ -156,3 +166,49 @@ def queries_and_keys(found):
     n = 1 + max(k for k, _, _ in found)
     by = {(k, role): t for k, role, t in found}
     return [by[(k, "query")] for k in range(n)], [by[(k, "key")] for k in range(n)]
+
+
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                 keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
+                 keras.layers.Conv2DTranspose)
+
+
+def biased_leaves(model):
+    """FullGrad's layers: the model's leaves that add a bias to a feature map, convolutions with
+    a bias and batch normalizations (whose folded bias is beta - gamma mean / std), in model
+    order."""
+    found = []
+    for leaf in layers.leaves(model):
+        layer = leaf.layer
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, [-1],
+                                                                                  len(leaf.shape) - 1):
+            found.append(leaf)
+        elif isinstance(layer, _CONVOLUTIONS) and getattr(layer, "use_bias", False):
+            found.append(leaf)
+    return found
+
+
+def bias_of(layer):
+    """A biased leaf's bias (K,) as NumPy, read from its current weights: a convolution's own,
+    or a batch normalization's folded one, beta - gamma * moving_mean / sqrt(moving_var + eps)."""
+    import numpy as np
+
+    if not isinstance(layer, keras.layers.BatchNormalization):
+        return np.asarray(keras.ops.convert_to_numpy(layer.bias), np.float64)
+    value = lambda v: np.asarray(keras.ops.convert_to_numpy(v), np.float64)  # noqa: E731
+    mean, variance = value(layer.moving_mean), value(layer.moving_variance)
+    gamma = value(layer.gamma) if layer.scale else np.ones_like(mean)
+    beta = value(layer.beta) if layer.center else np.zeros_like(mean)
+    return beta - gamma * mean / np.sqrt(variance + layer.epsilon)
+
+
+def recording(leaves, found, at=None):
+    """more_taps for tapped_forward: each leaf's output recorded in found[leaf.path], passed on
+    through at(k, output) (k its place in `leaves`) when given."""
+    def tap(k, leaf):
+        def record(out):
+            out = out if at is None else at(k, out)
+            found[leaf.path] = out
+            return out
+        return record
+    return {leaf: tap(k, leaf) for k, leaf in enumerate(leaves)}

@@ -13,8 +13,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from cams.model import scores
 from cams.backends.backend import ModelBackend, on_grid
-from cams.backends.tapped import (attention_taps, channels_scaled, class_score,
-                                  queries_and_keys, tapped_forward, target_score)
+from cams.backends.tapped import (attention_taps, biased_leaves, channels_scaled, class_score,
+                                  queries_and_keys, recording, tapped_forward, target_score)
 
 
 class _PositiveGradient(torch.autograd.Function):
@@ -122,6 +122,20 @@ class TorchBackend(ModelBackend):
             HA = torch.zeros_like(A) if HA is None else HA
         A, G, HA, outputs, chosen = numpy((A, G, HA, outputs, chosen))
         return (*on_grid(self.grid, A, G, HA), outputs, chosen)
+
+    def bias_gradients(self, x, classes, extras=()):
+        """(dS/dx, outs, grads, outputs, classes) of tapped.biased_leaves, in that order."""
+        leaves, found = biased_leaves(self._model()), {}
+        x, classes = self._tensors(x, classes)
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            _, logits, outputs = self._run(x, extras, more_taps=recording(leaves, found))
+            S, chosen = target_score(logits, outputs, classes, self._head, self._score)
+            outs = [found[leaf.path] for leaf in leaves]
+            grads = torch.autograd.grad(S.sum(), [x] + outs, allow_unused=True)
+        grads = [torch.zeros_like(t) if g is None else g for t, g in zip([x] + outs, grads)]
+        R, outputs, chosen = numpy((grads[0], outputs, chosen))
+        return R, list(numpy(outs)), list(numpy(grads[1:])), outputs, chosen
 
     def ablated_scores(self, x, classes, keep, extras=()):
         """The class scores (N,) with the target's channels multiplied by keep (N, K)."""

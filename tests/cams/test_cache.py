@@ -17,7 +17,7 @@ def test_eager_traces_once_across_calls_batch_sizes_and_methods(fashion_cnn):
     for n in (1, 3, 2, 3):
         x = models.images((28, 28, 1), n, seed=n, low=0)
         for method in ("gradcam", "layercam", "eigencam", "guided-backprop", "guided-gradcam",
-                       "shapleycam", "ablationcam"):
+                       "shapleycam", "ablationcam", "fullgrad"):
             cams.explain(fashion_cnn, x, layer="final", method=method, score="logit")
         cams.explain(fashion_cnn, x, layer="final", method="scorecam", score="logit", top_k=5)
         cams.explain(fashion_cnn, x, layer="final", class_index=[[n % 10, 3]] * n)  # all-labels

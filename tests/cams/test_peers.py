@@ -54,14 +54,21 @@ def _pytorch_grad_cam():
     return pytorch_grad_cam, ClassifierOutputTarget
 
 
-def _keras_cnn():
+def _keras_cnn(biases=False):
+    """The Keras CNN; biases: its convolutions' biases drawn, not left at zero (for FullGrad,
+    which reads them)."""
     keras.utils.set_random_seed(11)
     inputs = keras.Input((SIZE, SIZE, 3))
     x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(inputs)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax",
-                                                  name="head")(x))
+    model = keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax",
+                                                   name="head")(x))
+    rng = np.random.default_rng(11)
+    for name in ("conv1", "conv2") if biases else ():
+        kernel, bias = model.get_layer(name).get_weights()
+        model.get_layer(name).set_weights([kernel, rng.normal(0, 0.2, bias.shape)])
+    return model
 
 
 class _Twin(torch.nn.Module):
@@ -94,7 +101,15 @@ def _min_max(maps):
 
 @pytest.fixture(scope="module")
 def pair():
-    model = _keras_cnn()
+    return _pair(_keras_cnn())
+
+
+@pytest.fixture(scope="module")
+def biased_pair():
+    return _pair(_keras_cnn(biases=True))
+
+
+def _pair(model):
     twin = _Twin(model).eval()
     x = np.random.default_rng(5).normal(size=(3, SIZE, SIZE, 3)).astype(np.float32)
     logits = twin(torch.tensor(x.transpose(0, 3, 1, 2))).detach().numpy()
@@ -229,3 +244,29 @@ def test_shapley_cam_equals_pytorch_grad_cam_on_the_probability(pair):
     assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4
     gradcam = cams.explain(model, x, layer="conv2", class_index=classes, score="probability")
     assert np.abs(_min_max(gradcam.heatmaps) - theirs).max() > 1e-3   # the Hessian counts
+
+
+def test_full_grad_equals_pytorch_grad_cam(biased_pair):
+    """FullGrad reads every convolution's bias (the twin's two, before their ReLUs; the Keras
+    CNN fuses the ReLU, which cams reads through) and the input gradient, whatever the layer."""
+    model, twin, x = biased_pair
+    classes = [1, 3, 0]
+    library, target = _pytorch_grad_cam()
+    peer = library.FullGrad(model=twin, target_layers=[])
+    theirs = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
+                  targets=[target(c) for c in classes])
+    peer.activations_and_grads.release()
+    flat = theirs.reshape(len(theirs), -1)
+    assert (flat.max(axis=1) > 0.99).all() and (flat.std(axis=1) > 0.05).all()   # alive
+    ours = cams.explain(model, x, class_index=classes, method="fullgrad")
+    assert ours.heatmaps.shape == theirs.shape == (3, SIZE, SIZE)
+    assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4
+    # the biases' part counts: the input's part alone is another map
+    from cams import cache
+    from cams.backends.backend import PrimitiveBackend
+    from cams.methods.fullgrad import fullgrad
+
+    engine = next(v for v in cache._CACHES[model].values() if isinstance(v, PrimitiveBackend))
+    R = engine.bias_gradients(x, np.array(classes, np.int32))[0]
+    assert np.abs(fullgrad(x, R, []) - theirs).max() > 0.05
+
