@@ -21,15 +21,15 @@ _PASSING = {"linear": lambda out: 1.0, "relu": lambda out: out > 0,
 
 def scaled_channels(parts, size):
     """parts (N, h, w, K): each (image, channel) map min-max scaled, (m - min) / (1e-7 + max of
-    m - min), then bilinearly resized to size; summed over channels -> (N, H, W)."""
-    parts = np.moveaxis(np.asarray(parts, np.float64), -1, 1)
-    low = parts.min(axis=(2, 3), keepdims=True)
-    parts = parts - low
-    parts = parts / (1e-7 + parts.max(axis=(2, 3), keepdims=True))
-    n, k, h, w = parts.shape
-    if (h, w) != tuple(size):
-        parts = resize.upsample(parts.reshape(n * k, h, w), size).reshape(n, k, *size)
-    return parts.sum(axis=1)
+    m - min), bilinearly resized to size and summed over channels -> (N, H, W). Resizing is
+    linear, so the scaled maps are summed first and resized once (a MobileNetV2 has some
+    10,000 biased channels: one resize each took 0.7 s per 224-pixel image)."""
+    parts = np.asarray(parts, np.float64)
+    parts = parts - parts.min(axis=(1, 2), keepdims=True)
+    total = (parts / (1e-7 + parts.max(axis=(1, 2), keepdims=True))).sum(axis=-1)
+    if total.shape[1:] != tuple(size):
+        total = resize.upsample(total, size)
+    return total
 
 
 def fullgrad(x, R, layers):

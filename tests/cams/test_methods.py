@@ -536,3 +536,18 @@ def test_finer_cam_of_two_classes_is_grad_cam_of_the_probability():
     assert (grad.heatmaps.max(axis=(1, 2)) == 1).all() and grad.heatmaps.std() > 0.05
     np.testing.assert_allclose(finer.heatmaps, grad.heatmaps, atol=1e-5)
     assert np.abs(logit.heatmaps - grad.heatmaps).max() > 1e-3   # the logit's map is another
+
+
+def test_full_grad_scales_each_channel_before_resizing_it():
+    """pytorch-grad-cam scales every (image, channel) map, resizes each, then sums; cams sums the
+    scaled maps first and resizes once, which is the same map since resizing is linear."""
+    from cams.methods import fullgrad, resize
+
+    parts = np.random.default_rng(0).normal(size=(2, 7, 7, 5))
+    each = np.zeros((2, 32, 32))
+    for n in range(2):
+        for k in range(5):
+            m = parts[n, :, :, k] - parts[n, :, :, k].min()
+            each[n] += cv2.resize(m / (1e-7 + m.max()), (32, 32), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(fullgrad.scaled_channels(parts, (32, 32)), each, atol=1e-5)
+    assert np.abs(resize.upsample(parts[..., 0], (32, 32))).max() > 0    # not degenerate
