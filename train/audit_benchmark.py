@@ -31,7 +31,8 @@ KINDS = ("glyph", "label", "border")    # the kinds and places the thresholds we
 PLACES = ("top-left", "bottom-right")
 NAMES = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "guided-grads",
          "scorecam", "eigencam", "guided-backprop", "guided-gradcam", "gradcam-elementwise",
-         "eigengradcam")  # cams.METHODS (tested)
+         "eigengradcam", "fem", "kpcacam", "finercam", "ablationcam", "shapleycam",
+         "fullgrad")  # cams.METHODS (tested)
 SIZES = {"cnn3": 64, "cnn4": 64, "mobilenetv2": 128}    # default input sizes
 EPOCHS = {"cnn3": 12, "cnn4": 12, "mobilenetv2": 10}
 TRIES = 3          # initializations tried before a model is reported as not learned

@@ -174,14 +174,17 @@ _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
 
 
 def biased_leaves(model):
-    """FullGrad's layers: the model's leaves that add a bias to a feature map, convolutions with
-    a bias and batch normalizations (whose folded bias is beta - gamma mean / std), in model
-    order."""
+    """FullGrad's layers: the model's leaves that add a bias to a 2-D feature map (N, h, w, K),
+    convolutions with a bias and batch normalizations over the channels (whose folded bias is
+    beta - gamma mean / std), in model order. A head's batch norm on a vector is not one, as
+    pytorch-grad-cam takes BatchNorm2d and not BatchNorm1d."""
     found = []
     for leaf in layers.leaves(model):
         layer = leaf.layer
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, [-1],
-                                                                                  len(leaf.shape) - 1):
+        if leaf.shape is None or len(leaf.shape) != 4:
+            continue
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, 3, [-1],
+                                                                                  [3]):
             found.append(leaf)
         elif isinstance(layer, _CONVOLUTIONS) and getattr(layer, "use_bias", False):
             found.append(leaf)

@@ -39,9 +39,6 @@ def fullgrad(x, R, layers):
     total = scaled_channels(np.abs(np.asarray(R, np.float64) * np.asarray(x, np.float64)),
                             size)
     for bias, activation, out, grad in layers:
-        if np.ndim(out) != 4:
-            raise ValueError("fullgrad reads 2-D feature maps; a biased layer outputs shape "
-                             f"{np.shape(out)[1:]}")
         before = np.asarray(grad, np.float64) * _PASSING[activation](np.asarray(out))
         total += scaled_channels(np.abs(bias * before), size)
     low = total.min(axis=(1, 2), keepdims=True)

@@ -551,3 +551,24 @@ def test_full_grad_scales_each_channel_before_resizing_it():
             each[n] += cv2.resize(m / (1e-7 + m.max()), (32, 32), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_allclose(fullgrad.scaled_channels(parts, (32, 32)), each, atol=1e-5)
     assert np.abs(resize.upsample(parts[..., 0], (32, 32))).max() > 0    # not degenerate
+
+
+def test_full_grad_reads_the_biases_of_feature_maps_only():
+    """A transfer head's batch norm on the pooled vector and its dense layer are not FullGrad's
+    layers; the convolution and the batch norm over its channels are, the norm's bias folded."""
+    from cams.backends.tapped import bias_of, biased_leaves
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((12, 12, 3))
+    a = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    a = keras.layers.BatchNormalization(name="bn2d")(a)
+    v = keras.layers.BatchNormalization(name="bn1d")(keras.layers.GlobalAveragePooling2D()(a))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(v))
+    bn = model.get_layer("bn2d")
+    gamma, beta, mean, variance = (np.array([1.0, 2.0, 0.5, 1.0]), np.array([0.1, 0.0, -0.2, 0.3]),
+                                   np.array([0.5, -1.0, 2.0, 0.0]), np.array([1.0, 4.0, 0.25, 9.0]))
+    bn.set_weights([gamma, beta, mean, variance])
+    assert [leaf.path for leaf in biased_leaves(model)] == ["conv", "bn2d"]
+    np.testing.assert_allclose(bias_of(bn), beta - gamma * mean / np.sqrt(variance + bn.epsilon))
+    res = cams.explain(model, models.images((12, 12, 3), 2, seed=1), method="fullgrad")
+    assert res.heatmaps.shape == (2, 12, 12) and (res.heatmaps.max(axis=(1, 2)) == 1).all()
