@@ -16,22 +16,30 @@ def oriented(projection, cells):
     return projection if projection[np.argmax(np.abs(projection))] >= 0 else -projection
 
 
+def projected(A, component):
+    """relu of each image's cells projected by component(centred cells (M, K)) -> (M,), signed
+    by `oriented`; A (N, h, w, K) -> (N, h, w). Eigen-CAM's and KPCA-CAM's shared frame."""
+    A = np.asarray(A, np.float64)
+    n, h, w, k = A.shape
+    out = np.zeros((n, h, w))
+    for i in range(n):
+        cells = A[i].reshape(h * w, k)
+        projection = oriented(component(cells - cells.mean(axis=0)), cells)
+        out[i] = np.maximum(projection, 0.0).reshape(h, w)
+    return out
+
+
+def _first_principal(centred):
+    return centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+
+
 def eigencam(A):
     """relu of the projection of each cell's K activations on their first principal component.
 
     A (N, h, w, K) -> (N, h, w). An eigenvector's sign is arbitrary: `oriented` chooses it.
     The map ignores the class: it is the same for every class_index.
     """
-    A = np.asarray(A, np.float64)
-    n, h, w, k = A.shape
-    out = np.zeros((n, h, w))
-    for i in range(n):
-        cells = A[i].reshape(h * w, k)
-        centred = cells - cells.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        projection = oriented(centred @ vt[0], cells)
-        out[i] = np.maximum(projection, 0.0).reshape(h, w)
-    return out
+    return projected(A, _first_principal)
 
 
 def run(backend, x, classes):

@@ -4,7 +4,7 @@ import numpy as np
 from scipy.linalg import eigh
 from scipy.sparse.linalg import eigsh
 
-from cams.methods.eigencam import oriented
+from cams.methods.eigencam import projected
 from cams.methods.spec import Maps, Method, Option, one_of
 
 KERNELS = ("sigmoid", "rbf", "poly", "cosine", "linear")
@@ -56,15 +56,7 @@ def kpcacam(A, kernel="sigmoid", gamma=None):
     """relu of each cell's projection on the first kernel principal component of the cells'
     centred activations; (N, h, w, K) -> (N, h, w). The component's sign is chosen as in
     Eigen-CAM (eigencam.oriented)."""
-    A = np.asarray(A, np.float64)
-    n, h, w, k = A.shape
-    out = np.zeros((n, h, w))
-    for i in range(n):
-        cells = A[i].reshape(h * w, k)
-        centred = cells - cells.mean(axis=0)
-        projection = oriented(leading_component(kernel_matrix(centred, kernel, gamma)), cells)
-        out[i] = np.maximum(projection, 0.0).reshape(h, w)
-    return out
+    return projected(A, lambda centred: leading_component(kernel_matrix(centred, kernel, gamma)))
 
 
 def run(backend, x, classes, kernel="sigmoid", gamma=None):
