@@ -8,6 +8,7 @@ import numpy as np
 
 from cams import cache
 from cams.metrics.randomization import rank_correlation, randomized_copy
+from cams.metrics.robustness import value_ranges
 from cams.model import layers
 
 
@@ -62,9 +63,7 @@ def smooth_randomization_check(model, x, explain, layer, samples=10, noise=0.1, 
     with Gaussian noise of std `noise` times its value range (the same copies for both)."""
     x = np.asarray(x, np.float32)
     rng = np.random.default_rng(seed)
-    flat = x.reshape(len(x), -1)
-    span = (np.where(np.ptp(flat, axis=1) > 0, np.ptp(flat, axis=1), 1.0) * noise).reshape(
-        (-1,) + (1,) * (x.ndim - 1))
+    span = value_ranges(x, noise)
     noisy = [x + (rng.normal(size=x.shape) * span).astype(np.float32) for _ in range(samples)]
     copy, redrawn = randomized_copy(model, layer, seed)
     if not redrawn:

@@ -9,7 +9,7 @@ def _maps(maps):
     return np.asarray(maps, np.float64).reshape(len(maps), -1)
 
 
-def _ranges(x, factor):
+def value_ranges(x, factor):
     """factor times each image's value range (1 for a constant image), shaped to scale x."""
     flat = x.reshape(len(x), -1)
     span = flat.max(axis=1) - flat.min(axis=1)
@@ -24,7 +24,7 @@ def max_sensitivity(explain, x, classes, radius=0.02, samples=10, seed=0, origin
     x = np.asarray(x, np.float32)
     rng = np.random.default_rng(seed)
     base = _maps(explain(x, classes) if original is None else original)
-    span = _ranges(x, radius)
+    span = value_ranges(x, radius)
     norm = np.linalg.norm(base, axis=1)
     worst = np.zeros(len(x))
     for _ in range(samples):
@@ -42,7 +42,7 @@ def local_lipschitz(explain, x, classes, std=0.1, samples=10, seed=0, original=N
     x = np.asarray(x, np.float32)
     rng = np.random.default_rng(seed)
     base = _maps(explain(x, classes) if original is None else original)
-    span = _ranges(x, std)
+    span = value_ranges(x, std)
     worst = np.zeros(len(x))
     for _ in range(samples):
         step = (rng.normal(0.0, 1.0, x.shape) * span).astype(np.float32)
