@@ -61,9 +61,7 @@ def blank(cam):
 
 def _engine(model, target, info, backend, score):
     """The backend that explains `target`, built once per model, layer, score and input."""
-    return cache.cached(
-        model, (backend, target.path, score, info.inputs.image, target.grid),
-        lambda: backends.backend_class(backend)(model, target, info, score))
+    return backends.engine(model, target, info, backend, score)
 
 
 def _padded(a, size):

@@ -32,7 +32,7 @@ PLACES = ("top-left", "bottom-right")
 NAMES = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "guided-grads",
          "scorecam", "eigencam", "guided-backprop", "guided-gradcam", "gradcam-elementwise",
          "eigengradcam", "fem", "kpcacam", "finercam", "ablationcam", "shapleycam",
-         "fullgrad")  # cams.METHODS (tested)
+         "fullgrad", "segeigencam", "randomcam", "refinecam")  # cams.METHODS (tested)
 SIZES = {"cnn3": 64, "cnn4": 64, "mobilenetv2": 128}    # default input sizes
 EPOCHS = {"cnn3": 12, "cnn4": 12, "mobilenetv2": 10}
 TRIES = 3          # initializations tried before a model is reported as not learned

@@ -89,6 +89,15 @@ def backend_class(name):
         raise
 
 
+def engine(model, target, info, name, score):
+    """Backend `name` explaining `target` (a layers.Leaf) of `model` for `score`, built once per
+    model, layer, score and input and cached with the model."""
+    from cams import cache
+
+    return cache.cached(model, (name, target.path, score, info.inputs.image, target.grid),
+                        lambda: backend_class(name)(model, target, info, score))
+
+
 def conventions(backend):
     """{method: options} for the methods `backend` computes with fixed options, or None when
     it computes every method with any options."""

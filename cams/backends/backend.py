@@ -106,6 +106,24 @@ class PrimitiveBackend(Backend):
         """The tokens.TokenGrid of the target layer's tokens, or None for a feature map."""
         return self._target.grid
 
+    def at(self, leaf):
+        """This backend, for the same model and score, at another layer (a layers.Leaf)."""
+        from cams import backends
+
+        return backends.engine(self._model(), leaf, self._info, self.name, self._score)
+
+    def layer(self, name):
+        """The layers.Leaf that `name` (a path or a unique bare name) names in the model."""
+        from cams.model import layers
+
+        return layers.resolve(self._model(), name, self._inputs.image)
+
+    def live_layers(self):
+        """The layers.Leafs a CAM can be computed at, in the model's order."""
+        from cams.model import layers
+
+        return layers.live_layers(self._model(), self._inputs.image)
+
     def gradients_all(self, x, classes, extras=()):
         """(A, G (N, L, h, w, K), outputs, classes) for classes (N, L): the gradient of each of
         the L scores; here one backward pass per class, backends may do it in one."""
@@ -140,7 +158,7 @@ class ModelBackend(PrimitiveBackend):
     def __init__(self, model, target, info, score):
         self._model = weakref.ref(model)
         self._target, self._head, self._score = target, info.head, score
-        self._inputs = info.inputs
+        self._inputs, self._info = info.inputs, info
 
 
 def on_grid(grid, *arrays):
@@ -257,6 +275,21 @@ class _Bound:
 
     def biases(self):
         return self._backend.biases()
+
+    @property
+    def target(self):
+        """The layers.Leaf this backend explains at."""
+        return self._backend._target
+
+    def at(self, leaf):
+        """The same primitives, the same other inputs, at another layer (a layers.Leaf)."""
+        return _Bound(self._backend.at(leaf), self._extras)
+
+    def layer(self, name):
+        return self._backend.layer(name)
+
+    def live_layers(self):
+        return self._backend.live_layers()
 
     def attention(self, x, classes):
         return self._call("forward", "attention", x, classes)

@@ -35,7 +35,7 @@ class GraphBackend(PrimitiveBackend):
         # the guided graph is built later, on first use.
         self._model = weakref.ref(model)
         self._target, self._head, self._score = target, head, score
-        self._inputs = info.inputs
+        self._inputs, self._info = info.inputs, info
         self.graph = _PrivateGraph()
         with self.graph.as_default():
             self._x = tf.compat.v1.placeholder(tf.float32, (None,) + info.input_shape[1:],

@@ -16,20 +16,22 @@ def oriented(projection, cells):
     return projection if projection[np.argmax(np.abs(projection))] >= 0 else -projection
 
 
-def projected(A, component):
+def projected(A, component, orient=oriented):
     """relu of each image's cells projected by component(centred cells (M, K)) -> (M,), signed
-    by `oriented`; A (N, h, w, K) -> (N, h, w). Eigen-CAM's and KPCA-CAM's shared frame."""
+    by orient(projection, cells); A (N, h, w, K) -> (N, h, w). The eigen methods' shared
+    frame."""
     A = np.asarray(A, np.float64)
     n, h, w, k = A.shape
     out = np.zeros((n, h, w))
     for i in range(n):
         cells = A[i].reshape(h * w, k)
-        projection = oriented(component(cells - cells.mean(axis=0)), cells)
+        projection = orient(component(cells - cells.mean(axis=0)), cells)
         out[i] = np.maximum(projection, 0.0).reshape(h, w)
     return out
 
 
-def _first_principal(centred):
+def first_principal(centred):
+    """The centred cells (M, K) projected on their first principal component (M,)."""
     return centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
 
 
@@ -39,7 +41,7 @@ def eigencam(A):
     A (N, h, w, K) -> (N, h, w). An eigenvector's sign is arbitrary: `oriented` chooses it.
     The map ignores the class: it is the same for every class_index.
     """
-    return projected(A, _first_principal)
+    return projected(A, first_principal)
 
 
 def run(backend, x, classes):

@@ -8,7 +8,7 @@ import numpy as np
 
 # The primitives a backend built on cams' math offers (cams.backends.backend.PrimitiveBackend).
 PRIMITIVES = ("gradients", "forward", "guided_gradients", "class_scores", "attention",
-              "ablated_scores", "second_order", "bias_gradients")
+              "ablated_scores", "second_order", "bias_gradients", "other_layers")
 
 
 @dataclass(frozen=True)

@@ -572,3 +572,52 @@ def test_full_grad_reads_the_biases_of_feature_maps_only():
     np.testing.assert_allclose(bias_of(bn), beta - gamma * mean / np.sqrt(variance + bn.epsilon))
     res = cams.explain(model, models.images((12, 12, 3), 2, seed=1), method="fullgrad")
     assert res.heatmaps.shape == (2, 12, 12) and (res.heatmaps.max(axis=(1, 2)) == 1).all()
+
+
+def _min_max(cam):
+    cam = cam - cam.min(axis=(1, 2), keepdims=True)
+    return cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
+
+
+def test_refine_cam_multiplies_grad_cam_plus_plus_at_the_last_layer_of_each_finer_stage(
+        fashion_cnn):
+    """By default RefineCAM adds, below the explained 14 x 14 layer, the last 28 x 28 one
+    (batch_normalization_1, before the pooling); each Grad-CAM++ map (the loop oracle) is
+    min-max scaled and resized by OpenCV to the input, and their product scaled again."""
+    x = models.images((28, 28, 1), 3, seed=5, low=0)
+    classes = [1, 4, 8]
+    res = cams.explain(fashion_cnn, x, layer="final", class_index=classes, method="refinecam")
+    product = np.ones((3, 28, 28))
+    for layer in ("batch_normalization_1", "final"):
+        A, G = activations_and_gradients(fashion_cnn, layer, x, classes)
+        cam = _min_max(oracle("gradcam++", A.astype(np.float64), G.astype(np.float64)))
+        product *= np.stack([cv2.resize(c, (28, 28), interpolation=cv2.INTER_LINEAR)
+                             for c in cam])
+    expected = _min_max(product)
+    assert all(e.max() > 0.99 and e.std() > 0.05 for e in expected)
+    assert res.heatmaps.shape == (3, 28, 28) and res.layer == "final"
+    np.testing.assert_allclose(_min_max(res.heatmaps), expected, atol=1e-4)
+    np.testing.assert_array_equal(res.class_index, classes)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"layers": "conv1"}, "layers must be None or a list of layer names; got 'conv1'"),
+    ({"layers": []}, "layers must be None or a list of layer names"),
+    ({"base": "fullgrad"}, "base must be a method whose map is at a layer, one of gradcam, "),
+    ({"base": "refinecam"}, "base must be a method whose map is at a layer"),
+])
+def test_refine_cam_options_say_what_they_accept(options, message):
+    with pytest.raises(ValueError, match=message):
+        methods.METHODS["refinecam"].check_options(options)
+
+
+def test_random_cam_is_a_fixed_random_weighting_of_the_channels():
+    from cams.methods import randomcam
+
+    A = np.maximum(np.random.default_rng(1).normal(size=(2, 4, 5, 6)), 0)
+    w = np.random.RandomState(3).uniform(-1, 1, 6)
+    expected = np.maximum(np.einsum("nhwk,k->nhw", A, w), 0)
+    np.testing.assert_allclose(randomcam.randomcam(A, seed=3), expected, atol=1e-12)
+    np.testing.assert_allclose(randomcam.randomcam(A[1:], seed=3), expected[1:], atol=1e-12)
+    with pytest.raises(ValueError, match="seed must be an int from 0 to 2\\*\\*32 - 1; got -1"):
+        methods.METHODS["randomcam"].check_options({"seed": -1})

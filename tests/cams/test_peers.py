@@ -123,7 +123,7 @@ SHARED = {"gradcam": ("GradCAM", {}), "hirescam": ("HiResCAM", {}),
           "xgradcam": ("XGradCAM", {}), "layercam": ("LayerCAM", {}),
           "gradcam++": ("GradCAMPlusPlus", {"epsilon": 1e-6}),
           "gradcam-elementwise": ("GradCAMElementWise", {}), "fem": ("FEM", {}),
-          "ablationcam": ("AblationCAM", {})}
+          "ablationcam": ("AblationCAM", {}), "segeigencam": ("SegEigenCAM", {})}
 
 
 def _theirs(pair, name, classes, targets=None):
@@ -270,3 +270,68 @@ def test_full_grad_equals_pytorch_grad_cam(biased_pair):
     R = engine.bias_gradients(x, np.array(classes, np.int32))[0]
     assert np.abs(fullgrad(x, R, []) - theirs).max() > 0.05
 
+
+
+def _alive(maps):
+    flat = maps.reshape(len(maps), -1)
+    assert (flat.max(axis=1) > 0.99).all() and (flat.std(axis=1) > 0.05).all()
+
+
+def test_random_cam_equals_pytorch_grad_cam_from_the_same_seed(pair):
+    """pytorch-grad-cam draws each call's weights from NumPy's global state; seeded the same
+    before each one-image call, it draws cams' weights, which every image shares."""
+    model, twin, x = pair
+    classes = [1, 3, 0]
+    library, target = _pytorch_grad_cam()
+    theirs = []
+    for i, c in enumerate(classes):
+        np.random.seed(7)
+        with library.RandomCAM(model=twin, target_layers=[twin.block2]) as peer:
+            theirs.append(peer(input_tensor=torch.tensor(x[i:i + 1].transpose(0, 3, 1, 2)),
+                               targets=[target(c)])[0])
+    theirs = np.stack(theirs)
+    _alive(theirs)
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method="randomcam",
+                        seed=7)
+    assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4
+    other = cams.explain(model, x, layer="conv2", method="randomcam", seed=8)
+    assert np.abs(other.heatmaps - ours.heatmaps).max() > 0.05   # the seed counts
+
+
+@pytest.mark.parametrize("base, name", [("gradcam", "GradCAM"), ("hirescam", "HiResCAM")])
+def test_refine_cam_equals_pytorch_grad_cam(pair, base, name):
+    """RefineCAM over both convolutions: the product of the base method's scaled maps."""
+    model, twin, x = pair
+    classes = [1, 3, 0]
+    library, target = _pytorch_grad_cam()
+    peer = library.RefineCAM(model=twin, target_layers=[twin.block1, twin.block2],
+                             base_method=getattr(library, name))
+    theirs = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
+                  targets=[target(c) for c in classes])
+    for each in peer.base_cam_per_layer:
+        each.activations_and_grads.release()
+    _alive(theirs)
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method="refinecam",
+                        layers=["conv1"], base=base)
+    assert ours.heatmaps.shape == theirs.shape == (3, SIZE, SIZE)
+    assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4
+    alone = cams.explain(model, x, layer="conv2", class_index=classes, method=base)
+    assert np.abs(_min_max(alone.heatmaps) - theirs).max() > 0.05   # conv1's map counts
+
+
+def test_seg_eigen_cam_equals_pytorch_grad_cam_where_gradients_change_sign():
+    """Under a global-average-pooling head each channel's gradient is one number, and |G| * A
+    projects as G * A does (a channel's sign does not move a principal component); on
+    gradients that change sign within a channel, pytorch-grad-cam's own formula decides."""
+    library, _ = _pytorch_grad_cam()
+    from pytorch_grad_cam.seg_eigen_cam import SegEigenCAM
+    from cams.methods.segeigencam import segeigencam
+    rng = np.random.default_rng(3)
+    A = np.maximum(rng.normal(size=(3, 6, 7, 5)), 0)
+    G = rng.normal(size=A.shape)
+    theirs = np.maximum(SegEigenCAM.get_cam_image(
+        None, None, None, None, A.transpose(0, 3, 1, 2), G.transpose(0, 3, 1, 2), False), 0)
+    _alive(_min_max(theirs))
+    assert np.abs(_min_max(segeigencam(A, G)) - _min_max(theirs)).max() <= 1e-4
+    signed = _min_max(cams.methods.eigengradcam.eigengradcam(A, G))
+    assert np.abs(signed - _min_max(theirs)).max() > 0.05   # not the signed gradient's map
