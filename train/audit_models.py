@@ -1,6 +1,6 @@
 """The classifiers the audit benchmark trains: the tiny CNNs the thresholds were first chosen on,
-and train's own transfer recipe (the shipped model's MobileNetV2, cut at block 13, a global max
-pooling head), each from random weights, seeded.
+train's own transfer recipe (the shipped model's MobileNetV2, cut at block 13, a global max
+pooling head) and train's small vision transformer, each from random weights, seeded.
 
 ARCHS: name -> Arch(build(size, seed) -> model, preprocess name, {layer name: its path for
 cams}, default methods "METHOD@LAYER"). Every model takes RGB 0..255 after `preprocess`.
@@ -57,6 +57,19 @@ def mobilenetv2(size, seed):
     return net
 
 
+def vit(size, seed):
+    """train's own transformer (`python -m train --backbone vit`): 16-pixel patches, four
+    pre-norm blocks over the patch tokens (no class token), a global max pooling head, from
+    random weights."""
+    import keras
+
+    from train import model as models
+
+    keras.utils.set_random_seed(seed)
+    net, _, _ = models.build("vit", 2, size, None, freeze=False, pooling="max")
+    return net
+
+
 _MNV2 = "mobilenetv2_0.35_{size}"
 ARCHS = {
     "cnn4": Arch(lambda size, seed: tiny_cnn(size, seed, 4), "none",
@@ -70,6 +83,8 @@ ARCHS = {
                          "block_6_expand_relu": _MNV2 + "/block_6_expand_relu"},
                         ("gradcam@block_13_expand_relu", "gradcam@block_6_expand_relu",
                          "hirescam@block_13_expand_relu"), lr=1e-3),
+    "vit": Arch(vit, "vit", {f"block{i}_out": f"vit/block{i}_out" for i in range(1, 5)},
+                ("hirescam@block4_out", "gradcam@block4_out", "hirescam@block3_out"), lr=1e-3),
 }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from cams.methods.scorecam import top_channels
 from cams.methods.spec import Maps, Method, Option, positive_int, positive_int_or_none
-from cams.methods.weighting import safe_divide, weighted_sum
+from cams.methods.weighting import EIGEN_SMOOTH, safe_divide, weighted_sum
 
 
 def ablation_weights(A_i, score, ablated_scores, masks_per_pass=32, top_k=None):
@@ -32,7 +32,7 @@ def ablation_weights(A_i, score, ablated_scores, masks_per_pass=32, top_k=None):
     return safe_divide(fallen, np.full(k, float(score)))
 
 
-def run(backend, x, classes, masks_per_pass=32, top_k=None):
+def run(backend, x, classes, masks_per_pass=32, top_k=None, eigen_smooth=False):
     """Maps of Ablation-CAM: one forward pass for A and the scores, then one pass per
     masks_per_pass live channels of each image."""
     A, outputs, chosen = backend.forward(x, classes)
@@ -42,7 +42,7 @@ def run(backend, x, classes, masks_per_pass=32, top_k=None):
         ablation_weights(A[i], scores[i], lambda keep, i=i: backend.ablated_scores(
             np.repeat(x[i:i + 1], len(keep), axis=0), np.full(len(keep), chosen[i], np.int32),
             keep), masks_per_pass, top_k) for i in range(len(x))])
-    return Maps(weighted_sum(A, weights), outputs, chosen)
+    return Maps(weighted_sum(A, weights, eigen_smooth), outputs, chosen)
 
 
 METHOD = Method("ablationcam", 16, run, "fall of the class score when each channel is zeroed",
@@ -50,4 +50,5 @@ METHOD = Method("ablationcam", 16, run, "fall of the class score when each chann
                 options={"masks_per_pass": Option(32, positive_int,
                                                   "ablated copies per forward pass"),
                          "top_k": Option(None, positive_int_or_none,
-                                         "only the k channels of largest spread")})
+                                         "only the k channels of largest spread"),
+                         **EIGEN_SMOOTH})

@@ -10,6 +10,7 @@ import numpy as np
 
 from cams.methods.gradcam import gradcam_all
 from cams.methods.spec import Maps, Method, Option, non_negative_float, positive_int
+from cams.methods.weighting import EIGEN_SMOOTH
 
 
 def logits_of(outputs, head):
@@ -43,7 +44,7 @@ def score_weights(logits, classes, others, alpha):
     return np.concatenate([np.ones((len(s), 1)), -alpha * w * (1 + s - mean)], axis=1)
 
 
-def run(backend, x, classes, alpha=1.0, comparisons=3):
+def run(backend, x, classes, alpha=1.0, comparisons=3, eigen_smooth=False):
     """Maps of Finer-CAM: one forward pass finds the look-alikes, one gradient pass (of the
     class and its look-alikes) gives dF/dA, averaged over space as Grad-CAM's weights."""
     head = backend.head
@@ -59,7 +60,7 @@ def run(backend, x, classes, alpha=1.0, comparisons=3):
         x, np.concatenate([np.asarray(chosen)[:, None], others], axis=1).astype(np.int32))
     dF = score_weights(logits, np.asarray(chosen), others, alpha)
     weights = np.einsum("nl,nlk->nk", dF, np.asarray(pooled, np.float64))
-    return Maps(gradcam_all(A, weights[:, None])[:, 0], outputs, chosen)
+    return Maps(gradcam_all(A, weights[:, None], eigen_smooth)[:, 0], outputs, chosen)
 
 
 METHOD = Method("finercam", 15, run,
@@ -68,4 +69,5 @@ METHOD = Method("finercam", 15, run,
                 options={"alpha": Option(1.0, non_negative_float,
                                          "how much of the look-alikes' logits is taken away"),
                          "comparisons": Option(3, positive_int,
-                                               "how many look-alike classes to compare with")})
+                                               "how many look-alike classes to compare with"),
+                         **EIGEN_SMOOTH})

@@ -2,10 +2,10 @@
 import numpy as np
 
 from cams.methods.spec import Option, boolean, gradient_method, non_negative_float
-from cams.methods.weighting import f64, safe_divide, weighted_sum
+from cams.methods.weighting import EIGEN_SMOOTH, f64, safe_divide, weighted_sum
 
 
-def gradcam_plus_plus(A, G, normalize_alphas=False, epsilon=0.0):
+def gradcam_plus_plus(A, G, normalize_alphas=False, epsilon=0.0, eigen_smooth=False):
     """The closed form of eq. 19 for S = exp(score), (N, h, w, K) -> (N, h, w):
 
     alpha_ij = g_ij^2 / (2 g_ij^2 + sum_ab A_ab g_ij^3),   w_k = sum_ij alpha_ij relu(g_ij).
@@ -22,7 +22,7 @@ def gradcam_plus_plus(A, G, normalize_alphas=False, epsilon=0.0):
     alphas = safe_divide(g2, denominator)
     if normalize_alphas:
         alphas = safe_divide(alphas, alphas.sum(axis=(1, 2), keepdims=True))
-    return weighted_sum(A, (alphas * np.maximum(g, 0.0)).sum(axis=(1, 2)))
+    return weighted_sum(A, (alphas * np.maximum(g, 0.0)).sum(axis=(1, 2)), eigen_smooth)
 
 
 METHOD = gradient_method("gradcam++", 1, gradcam_plus_plus,
@@ -30,4 +30,5 @@ METHOD = gradient_method("gradcam++", 1, gradcam_plus_plus,
     options={"normalize_alphas": Option(False, boolean,
                                         "divide alphas by their spatial sum (tf-keras-vis)"),
              "epsilon": Option(0.0, non_negative_float,
-                               "added to the alphas' denominator (pytorch-grad-cam: 1e-6)")})
+                               "added to the alphas' denominator (pytorch-grad-cam: 1e-6)"),
+             **EIGEN_SMOOTH})

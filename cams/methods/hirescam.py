@@ -1,14 +1,13 @@
 """HiResCAM (Draelos & Carin 2020): the gradient kept per cell instead of averaged."""
-import numpy as np
-
 from cams.methods.spec import gradient_method
-from cams.methods.weighting import f64
+from cams.methods.weighting import EIGEN_SMOOTH, combined, f64
 
 
-def hirescam(A, G):
+def hirescam(A, G, eigen_smooth=False):
     """relu(sum_k G_k * A_k); (N, h, w, K) -> (N, h, w)."""
     A, G = f64(A, G)
-    return np.maximum((G * A).sum(axis=-1), 0.0)
+    return combined(G * A, eigen_smooth)
 
 
-METHOD = gradient_method("hirescam", 3, hirescam, "gradient times activation, per cell")
+METHOD = gradient_method("hirescam", 3, hirescam, "gradient times activation, per cell",
+                         options=EIGEN_SMOOTH)

@@ -2,14 +2,14 @@
 import numpy as np
 
 from cams.methods.spec import gradient_method
-from cams.methods.weighting import f64
+from cams.methods.weighting import EIGEN_SMOOTH, combined, f64
 
 
-def layercam(A, G):
+def layercam(A, G, eigen_smooth=False):
     """relu(sum_k relu(G_k) * A_k); (N, h, w, K) -> (N, h, w)."""
     A, G = f64(A, G)
-    return np.maximum((np.maximum(G, 0.0) * A).sum(axis=-1), 0.0)
+    return combined(np.maximum(G, 0.0) * A, eigen_smooth)
 
 
 METHOD = gradient_method("layercam", 4, layercam,
-                "positive gradient times activation, per cell")
+                "positive gradient times activation, per cell", options=EIGEN_SMOOTH)

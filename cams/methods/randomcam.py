@@ -9,7 +9,7 @@ pytorch-grad-cam draws new weights for each image of each call from NumPy's glob
 import numpy as np
 
 from cams.methods.spec import Maps, Method, Option
-from cams.methods.weighting import weighted_sum
+from cams.methods.weighting import EIGEN_SMOOTH, weighted_sum
 
 
 def _seed(name, value):
@@ -23,22 +23,22 @@ def channel_weights(channels, seed):
     return np.random.RandomState(seed).uniform(-1, 1, size=channels)
 
 
-def randomcam(A, seed=0):
+def randomcam(A, seed=0, eigen_smooth=False):
     """relu(sum_k w_k A_k) for w = channel_weights(K, seed); (N, h, w, K) -> (N, h, w)."""
     A = np.asarray(A)
     weights = channel_weights(A.shape[-1], seed)
-    return weighted_sum(A, np.broadcast_to(weights, (len(A), A.shape[-1])))
+    return weighted_sum(A, np.broadcast_to(weights, (len(A), A.shape[-1])), eigen_smooth)
 
 
-def run(backend, x, classes, seed=0):
+def run(backend, x, classes, seed=0, eigen_smooth=False):
     """Maps of Random-CAM from the backend's forward pass (the classes only name the
     outputs)."""
     A, outputs, chosen = backend.forward(x, classes)
-    return Maps(randomcam(A, seed), outputs, chosen)
+    return Maps(randomcam(A, seed, eigen_smooth), outputs, chosen)
 
 
 METHOD = Method("randomcam", 20, run,
                 "random channel weights: the baseline a method must beat (no class)",
                 needs=("forward",),
-                options={"seed": Option(0, _seed, "the weights' random seed")},
+                options={"seed": Option(0, _seed, "the weights' random seed"), **EIGEN_SMOOTH},
                 class_specific=False)

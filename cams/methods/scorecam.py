@@ -7,6 +7,7 @@ import numpy as np
 
 from cams.methods import resize
 from cams.methods.spec import Maps, Method, Option, one_of, positive_int, positive_int_or_none
+from cams.methods.weighting import EIGEN_SMOOTH, combined
 
 UPSAMPLING = ("bilinear", "align-corners")
 
@@ -37,7 +38,7 @@ def channel_masks(A_i, size, upsampling="bilinear"):
 
 
 def scorecam(A, x, classes, class_scores, top_k=None, masks_per_pass=32,
-             upsampling="bilinear"):
+             upsampling="bilinear", eigen_smooth=False):
     """Score-CAM maps (N, h, w) before scaling.
 
     class_scores(images, classes) -> (M,) is the score of each masked image for its class (the
@@ -58,14 +59,16 @@ def scorecam(A, x, classes, class_scores, top_k=None, masks_per_pass=32,
                 masked = x[i][None] * masks[live][..., None]
                 scores = class_scores(masked, np.full(int(live.sum()), classes[i], np.int32))
                 weights[start:start + len(chunk)][live] = np.asarray(scores, np.float64)
-        cams[i] = np.maximum(A[i][..., channels] @ weights, 0.0)
+        cams[i] = combined(A[i:i + 1][..., channels] * weights, eigen_smooth)[0]
     return cams
 
 
-def run(backend, x, classes, top_k=None, masks_per_pass=32, upsampling="bilinear"):
+def run(backend, x, classes, top_k=None, masks_per_pass=32, upsampling="bilinear",
+        eigen_smooth=False):
     """Maps of Score-CAM from the backend's forward pass and its class scores."""
     A, outputs, chosen = backend.forward(x, classes)
-    cam = scorecam(A, x, chosen, backend.class_scores, top_k, masks_per_pass, upsampling)
+    cam = scorecam(A, x, chosen, backend.class_scores, top_k, masks_per_pass, upsampling,
+                   eigen_smooth)
     return Maps(cam, outputs, chosen)
 
 
@@ -76,4 +79,5 @@ METHOD = Method(
                              "Faster Score-CAM: only the k channels of largest spread"),
              "masks_per_pass": Option(32, positive_int, "masked images per forward pass"),
              "upsampling": Option("bilinear", one_of(*UPSAMPLING),
-                                  "bilinear (half-pixel) or align-corners (tf-keras-vis)")})
+                                  "bilinear (half-pixel) or align-corners (tf-keras-vis)"),
+             **EIGEN_SMOOTH})

@@ -9,21 +9,21 @@ nonlinearity lies between the layer and the score.
 """
 
 from cams.methods.spec import Maps, Method
-from cams.methods.weighting import f64, weighted_sum
+from cams.methods.weighting import EIGEN_SMOOTH, f64, weighted_sum
 
 
-def shapleycam(A, G, HA):
+def shapleycam(A, G, HA, eigen_smooth=False):
     """relu(sum_k w_k A_k), w_k the spatial mean of G_k - HA_k / 2; (N, h, w, K) -> (N, h, w)."""
     A, G, HA = f64(A, G, HA)
-    return weighted_sum(A, (G - 0.5 * HA).mean(axis=(1, 2)))
+    return weighted_sum(A, (G - 0.5 * HA).mean(axis=(1, 2)), eigen_smooth)
 
 
-def run(backend, x, classes):
+def run(backend, x, classes, eigen_smooth=False):
     """Maps of Shapley-CAM from the backend's gradient and Hessian-vector product."""
     A, G, HA, outputs, chosen = backend.second_order(x, classes)
-    return Maps(shapleycam(A, G, HA), outputs, chosen)
+    return Maps(shapleycam(A, G, HA, eigen_smooth), outputs, chosen)
 
 
 METHOD = Method("shapleycam", 17, run,
                 "gradient corrected by the Hessian (second-order Shapley value)",
-                needs=("second_order",), score="probability")
+                needs=("second_order",), score="probability", options=EIGEN_SMOOTH)

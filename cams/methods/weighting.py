@@ -1,5 +1,14 @@
-"""Shared by the CAMs that weight the target layer's activations A (N, h, w, K) by channel."""
+"""Shared by the CAMs that weight the target layer's activations A (N, h, w, K) by channel or
+by cell, and then sum the weighted activations over channels, or, with eigen_smooth, take
+their first principal component (pytorch-grad-cam's eigen_smooth)."""
 import numpy as np
+
+from cams.methods.eigencam import first_principal, projected
+from cams.methods.spec import Option, boolean
+
+EIGEN_SMOOTH = {"eigen_smooth": Option(
+    False, boolean, "the first principal component of the weighted activations instead of "
+    "their sum (less noise)")}
 
 
 def f64(*arrays):
@@ -7,9 +16,22 @@ def f64(*arrays):
     return [np.asarray(a, np.float64) for a in arrays]
 
 
-def weighted_sum(A, w):
-    """relu(sum_k w_k A_k) as (N, h, w) for channel weights w (N, K)."""
+def combined(P, eigen_smooth=False):
+    """relu(sum_k P_k) of weighted activations P (N, h, w, K) -> (N, h, w); with eigen_smooth,
+    relu of each image's cells projected on the first principal component of P, signed to rise
+    with sum_k P_k (pytorch-grad-cam keeps the SVD's arbitrary sign)."""
+    P = np.asarray(P, np.float64)
+    if eigen_smooth:
+        return projected(P, first_principal)
+    return np.maximum(P.sum(axis=-1), 0.0)
+
+
+def weighted_sum(A, w, eigen_smooth=False):
+    """relu(sum_k w_k A_k) as (N, h, w) for channel weights w (N, K); with eigen_smooth, the
+    first principal component of the w_k A_k (`combined`)."""
     A, w = f64(A, w)
+    if eigen_smooth:
+        return combined(A * w[:, None, None, :], True)
     return np.maximum(np.einsum("nhwk,nk->nhw", A, w), 0.0)
 
 

@@ -201,3 +201,35 @@ def test_a_default_layer_with_blank_maps_gives_way_to_the_last_live_one(backend)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cams.explain(model, x, class_index=0, backend=backend).layer == "conv2"
+
+
+def test_aug_smooth_averages_six_passes_for_the_plain_images_classes(fashion_cnn):
+    """The mirrored and scaled images are explained for the classes of the images as they are,
+    in batches as without it, every class at once, the guided methods' attributions too."""
+    x = models.images((28, 28, 1), 3, seed=5, low=0)
+    from cams import forward
+
+    before = forward.passes()
+    one = cams.explain(fashion_cnn, x, class_index="all", aug_smooth=True)
+    after = forward.passes()
+    assert sum(after.values()) - sum(before.values()) == 6 * 3
+    batched = cams.explain(fashion_cnn, x, class_index="all", aug_smooth=True, batch_size=2)
+    np.testing.assert_allclose(batched.heatmaps, one.heatmaps, atol=1e-5)
+    assert one.heatmaps.shape == (3, 10, 14, 14) and one.options == {"aug_smooth": True,
+                                                                     "eigen_smooth": False}
+    plain = cams.explain(fashion_cnn, x, class_index="all")
+    assert np.abs(plain.heatmaps - one.heatmaps).max() > 0.05
+    guided = cams.explain(fashion_cnn, x, method="guided-backprop", aug_smooth=True)
+    assert guided.attributions.shape == x.shape and np.isfinite(guided.attributions).all()
+    with pytest.raises(TypeError, match="aug_smooth must be True or False; got 1"):
+        cams.explain(fashion_cnn, x, aug_smooth=1)
+
+
+def test_eigen_smooth_is_an_option_of_the_methods_that_sum_weighted_activations(fashion_cnn):
+    x = models.images((28, 28, 1), 2, seed=5, low=0)
+    smooth = cams.explain(fashion_cnn, x, method="hirescam", eigen_smooth=True)
+    plain = cams.explain(fashion_cnn, x, method="hirescam")
+    assert np.abs(smooth.heatmaps - plain.heatmaps).max() > 0.05
+    assert all(h.max() == 1 for h in smooth.heatmaps)
+    with pytest.raises(ValueError, match="method 'eigencam' does not take 'eigen_smooth'"):
+        cams.explain(fashion_cnn, x, method="eigencam", eigen_smooth=True)

@@ -335,3 +335,63 @@ def test_seg_eigen_cam_equals_pytorch_grad_cam_where_gradients_change_sign():
     assert np.abs(_min_max(segeigencam(A, G)) - _min_max(theirs)).max() <= 1e-4
     signed = _min_max(cams.methods.eigengradcam.eigengradcam(A, G))
     assert np.abs(signed - _min_max(theirs)).max() > 0.05   # not the signed gradient's map
+
+
+SMOOTHED = {m: SHARED[m] for m in ("gradcam", "hirescam", "xgradcam", "layercam", "gradcam++",
+                                   "gradcam-elementwise", "ablationcam")}
+
+
+@pytest.mark.parametrize("method", SMOOTHED)
+def test_eigen_smooth_equals_pytorch_grad_cam_signed_to_rise_with_the_sum(pair, method,
+                                                                         monkeypatch):
+    """eigen_smooth projects the weighted activations on their first principal component.
+    pytorch-grad-cam keeps the SVD's sign; here its projection is turned, as cams turns it, to
+    rise with the sum of what is projected (its map without eigen_smooth, before the ReLU)."""
+    model, twin, x = pair
+    classes = [1, 3, 0]
+    library, target = _pytorch_grad_cam()
+    import importlib
+
+    from pytorch_grad_cam.utils import svd_on_activations
+
+    def signed(batch):
+        projection = svd_on_activations.get_2d_projection(batch)
+        rises = np.einsum("nhw,nhw->n", projection, batch.sum(axis=1)) >= 0
+        return np.where(rises[:, None, None], projection, -projection)
+
+    for module in ("base_cam", "hirescam", "layer_cam", "grad_cam_elementwise"):
+        monkeypatch.setattr(importlib.import_module(f"pytorch_grad_cam.{module}"),
+                            "get_2d_projection", signed)
+    name, options = SMOOTHED[method]
+    with getattr(library, name)(model=twin, target_layers=[twin.block2]) as peer:
+        theirs = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
+                      targets=[target(c) for c in classes], eigen_smooth=True)
+    _alive(theirs)
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method=method,
+                        eigen_smooth=True, **options).heatmaps
+    assert np.abs(_min_max(ours) - theirs).max() <= 1e-4, method
+    plain = cams.explain(model, x, layer="conv2", class_index=classes, method=method,
+                         **options).heatmaps
+    assert np.abs(_min_max(plain) - theirs).max() > 0.05, method   # smoothing changes the map
+
+
+@pytest.mark.parametrize("method", ["gradcam", "hirescam", "xgradcam"])
+def test_aug_smooth_equals_pytorch_grad_cam(biased_pair, method):
+    """aug_smooth averages the maps of the image mirrored and multiplied by 0.9, 1 and 1.1 (six
+    passes), each mirrored back and min-max scaled, as pytorch-grad-cam does with ttach. (With
+    zero biases a ReLU network's maps would not see the factors: the biased twin.)"""
+    model, twin, x = biased_pair
+    classes = [1, 3, 0]
+    library, target = _pytorch_grad_cam()
+    name = SHARED[method][0]
+    with getattr(library, name)(model=twin, target_layers=[twin.block2]) as peer:
+        theirs = peer(input_tensor=torch.tensor(x.transpose(0, 3, 1, 2)),
+                      targets=[target(c) for c in classes], aug_smooth=True)
+    theirs = _min_max(theirs)
+    _alive(theirs)
+    ours = cams.explain(model, x, layer="conv2", class_index=classes, method=method,
+                        aug_smooth=True)
+    assert ours.options["aug_smooth"] is True
+    assert np.abs(_min_max(ours.heatmaps) - theirs).max() <= 1e-4, method
+    plain = cams.explain(model, x, layer="conv2", class_index=classes, method=method)
+    assert np.abs(_min_max(plain.heatmaps) - theirs).max() > 0.02, method   # it averages

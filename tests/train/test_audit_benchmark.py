@@ -63,7 +63,8 @@ def test_confounder_sensitivity_is_the_share_of_marker_pixels_in_the_top_tenth()
     assert audit_summary.confounder_sensitivity(maps, np.zeros_like(marker)) is None
 
 
-@pytest.mark.parametrize("arch, size", [("cnn4", 64), ("cnn3", 64), ("mobilenetv2", 64)])
+@pytest.mark.parametrize("arch, size", [("cnn4", 64), ("cnn3", 64), ("mobilenetv2", 64),
+                                        ("vit", 64)])
 def test_each_architecture_has_the_layers_its_default_methods_explain(arch, size):
     import cams
 
