@@ -65,7 +65,8 @@ def upload_facts(upload):
 def explained_line(explained):
     """One line under the overlay: backend, method and options, layer, score, class, time."""
     res = explained.explanation
-    shown = {k: v for k, v in res.options.items() if v is not None}
+    defaults = cams.METHODS[res.method].defaults   # only what the caller changed
+    shown = {k: v for k, v in res.options.items() if k not in defaults or v != defaults[k]}
     return (f"{res.backend} · {res.method} ({cams.METHODS[res.method].summary}"
             + (f"; {shown}" if shown else "") + f") · layer `{res.layer}` · score "
             f"{res.score} · class **{explained.class_name}** · {explained.seconds * 1000:.0f} ms"

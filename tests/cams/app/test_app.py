@@ -52,6 +52,7 @@ def test_every_method_in_the_menu(app, calls, method):
                                                             method, top_k=8)
     assert overlay.shape == (224, 224, 3) and method in timing
     assert "top_k" in timing if method == "scorecam" else "top_k" not in timing
+    assert "eigen_smooth" not in timing   # a default is not news
 
 
 def test_tf_keras_vis_backend_uses_its_conventions_and_refuses_what_it_lacks(app, calls):
