@@ -4,18 +4,21 @@ scaled again. A fine early layer's map is sharp but noisy; the deeper layers' ma
 the parts of it that they agree with.
 
 The layers are the explained layer and the ones named by `layers`; by default, the last live
-layer of each of the two finer resolutions before the explained one (a CNN's earlier stages).
-A model whose layers all share one resolution (a transformer's tokens) has no finer layer, and
-its map is the base method's at the explained layer, resized. Scaling follows
-pytorch-grad-cam: each map (m - min) / (1e-7 + max of m - min) before it is resized
-(bilinear, half-pixel centres).
+layer of each of the two finer stages before the explained one (a stage: at least 1.5 times
+the cells on each side of the finest layer chosen so far). A model whose layers all share one
+resolution (a transformer's tokens), or whose sizes are unknown until it runs (an input of
+size None), has no such layer, and its map is the base method's at the explained layer,
+resized: name the layers there, as on a branching model (an Inception module's last branch
+convolution comes after its block's output). Scaling follows pytorch-grad-cam: each map
+(m - min) / (1e-7 + max of m - min), resized (bilinear, half-pixel centres), and scaled again.
 """
 import numpy as np
 
 from cams.methods import resize
 from cams.methods.spec import Maps, Method, Option
 
-FINER_LAYERS = 2   # by default, how many finer resolutions add a layer
+FINER_LAYERS = 2   # by default, how many finer stages add a layer
+STAGE = 1.5        # a finer stage has at least this many times the cells on each side
 
 
 def _layers(name, value):
@@ -35,13 +38,16 @@ def _base(name, value):
                          f"{', '.join(usable)}; got {value!r}")
 
 
-def scaled(cam, size):
-    """Each map (N, h, w) rectified, min-max scaled with pytorch-grad-cam's 1e-7 guard and
-    resized to size (H, W) -> float64 (N, H, W)."""
-    cam = np.maximum(np.asarray(cam, np.float64), 0.0)
+def _min_max(cam):
     cam = cam - cam.min(axis=(1, 2), keepdims=True)
-    cam = cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
-    return cam if cam.shape[1:] == tuple(size) else resize.upsample(cam, size)
+    return cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
+
+
+def scaled(cam, size):
+    """Each map (N, h, w) rectified, min-max scaled with pytorch-grad-cam's 1e-7 guard, resized
+    to size (H, W) and scaled again (resizing moves the extremes) -> float64 (N, H, W)."""
+    cam = _min_max(np.maximum(np.asarray(cam, np.float64), 0.0))
+    return cam if cam.shape[1:] == tuple(size) else _min_max(resize.upsample(cam, size))
 
 
 def refined(maps, size):
@@ -49,17 +55,24 @@ def refined(maps, size):
     product = np.ones((len(maps[0]),) + tuple(size))
     for cam in maps:
         product *= scaled(cam, size)
-    return scaled(product, size)
+    return _min_max(product)
 
 
 def _resolution(leaf):
-    return (leaf.grid.height, leaf.grid.width) if leaf.grid is not None else leaf.shape[1:3]
+    """(rows, columns) of the layer's map, or None when the model's input size is unknown."""
+    cells = (leaf.grid.height, leaf.grid.width) if leaf.grid is not None else leaf.shape[1:3]
+    return None if None in tuple(cells) else tuple(cells)
+
+
+def _finer(cells, than):
+    return cells is not None and than is not None and all(
+        c >= STAGE * t for c, t in zip(cells, than))
 
 
 def default_layers(backend):
     """The explained layer and, before it, the last live layer of each of the FINER_LAYERS
-    finer resolutions nearest to it (zero padding skipped: it only adds a border), in the
-    model's order."""
+    finer stages nearest to it (zero padding skipped: it only adds a border), in the model's
+    order."""
     target = backend.target
     before = []
     for leaf in backend.live_layers():
@@ -72,7 +85,7 @@ def default_layers(backend):
             break
         if type(leaf.layer).__name__ == "ZeroPadding2D":  # the map before it, with a border
             continue
-        if np.prod(_resolution(leaf)) > np.prod(_resolution(chosen[0])):
+        if _finer(_resolution(leaf), _resolution(chosen[0])):
             chosen.insert(0, leaf)
     return chosen
 

@@ -221,6 +221,38 @@ def test_aug_smooth_averages_six_passes_for_the_plain_images_classes(fashion_cnn
     assert np.abs(plain.heatmaps - one.heatmaps).max() > 0.05
     guided = cams.explain(fashion_cnn, x, method="guided-backprop", aug_smooth=True)
     assert guided.attributions.shape == x.shape and np.isfinite(guided.attributions).all()
+
+
+def _min_max(maps):
+    maps = maps.astype(np.float64) - maps.min(axis=(-2, -1), keepdims=True)
+    return maps / (1e-7 + maps.max(axis=(-2, -1), keepdims=True))
+
+
+@pytest.mark.parametrize("method", ["gradcam", "guided-backprop"])
+def test_aug_smooth_is_the_mean_of_the_augmented_images_maps_mirrored_back(fashion_cnn,
+                                                                           method):
+    """The oracle, through the public call: each mirrored or scaled image explained for the
+    class the plain image predicts, its map (and attributions) mirrored back."""
+    x = models.images((28, 28, 1), 3, seed=8, low=0)
+    smooth = cams.explain(fashion_cnn, x, method=method, aug_smooth=True)
+    plain = cams.explain(fashion_cnn, x, method=method)
+    np.testing.assert_array_equal(smooth.class_index, plain.class_index)
+    maps, attributions = [], []
+    for mirrored in (False, True):
+        for factor in (0.9, 1.0, 1.1):
+            seen = (x[:, :, ::-1] if mirrored else x) * factor
+            res = cams.explain(fashion_cnn, seen, method=method,
+                               class_index=list(plain.class_index))
+            back = (lambda a: a[:, :, ::-1]) if mirrored else (lambda a: a)
+            maps.append(_min_max(back(res.heatmaps)))
+            if res.attributions is not None:
+                attributions.append(back(res.attributions))
+    expected = np.mean(maps, axis=0)
+    expected = expected / expected.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(smooth.heatmaps, expected, atol=1e-4)
+    if method == "guided-backprop":
+        np.testing.assert_allclose(smooth.attributions, np.mean(attributions, axis=0),
+                                   atol=1e-5)
     with pytest.raises(TypeError, match="aug_smooth must be True or False; got 1"):
         cams.explain(fashion_cnn, x, aug_smooth=1)
 

@@ -583,7 +583,8 @@ def test_refine_cam_multiplies_grad_cam_plus_plus_at_the_last_layer_of_each_fine
         fashion_cnn):
     """By default RefineCAM adds, below the explained 14 x 14 layer, the last 28 x 28 one
     (batch_normalization_1, before the pooling); each Grad-CAM++ map (the loop oracle) is
-    min-max scaled and resized by OpenCV to the input, and their product scaled again."""
+    min-max scaled, resized by OpenCV to the input and scaled again (pytorch-grad-cam's
+    steps), and their product scaled again."""
     x = models.images((28, 28, 1), 3, seed=5, low=0)
     classes = [1, 4, 8]
     res = cams.explain(fashion_cnn, x, layer="final", class_index=classes, method="refinecam")
@@ -591,8 +592,8 @@ def test_refine_cam_multiplies_grad_cam_plus_plus_at_the_last_layer_of_each_fine
     for layer in ("batch_normalization_1", "final"):
         A, G = activations_and_gradients(fashion_cnn, layer, x, classes)
         cam = _min_max(oracle("gradcam++", A.astype(np.float64), G.astype(np.float64)))
-        product *= np.stack([cv2.resize(c, (28, 28), interpolation=cv2.INTER_LINEAR)
-                             for c in cam])
+        product *= _min_max(np.stack([cv2.resize(c, (28, 28), interpolation=cv2.INTER_LINEAR)
+                                      for c in cam]))
     expected = _min_max(product)
     assert all(e.max() > 0.99 and e.std() > 0.05 for e in expected)
     assert res.heatmaps.shape == (3, 28, 28) and res.layer == "final"
@@ -621,3 +622,22 @@ def test_random_cam_is_a_fixed_random_weighting_of_the_channels():
     np.testing.assert_allclose(randomcam.randomcam(A[1:], seed=3), expected[1:], atol=1e-12)
     with pytest.raises(ValueError, match="seed must be an int from 0 to 2\\*\\*32 - 1; got -1"):
         methods.METHODS["randomcam"].check_options({"seed": -1})
+
+
+def test_refine_cam_on_a_model_of_unknown_input_size_is_its_base_method_resized():
+    """Layer sizes are None until the model runs, so no finer stage can be chosen by shape:
+    the map is Grad-CAM++'s at the explained layer, scaled to the input."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    images = models.images((16, 16, 3), 2, seed=1)
+    refined = cams.explain(model, images, layer="c2", method="refinecam").heatmaps
+    base = cams.explain(model, images, layer="c2", method="gradcam++").heatmaps
+    expected = _min_max(np.stack([cv2.resize(b.astype(np.float64), (16, 16),
+                                             interpolation=cv2.INTER_LINEAR) for b in base]))
+    assert refined.shape == (2, 16, 16) and all(e.std() > 0.05 for e in expected)
+    np.testing.assert_allclose(_min_max(refined.astype(np.float64)), expected, atol=1e-4)
