@@ -5,7 +5,7 @@ import numpy as np
 
 from cams import backends, cache, inputs, methods
 from cams.model import keras2, layers, scores, tokens as token_grids
-from cams.methods import ALL_METHODS as METHODS
+from cams.methods import ALL_METHODS as METHODS, weighting
 from cams.model.scores import SCORES
 
 
@@ -106,13 +106,6 @@ AUGMENTATIONS = tuple((mirrored, factor) for mirrored in (False, True)
                       for factor in (0.9, 1.0, 1.1))
 
 
-def _min_max(cam):
-    """Each map (the last two axes) as (m - min) / (1e-7 + max of m - min)."""
-    cam = np.asarray(cam, np.float64)
-    cam = cam - cam.min(axis=(-2, -1), keepdims=True)
-    return cam / (1e-7 + cam.max(axis=(-2, -1), keepdims=True))
-
-
 def _augmented(maps, x, explain_at):
     """Maps averaged over AUGMENTATIONS: each augmented image's map (explain_at(images) ->
     Maps, for the same classes at the same layer) mirrored back and min-max scaled, as
@@ -125,7 +118,7 @@ def _augmented(maps, x, explain_at):
             found = explain_at(np.ascontiguousarray((x[:, :, ::-1] if mirrored else x) * factor,
                                                     dtype=np.float32))
         back = (lambda a: a[..., ::-1]) if mirrored else (lambda a: a)
-        cams_.append(_min_max(back(found.cam)))
+        cams_.append(weighting.min_max(back(found.cam)))
         if found.attributions is not None:   # (N, [L,] H, W, C): mirror W
             attributions.append(np.flip(found.attributions, axis=-2) if mirrored
                                 else found.attributions)

@@ -14,6 +14,7 @@ import numpy as np
 
 from cams.methods import resize
 from cams.methods.spec import Maps, Method
+from cams.methods.weighting import min_max
 
 _PASSING = {"linear": lambda out: 1.0, "relu": lambda out: out > 0,
             "relu6": lambda out: (out > 0) & (out < 6)}
@@ -24,9 +25,7 @@ def scaled_channels(parts, size):
     m - min), bilinearly resized to size and summed over channels -> (N, H, W). Resizing is
     linear, so the scaled maps are summed first and resized once (a MobileNetV2 has some
     10,000 biased channels: one resize each took 0.7 s per 224-pixel image)."""
-    parts = np.asarray(parts, np.float64)
-    parts = parts - parts.min(axis=(1, 2), keepdims=True)
-    total = (parts / (1e-7 + parts.max(axis=(1, 2), keepdims=True))).sum(axis=-1)
+    total = min_max(parts, axes=(1, 2)).sum(axis=-1)
     if total.shape[1:] != tuple(size):
         total = resize.upsample(total, size)
     return total
@@ -41,9 +40,7 @@ def fullgrad(x, R, layers):
     for bias, activation, out, grad in layers:
         before = np.asarray(grad, np.float64) * _PASSING[activation](np.asarray(out))
         total += scaled_channels(np.abs(bias * before), size)
-    low = total.min(axis=(1, 2), keepdims=True)
-    total = total - low
-    return total / (1e-7 + total.max(axis=(1, 2), keepdims=True))
+    return min_max(total)
 
 
 def run(backend, x, classes):

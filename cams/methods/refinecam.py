@@ -16,6 +16,7 @@ import numpy as np
 
 from cams.methods import resize
 from cams.methods.spec import Maps, Method, Option
+from cams.methods.weighting import min_max
 
 FINER_LAYERS = 2   # by default, how many finer stages add a layer
 STAGE = 1.5        # a finer stage has at least this many times the cells on each side
@@ -38,16 +39,11 @@ def _base(name, value):
                          f"{', '.join(usable)}; got {value!r}")
 
 
-def _min_max(cam):
-    cam = cam - cam.min(axis=(1, 2), keepdims=True)
-    return cam / (1e-7 + cam.max(axis=(1, 2), keepdims=True))
-
-
 def scaled(cam, size):
     """Each map (N, h, w) rectified, min-max scaled with pytorch-grad-cam's 1e-7 guard, resized
     to size (H, W) and scaled again (resizing moves the extremes) -> float64 (N, H, W)."""
-    cam = _min_max(np.maximum(np.asarray(cam, np.float64), 0.0))
-    return cam if cam.shape[1:] == tuple(size) else _min_max(resize.upsample(cam, size))
+    cam = min_max(np.maximum(np.asarray(cam, np.float64), 0.0))
+    return cam if cam.shape[1:] == tuple(size) else min_max(resize.upsample(cam, size))
 
 
 def refined(maps, size):
@@ -55,7 +51,7 @@ def refined(maps, size):
     product = np.ones((len(maps[0]),) + tuple(size))
     for cam in maps:
         product *= scaled(cam, size)
-    return _min_max(product)
+    return min_max(product)
 
 
 def _resolution(leaf):

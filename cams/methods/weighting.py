@@ -35,6 +35,14 @@ def weighted_sum(A, w, eigen_smooth=False):
     return np.maximum(np.einsum("nhwk,nk->nhw", A, w), 0.0)
 
 
+def min_max(a, axes=(-2, -1)):
+    """a scaled over `axes` as pytorch-grad-cam scales maps: (a - min) / (1e-7 + max of
+    a - min), float64."""
+    a = np.asarray(a, np.float64)
+    a = a - a.min(axis=axes, keepdims=True)
+    return a / (1e-7 + a.max(axis=axes, keepdims=True))
+
+
 def safe_divide(num, den):
     """num / den, 0 where den is 0."""
     return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
