@@ -2,23 +2,26 @@
 
 A marker, burned-in text, a border, a ruler, a bright blob or a dark patch is the same thing on
 every film that carries it: it *replaces* what was there. A lesion is not: it moves, changes
-shape and size, and what lies around it is different anatomy on every film. So take each
-member image's residual from the other classes' mean image (what this film has there that the
-others do not) over the place where the members differ from the others (the extent of their
-mean residual), and ask how alike the members' residuals are: the mean, over all pairs of
-members, of their best Pearson correlation within a shift of ALIGN of the image (burned-in
-markers are placed a few pixels apart; a 1-pixel shift turns a strip of 1-pixel stripes into
-its negative). Copies of one artifact correlate (0.62-0.97 on the benchmark's planted markers
-where the models' decisions rest on them); lesions, elsewhere in each film, do not (0.12-0.19
-on the regions that clean models' decisions rest on). docs/audit-benchmark.md has the
-ablation against the other candidates.
+shape and size, and what lies around it is different anatomy on every film. So take each member
+image's residual from the other classes' mean image (what this film has there that the others do
+not) over the place where the members differ from the others (the extent of their mean
+residual), and ask how alike the members' residuals are: over all pairs of members, their best
+Pearson correlation within a shift of ALIGN of the image (burned-in markers are placed a few
+pixels apart; a 1-pixel shift turns a strip of 1-pixel stripes into its negative), and of those,
+the lower quartile: copies match in most pairs. The planted marker each shortcut model's
+decision rests on reads 0.59-0.99 on the benchmark's choice set; lesions, elsewhere in each
+film, -0.13 to 0.11 on the regions that clean models' decisions rest on. The mean over pairs,
+used first, read up to 0.455 on a coarse clean model's lesions that lay alike on some films, and
+accused it. docs/audit-benchmark.md has the ablation against the other candidates.
 """
 import numpy as np
+from scipy import ndimage
 
 from cams.audit.interventions import spread
 
 ALIGN = 0.015       # copies are compared up to this share of the image's side apart
 MAX_MEMBERS = 64    # pairs are taken among at most this many members, evenly spread
+QUANTILE = 0.25     # of the pairs' correlations: 3 in 4 pairs match at least this well
 
 
 def _gray_mean(images, idx, box):
@@ -44,6 +47,31 @@ def extent(images, members, others, box, level=0.4):
     ys, xs = np.nonzero(strength >= level * strength.max())
     return [int(x0 + xs.min()), int(y0 + ys.min()), int(x0 + xs.max()) + 1,
             int(y0 + ys.max()) + 1]
+
+
+def whole_extent(images, members, others, box, level=0.4):
+    """The whole of the pattern whose part lies inside `box`: extent's pixels, followed out of
+    the box (up to the box's own width and height beyond each side) through the pixels whose
+    mean residual reaches `level` of its largest magnitude inside the box, connected to them.
+    A map's box, drawn on a coarse layer's cells, can hold part of a marker only; the region
+    reported is then the marker's. [x0, y0, x1, y1) pixels; the box itself when the residual is
+    flat inside it."""
+    H, W = images.shape[1:3]
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    around = [max(0, x0 - w), max(0, y0 - h), min(W, x1 + w), min(H, y1 + h)]
+    strength = np.abs(_gray_mean(images, members, around) - _gray_mean(images, others, around))
+    inside = np.zeros(strength.shape, bool)
+    inside[y0 - around[1]:y1 - around[1], x0 - around[0]:x1 - around[0]] = True
+    top = strength[inside].max()
+    if top <= 0:
+        return list(box)
+    strong = strength >= level * top
+    parts, _ = ndimage.label(strong, structure=np.ones((3, 3)))
+    keep = np.isin(parts, np.unique(parts[strong & inside]))
+    ys, xs = np.nonzero(keep)
+    return [int(around[0] + xs.min()), int(around[1] + ys.min()), int(around[0] + xs.max()) + 1,
+            int(around[1] + ys.max()) + 1]
 
 
 def aligned_correlations(images, members, others, box, shift):
@@ -87,12 +115,13 @@ def _at_least(inner, box, size, share=0.25):
 
 
 def stereotypy(images, members, others, box):
-    """How far the members' content is one pattern copied onto each film: the mean over pairs
-    of members (at most MAX_MEMBERS, evenly spread) of aligned_correlations, over the extent of
-    their difference from the others inside `box`, padded by the alignment shift and at least a
-    quarter of the box each way. About 0.1-0.2
-    for content that differs from film to film (an object), towards 1 for copies of one pattern
-    (an artifact). None with fewer than two members or no other image."""
+    """How far the members' content is one pattern copied onto each film: the lower quartile,
+    over pairs of members (at most MAX_MEMBERS, evenly spread), of aligned_correlations, over
+    the extent of their difference from the others inside `box`, padded by the alignment shift
+    and at least a quarter of the box each way. About 0 to 0.1 for content that differs from
+    film to film (an object), towards 1 for copies of one pattern (an artifact). A quartile, not
+    the mean: copies match in most pairs, while lesions that happen to lie alike on some films
+    match in some pairs only. None with fewer than two members or no other image."""
     if len(members) < 2 or len(others) < 1:
         return None
     H, W = images.shape[1:3]
@@ -103,5 +132,4 @@ def stereotypy(images, members, others, box):
     # correlate by chance
     where = _at_least([x0 - shift, y0 - shift, x1 + shift, y1 + shift], box, (H, W))
     c = aligned_correlations(images, members, others, where, shift)
-    n = len(c)
-    return float((c.sum() - np.trace(c)) / (n * (n - 1)))
+    return float(np.quantile(c[~np.eye(len(c), dtype=bool)], QUANTILE))

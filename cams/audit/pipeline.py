@@ -270,7 +270,7 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
                                          changed, c, seed, roi=masks)
         typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
         if typical is not None and typical >= verdict.ARTIFACT:   # show where the copy is
-            box = artifact.extent(ds.images, cand["members"], others, changed)
+            box = artifact.whole_extent(ds.images, cand["members"], others, changed)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
                       "share_outside_roi": share_out, "stereotypy": typical, "id": len(tried)})

@@ -78,8 +78,9 @@ def _interventions(found):
              "of the target's own class. Group: 'class' when the region was found over all "
              "the images predicted the class, a number for one cluster of them. Stereotypy: "
              "how alike the images' content is inside the region once the other classes' "
-             "mean is taken away (an artifact copied onto the films: towards 1; the object, "
-             "different on each film: about 0.1-0.2). Status: 'shortcut', 'object' (it carries the "
+             "mean is taken away, as three pairs of images in four match at least (an "
+             "artifact copied onto the films: towards 1; the object, different on each film: "
+             "about 0 to 0.1). Status: 'shortcut', 'object' (it carries the "
              "decision, and its content varies as the object's does), 'unclear', 'too few' "
              "images to tell, 'not significant', or 'no effect'.</p>",
              _table(found.result["candidates"], keys)]

@@ -140,6 +140,43 @@ def test_stereotypy_tells_one_copied_pattern_from_an_object_that_moves():
     assert artifact.extent(marked, members, others, box) == [4 + 3, 4 + 2, 4 + 12, 4 + 14]
 
 
+def test_the_region_reported_for_a_copy_is_the_whole_pattern_not_the_maps_box():
+    """A strip that runs out of the map's box is reported whole; a difference beside it that
+    does not touch it is not taken in."""
+    rng = np.random.default_rng(3)
+    films = _films(60, rng)
+    films[:30, 10:13, 8:28] = 250                 # a strip from inside the box to outside it
+    films[:30, 24:27, 24:27] = 250                # a separate spot, outside the box
+    members, others, box = np.arange(30), np.arange(30, 60), [4, 4, 18, 18]
+    assert artifact.extent(films, members, others, box) == [8, 10, 18, 13]
+    assert artifact.whole_extent(films, members, others, box) == [8, 10, 28, 13]
+    flat = np.repeat(films[30:31], 60, axis=0)
+    assert artifact.whole_extent(flat, members, others, box) == box
+
+
+def test_a_pattern_on_part_of_the_films_is_not_read_as_copies_on_all():
+    """Three in four members carry one glyph, the rest a blob elsewhere: the mean over pairs
+    reads as copies (what once accused a clean model whose lesions lay alike on some films);
+    the lower quartile does not."""
+    rng = np.random.default_rng(2)
+    films = _films(80, rng)
+    yy, xx = np.mgrid[0:32, 0:32]
+    for i in range(40):
+        if i < 30:
+            films[i, 8:20, 7:9] = films[i, 18:20, 7:16] = 250      # an "L"
+        else:
+            cx, cy = rng.uniform(2, 22), rng.uniform(2, 22)
+            blob = 70 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 18)
+            films[i] = np.clip(films[i] + blob[..., None], 0, 255).astype(np.uint8)
+    members, others, box = np.arange(40), np.arange(40, 80), [4, 4, 20, 24]
+    c = artifact.aligned_correlations(films, members, others, box, 1)
+    assert c[~np.eye(40, dtype=bool)].mean() >= verdict.ARTIFACT
+    assert artifact.stereotypy(films, members, others, box) < verdict.OBJECT
+    # all forty carrying it: copies
+    films[30:40, 8:20, 7:9] = films[30:40, 18:20, 7:16] = 250
+    assert artifact.stereotypy(films, members, others, box) >= verdict.ARTIFACT
+
+
 def test_copies_placed_a_pixel_apart_are_still_one_pattern():
     """A strip of 1-pixel stripes, placed one pixel left or right on each film: unaligned,
     half the copies are the others' negative and their mean correlation is about 0."""
