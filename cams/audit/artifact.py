@@ -114,14 +114,11 @@ def _at_least(inner, box, size, share=0.25):
     return [max(0, x0), max(0, y0), min(W, x1), min(H, y1)]
 
 
-def stereotypy(images, members, others, box):
-    """How far the members' content is one pattern copied onto each film: the lower quartile,
-    over pairs of members (at most MAX_MEMBERS, evenly spread), of aligned_correlations, over
-    the extent of their difference from the others inside `box`, padded by the alignment shift
-    and at least a quarter of the box each way. About 0 to 0.1 for content that differs from
-    film to film (an object), towards 1 for copies of one pattern (an artifact). A quartile, not
-    the mean: copies match in most pairs, while lesions that happen to lie alike on some films
-    match in some pairs only. None with fewer than two members or no other image."""
+def pair_correlations(images, members, others, box):
+    """The members' aligned_correlations, one per pair (the diagonal left out), over the extent
+    of their difference from the others inside `box`, padded by the alignment shift and at least
+    a quarter of the box each way; at most MAX_MEMBERS members, evenly spread. None with fewer
+    than two members or no other image."""
     if len(members) < 2 or len(others) < 1:
         return None
     H, W = images.shape[1:3]
@@ -132,4 +129,19 @@ def stereotypy(images, members, others, box):
     # correlate by chance
     where = _at_least([x0 - shift, y0 - shift, x1 + shift, y1 + shift], box, (H, W))
     c = aligned_correlations(images, members, others, where, shift)
-    return float(np.quantile(c[~np.eye(len(c), dtype=bool)], QUANTILE))
+    return c[~np.eye(len(c), dtype=bool)]
+
+
+def stereotypy(pairs):
+    """How far the members' content is one pattern copied onto each film: the lower quartile
+    of pair_correlations. About 0 to 0.1 for content that differs from film to film (an
+    object), towards 1 for copies of one pattern (an artifact). A quartile, not the mean:
+    copies match in most pairs, while lesions that happen to lie alike on some films match in
+    some pairs only. None for None."""
+    return None if pairs is None else float(np.quantile(pairs, QUANTILE))
+
+
+def resemblance(pairs):
+    """The mean of pair_correlations: high when many pairs match, as when a pattern is copied
+    onto only part of the films, but also when some lesions lie alike. None for None."""
+    return None if pairs is None else float(pairs.mean())

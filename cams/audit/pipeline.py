@@ -268,12 +268,14 @@ def _intervene(found, ds, share, probs, predicted, names, model, preprocess, siz
         masks = ds.roi if in_roi is not None and in_roi < verdict.MAX_IN_ROI else None
         effect = interventions.intervene(predict, ds.images, probs, cand["members"], others,
                                          changed, c, seed, roi=masks)
-        typical = artifact.stereotypy(ds.images, cand["members"], others, changed)
+        pairs = artifact.pair_correlations(ds.images, cand["members"], others, changed)
+        typical = artifact.stereotypy(pairs)
         if typical is not None and typical >= verdict.ARTIFACT:   # show where the copy is
             box = artifact.whole_extent(ds.images, cand["members"], others, changed)
         tried.append({**cand, **effect, "class_name": names[c], "region": box, "changed": changed,
                       "images": int(len(cand["members"])), "in_roi": in_roi,
-                      "share_outside_roi": share_out, "stereotypy": typical, "id": len(tried)})
+                      "share_outside_roi": share_out, "stereotypy": typical,
+                      "resemblance": artifact.resemblance(pairs), "id": len(tried)})
     return tried
 
 
@@ -282,7 +284,8 @@ def _public(t):
     return {"id": t["id"], "class": t["class_name"], "group": t["group"], "region": t["region"],
             "images": t["images"], "consistency": round(t["consistency"], 4),
             "in_roi": t["in_roi"], "share_outside_roi": t["share_outside_roi"],
-            "stereotypy": None if t["stereotypy"] is None else round(t["stereotypy"], 4),
+            **{k: None if t[k] is None else round(t[k], 4)
+               for k in ("stereotypy", "resemblance")},
             "outside_only": t["outside_only"],
             **{k: t[k] for k in ("flip_rate_removed", "drop_removed",
                                  "flip_rate_transplanted", "rise_transplanted",

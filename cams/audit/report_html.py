@@ -71,7 +71,7 @@ def _interventions(found):
     keys = ("class", "group", "region", "images", "consistency", "in_roi",
             "share_outside_roi", "flip_rate_removed", "drop_removed", "flip_rate_transplanted",
             "transplant_ci", "flip_rate_control", "control_ci", "targets", "stereotypy",
-            "suspicion", "status")
+            "resemblance", "suspicion", "status")
     parts = ["<h2>Interventions</h2><p>Each candidate region was removed from the images whose "
              "evidence sits in it (filled from the surrounding pixels, as ROAD does) and pasted "
              "onto images predicted another class; the control pastes the same box from images "
@@ -80,7 +80,9 @@ def _interventions(found):
              "how alike the images' content is inside the region once the other classes' "
              "mean is taken away, as three pairs of images in four match at least (an "
              "artifact copied onto the films: towards 1; the object, different on each film: "
-             "about 0 to 0.1). Status: 'shortcut', 'object' (it carries the "
+             "about 0 to 0.1). Resemblance: the same pairs' mean; with stereotypy low and "
+             "resemblance 0.3 or more, some of the images look alike there and others do not "
+             "('unclear'). Status: 'shortcut', 'object' (it carries the "
              "decision, and its content varies as the object's does), 'unclear', 'too few' "
              "images to tell, 'not significant', or 'no effect'.</p>",
              _table(found.result["candidates"], keys)]

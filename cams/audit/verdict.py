@@ -14,8 +14,9 @@ A region is *decisive* when its suspicion reaches FLIP on at least MIN_TARGETS i
 transplant's 95% Wilson interval lies above the control's. A decisive region proves that it
 carries the decision, not that it is an artifact: a lesion zone carries it too. So its content
 decides (cams.audit.artifact): stereotypy at least ARTIFACT, one pattern copied onto the films,
-is a shortcut; below OBJECT, content that differs from film to film as the object does, is not;
-between them the audit cannot tell, and says so. With masks of where the evidence should be, a
+(three pairs in four alike), is a shortcut; content that differs from film to film as the
+object does, stereotypy and resemblance (the mean over pairs) both below OBJECT, is not;
+otherwise the audit cannot tell, and says so. With masks of where the evidence should be, a
 decisive region that lies mostly (MAX_IN_ROI) outside them is a shortcut whatever it holds,
 provided its pixels outside the masks alone are decisive too (a box drawn at a coarse map's
 scale reaches into the lungs and can carry the lesion from there). Any other region that the
@@ -122,7 +123,22 @@ def status(candidate):
     if not significant:
         return "not significant"
     weight = artifact_weight(candidate)
-    return "shortcut" if weight >= 1 else "object" if weight <= 0 else "unclear"
+    if weight >= 1:
+        return "shortcut"
+    return "object" if weight <= 0 and not partly_copied(candidate) else "unclear"
+
+
+def partly_copied(candidate):
+    """Whether a region judged by its content, below OBJECT in stereotypy, still has many of
+    its pairs alike: a resemblance (the mean over pairs) of OBJECT or more. A pattern copied
+    onto part of the films (a marker on 50% of them, its region shared with lesions) reads so,
+    and so can lesions that lie alike on some films: neither the object nor an artifact."""
+    r = candidate.get("resemblance")
+    if r is None or candidate.get("stereotypy") is None or outside_masks(candidate):
+        return False
+    if candidate.get("outside_only") and "flips_outside" in candidate:
+        return False
+    return r >= OBJECT
 
 
 def _reason(c):
@@ -136,6 +152,15 @@ def _reason(c):
         return (f"{where} moves the model ({c['flips_transplanted']} of {c['targets']} pasted "
                 f"images), but its 95% interval [{pasted[0]:.2f}, {pasted[1]:.2f}] meets the "
                 f"control's [{control[0]:.2f}, {control[1]:.2f}]: audit more images")
+    if c["status"] == "unclear" and partly_copied(c) and c["stereotypy"] < OBJECT:
+        return (f"{where} carries the decision, and some of its films look alike there while "
+                f"others do not: three pairs in four match no better than "
+                f"{c['stereotypy']:.2f}, but on average {c['resemblance']:.2f} (a pattern "
+                f"copied onto part of the films, or lesions that lie alike on some); "
+                + (_inside_note(c) + "look at its films in report.html"
+                   if c.get("in_roi") is not None else
+                   "look at its films in report.html, or give --roi masks of where the "
+                   "evidence should be"))
     if c["status"] == "unclear":
         return (f"{where} carries the decision, and its content is neither clearly one "
                 f"pattern copied onto the films (an artifact) nor different on each film (the "

@@ -265,7 +265,8 @@ def test_the_region_reported_is_the_planted_markers_pixels():
     coarse = regions.to_pixels(regions.grown([9, 3, 11, 5], 16), 16, (64, 64))
     assert coarse == [32, 8, 48, 24]
     assert artifact.extent(images, members, others, coarse) == [37, 13, 46, 21]
-    assert artifact.stereotypy(images, members, others, coarse) >= verdict.ARTIFACT
+    pairs = artifact.pair_correlations(images, members, others, coarse)
+    assert artifact.stereotypy(pairs) >= verdict.ARTIFACT
 
 
 def test_each_target_gets_the_box_of_its_own_source_in_turn():
