@@ -152,23 +152,23 @@ def _reason(c):
         return (f"{where} moves the model ({c['flips_transplanted']} of {c['targets']} pasted "
                 f"images), but its 95% interval [{pasted[0]:.2f}, {pasted[1]:.2f}] meets the "
                 f"control's [{control[0]:.2f}, {control[1]:.2f}]: audit more images")
-    if c["status"] == "unclear" and partly_copied(c) and c["stereotypy"] < OBJECT:
-        return (f"{where} carries the decision, and some of its films look alike there while "
-                f"others do not: three pairs in four match no better than "
-                f"{c['stereotypy']:.2f}, but on average {c['resemblance']:.2f} (a pattern "
-                f"copied onto part of the films, or lesions that lie alike on some); "
-                + (_inside_note(c) + "look at its films in report.html"
-                   if c.get("in_roi") is not None else
-                   "look at its films in report.html, or give --roi masks of where the "
-                   "evidence should be"))
     if c["status"] == "unclear":
-        return (f"{where} carries the decision, and its content is neither clearly one "
-                f"pattern copied onto the films (an artifact) nor different on each film (the "
-                f"object): stereotypy {c['stereotypy']:.2f}, between {OBJECT} and {ARTIFACT}; "
-                + (_inside_note(c) + "look at its films in report.html"
-                   if c.get("in_roi") is not None else
-                   "give --roi masks of where the evidence should be: a region outside them "
-                   "is then a shortcut whatever it holds"))
+        if partly_copied(c) and c["stereotypy"] < OBJECT:
+            content = (f"some of its films look alike there while others do not: three pairs in "
+                       f"four match no better than {c['stereotypy']:.2f}, but on average "
+                       f"{c['resemblance']:.2f} (a pattern copied onto part of the films, or "
+                       f"lesions that lie alike on some)")
+            advice = ("look at its films in report.html, or give --roi masks of where the "
+                      "evidence should be")
+        else:
+            content = (f"its content is neither clearly one pattern copied onto the films (an "
+                       f"artifact) nor different on each film (the object): stereotypy "
+                       f"{c['stereotypy']:.2f}, between {OBJECT} and {ARTIFACT}")
+            advice = ("give --roi masks of where the evidence should be: a region outside them "
+                      "is then a shortcut whatever it holds")
+        if c.get("in_roi") is not None:
+            advice = _inside_note(c) + "look at its films in report.html"
+        return f"{where} carries the decision, and {content}; {advice}"
     return None
 
 
